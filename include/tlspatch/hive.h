@@ -1,0 +1,59 @@
+/* tlspatch: a session on one hive file.
+ *
+ * tp_hive_open validates the file before hivex sees it (size, header,
+ * checksum, dirty state), locks it for writing, and classifies it.
+ * Edits happen in hivex's in-memory copy; tp_hive_commit writes them
+ * atomically: temp file in the same directory, fsync, re-open and
+ * verify, rename over the original, fsync the directory.
+ */
+#ifndef TLSPATCH_HIVE_H
+#define TLSPATCH_HIVE_H
+
+#include <hivex.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "tlspatch/regf.h"
+#include "tlspatch/result.h"
+
+typedef struct tp_hive tp_hive;
+
+enum {
+  TP_HIVE_OPEN_WRITE = 1,   /* lock the file and check it can be replaced */
+};
+
+/* Open, validate and classify `path`. On failure returns NULL and
+ * records the reason in res (the file is not modified). */
+tp_hive *tp_hive_open (const char *path, int flags, tp_result *res);
+void tp_hive_close (tp_hive *hv);
+
+hive_h *tp_hive_handle (tp_hive *hv);
+tp_hive_kind tp_hive_kind_of (const tp_hive *hv);
+const char *tp_hive_path (const tp_hive *hv);
+
+/* Look up a key by path from the root ("\A\B", case-insensitive).
+ * Returns 0 when absent. */
+hive_node_h tp_hive_lookup (tp_hive *hv, const char *path);
+hive_node_h tp_hive_child (tp_hive *hv, hive_node_h parent, const char *name);
+
+/* Read value `name` of `node` into v (v->present false when absent).
+ * Returns -1 on a read error (recorded in res). */
+int tp_hive_get_value (tp_hive *hv, hive_node_h node, const char *name,
+                       tp_value *v, char **stored_name, tp_result *res);
+
+/* Read a REG_DWORD; returns 1 if found with type 4 and 4 bytes, 0 if
+ * absent or of another shape. */
+int tp_hive_get_dword (tp_hive *hv, hive_node_h node, const char *name,
+                       uint32_t *out);
+
+/* Plan: make value `name` of key `key_path` equal to `want`. Adds a
+ * change to res when it differs; checks the key can be rewritten
+ * safely first. Returns 0 (planned or already right) or -1 (error). */
+int tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
+                        const tp_value *want, tp_result *res);
+
+/* Carry out res's changes in memory, then commit them atomically.
+ * `backup`: keep the original as PATH.tlspatch-bak (res->backup). */
+int tp_hive_apply (tp_hive *hv, tp_result *res, bool backup);
+
+#endif

@@ -1,0 +1,28 @@
+/* tlspatch: what the user asked for, shared by every module. */
+#ifndef TLSPATCH_OPTIONS_H
+#define TLSPATCH_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+  TP_MODE_APPLY,
+  TP_MODE_CHECK,
+  TP_MODE_REVERT,
+} tp_mode;
+
+typedef struct {
+  tp_mode mode;
+  bool dry_run;               /* apply/revert: plan and report, write nothing */
+  bool backup;                /* keep the original hive beside it */
+  bool system_default_tls;    /* also SystemDefaultTlsVersions=1 */
+  bool no_service;            /* leave the SYSTEM hive alone */
+  const char **services;      /* service names (default: obengine) */
+  size_t n_services;
+  const char *undo_path;      /* apply: where to write the undo record; revert: what to read */
+} tp_options;
+
+/* Fill with the defaults (apply, service obengine). */
+void tp_options_init (tp_options *opt);
+
+#endif

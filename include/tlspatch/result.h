@@ -1,0 +1,89 @@
+/* tlspatch - offline KB 4033999 fix for Windows registry hives
+ * result.h: what one run did to one hive, and the planned changes.
+ *
+ * Every module reports into a tp_result: the planners add tp_change
+ * entries and warnings, the session code sets the status or the error.
+ * The CLI and tests read it; report.h renders it.
+ */
+#ifndef TLSPATCH_RESULT_H
+#define TLSPATCH_RESULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  TP_HIVE_UNKNOWN = 0,
+  TP_HIVE_SOFTWARE,
+  TP_HIVE_SYSTEM,
+} tp_hive_kind;
+
+typedef enum {
+  TP_STATUS_NONE = 0,       /* not decided yet */
+  TP_STATUS_PATCHED,        /* apply/revert wrote the hive (or would, with --dry-run) */
+  TP_STATUS_UNCHANGED,      /* apply/revert: nothing to change */
+  TP_STATUS_COMPLIANT,      /* check: nothing to change, .NET >= 4.6 */
+  TP_STATUS_NONCOMPLIANT,   /* check: apply would change something, or .NET < 4.6 */
+  TP_STATUS_ERROR,          /* refused or failed; the hive is untouched */
+} tp_status;
+
+/* A registry value as bytes: present or absent, with its exact type. */
+typedef struct {
+  bool present;
+  uint32_t type;
+  unsigned char *data;
+  size_t len;
+} tp_value;
+
+/* One value that apply (or revert) sets or deletes. */
+typedef struct {
+  char *key;            /* path from the hive root, e.g. \Microsoft\.NETFramework\v4.0.30319 */
+  char *name;           /* value name, in the spelling stored in the hive */
+  tp_value old_value;
+  tp_value new_value;   /* !present: delete the value (revert only) */
+} tp_change;
+
+typedef struct {
+  char *target;         /* the hive file (absolute path when known) */
+  tp_hive_kind kind;
+  tp_status status;
+  bool dry_run;
+
+  tp_change *changes;
+  size_t n_changes;
+  char **warnings;
+  size_t n_warnings;
+  char *error;          /* one line: the reason; set together with TP_STATUS_ERROR */
+
+  /* SOFTWARE only: \Microsoft\NET Framework Setup\NDP\v4\Full\Release, or -1. */
+  long dotnet_release;
+  bool dotnet_too_old;  /* KB 4033999 cause 1: .NET 4.6 or later is not installed */
+
+  char *backup;         /* --backup: where the original was kept */
+} tp_result;
+
+void tp_result_init (tp_result *res, const char *target);
+void tp_result_free (tp_result *res);
+
+/* Record a warning / an error (printf-style). tp_result_fail sets
+ * TP_STATUS_ERROR, keeps the first error, and returns -1 so callers
+ * can write `return tp_result_fail (res, ...)`. */
+void tp_result_warn (tp_result *res, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+int tp_result_fail (tp_result *res, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* Append a change; the values are copied. */
+int tp_result_add_change (tp_result *res, const char *key, const char *name,
+                          const tp_value *old_value, const tp_value *new_value);
+
+void tp_value_free (tp_value *v);
+int tp_value_copy (tp_value *dst, const tp_value *src);
+bool tp_value_equal (const tp_value *a, const tp_value *b);
+tp_value tp_value_dword (uint32_t dword);   /* static storage: copy it to keep it */
+
+const char *tp_hive_kind_name (tp_hive_kind kind);   /* "SOFTWARE", "SYSTEM", "unknown" */
+const char *tp_status_name (tp_status status);       /* "patched", ... */
+const char *tp_reg_type_name (uint32_t type);        /* "REG_DWORD", ... */
+
+#endif

@@ -1,0 +1,492 @@
+/* tlspatch: hive session and safe commit.
+ *
+ * Why so careful: hivex_commit truncates and rewrites in place (a full
+ * disk or a kill leaves a broken hive), marks dirty hives clean, and its
+ * set_value mangles some kinds of existing values (hivex-notes.md).
+ * So: validate the bytes before hivex sees them, refuse what hivex would
+ * damage, and write through a verified temp file and a rename.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "tlspatch/hive.h"
+
+struct tp_hive {
+  char *path;                   /* canonical path of the hive file */
+  int fd;                       /* open on the file; holds the lock */
+  struct stat st;
+  const unsigned char *map;     /* read-only view of the original bytes */
+  size_t size;
+  tp_regf_header hdr;
+  hive_h *h;
+  tp_hive_kind kind;
+};
+
+hive_h *tp_hive_handle (tp_hive *hv) { return hv->h; }
+tp_hive_kind tp_hive_kind_of (const tp_hive *hv) { return hv->kind; }
+const char *tp_hive_path (const tp_hive *hv) { return hv->path; }
+
+/* Root bypasses permission bits, so "read-only" is judged from the mode
+ * too: a file or folder nobody may write is one the user meant to keep. */
+static int
+check_replaceable (tp_hive *hv, tp_result *res)
+{
+  if (access (hv->path, W_OK) != 0 || (hv->st.st_mode & 0222) == 0)
+    return tp_result_fail (res, "hive file is read-only");
+
+  char *copy = strdup (hv->path);
+  if (!copy)
+    return tp_result_fail (res, "out of memory");
+  const char *dir = dirname (copy);
+  struct stat dst;
+  struct statvfs vfs;
+  int rc = 0;
+  if (stat (dir, &dst) != 0 || access (dir, W_OK) != 0 || (dst.st_mode & 0222) == 0)
+    rc = tp_result_fail (res, "directory %s is read-only: the hive cannot be replaced safely",
+                         dir);
+  else if (statvfs (dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+    rc = tp_result_fail (res, "file system is mounted read-only");
+  free (copy);
+  return rc;
+}
+
+/* Take the write lock on the file at hv->path. Another tlspatch may
+ * have replaced the file while we waited: then lock the new one. */
+static int
+lock_current_file (tp_hive *hv, tp_result *res)
+{
+  for (int tries = 0; tries < 100; tries++) {
+    if (flock (hv->fd, LOCK_EX) != 0)
+      return tp_result_fail (res, "cannot lock hive: %s", strerror (errno));
+    struct stat now;
+    if (stat (hv->path, &now) != 0)
+      return tp_result_fail (res, "hive disappeared while waiting for the lock");
+    if (now.st_dev == hv->st.st_dev && now.st_ino == hv->st.st_ino)
+      return 0;
+    int fd = open (hv->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return tp_result_fail (res, "cannot reopen hive: %s", strerror (errno));
+    close (hv->fd);
+    hv->fd = fd;
+    if (fstat (fd, &hv->st) != 0)
+      return tp_result_fail (res, "cannot stat hive: %s", strerror (errno));
+  }
+  return tp_result_fail (res, "hive keeps being replaced by another process");
+}
+
+static tp_hive_kind
+classify (tp_hive *hv)
+{
+  bool software = tp_hive_lookup (hv, "\\Microsoft") != 0;
+  bool system = tp_hive_lookup (hv, "\\Select") != 0;
+  if (software == system)
+    return TP_HIVE_UNKNOWN;
+  return software ? TP_HIVE_SOFTWARE : TP_HIVE_SYSTEM;
+}
+
+static int
+map_and_validate (tp_hive *hv, tp_result *res)
+{
+  hv->size = (size_t) hv->st.st_size;
+  if (hv->size == 0)
+    return tp_result_fail (res, "not a registry hive (empty file)");
+  void *m = mmap (NULL, hv->size, PROT_READ, MAP_PRIVATE, hv->fd, 0);
+  if (m == MAP_FAILED)
+    return tp_result_fail (res, "cannot read hive: %s", strerror (errno));
+  hv->map = m;
+
+  char why[256];
+  if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) != 0)
+    return tp_result_fail (res, "%s", why);
+  return 0;
+}
+
+static int
+open_with_hivex (tp_hive *hv, int flags, tp_result *res)
+{
+  /* Through /proc/self/fd hivex reads exactly the inode we validated
+   * and locked, even if the path changed in between. */
+  char fdpath[64];
+  snprintf (fdpath, sizeof fdpath, "/proc/self/fd/%d", hv->fd);
+  errno = 0;
+  hv->h = hivex_open (fdpath, (flags & TP_HIVE_OPEN_WRITE) ? HIVEX_OPEN_WRITE : 0);
+  if (!hv->h)
+    return tp_result_fail (res, "hivex cannot parse the hive: %s",
+                           errno ? strerror (errno) : "unknown error");
+  return 0;
+}
+
+tp_hive *
+tp_hive_open (const char *path, int flags, tp_result *res)
+{
+  tp_hive *hv = calloc (1, sizeof *hv);
+  if (!hv) {
+    tp_result_fail (res, "out of memory");
+    return NULL;
+  }
+  hv->fd = -1;
+  hv->path = realpath (path, NULL);
+  if (!hv->path) {
+    tp_result_fail (res, "%s", strerror (errno));
+    goto fail;
+  }
+  hv->fd = open (hv->path, O_RDONLY | O_CLOEXEC);
+  if (hv->fd < 0 || fstat (hv->fd, &hv->st) != 0) {
+    tp_result_fail (res, "cannot open: %s", strerror (errno));
+    goto fail;
+  }
+  if (!S_ISREG (hv->st.st_mode)) {
+    tp_result_fail (res, "not a regular file");
+    goto fail;
+  }
+  if ((flags & TP_HIVE_OPEN_WRITE) &&
+      (check_replaceable (hv, res) < 0 || lock_current_file (hv, res) < 0))
+    goto fail;
+  if (map_and_validate (hv, res) < 0 || open_with_hivex (hv, flags, res) < 0)
+    goto fail;
+  hv->kind = classify (hv);
+  return hv;
+
+ fail:
+  tp_hive_close (hv);
+  return NULL;
+}
+
+void
+tp_hive_close (tp_hive *hv)
+{
+  if (!hv)
+    return;
+  if (hv->h)
+    hivex_close (hv->h);
+  if (hv->map)
+    munmap ((void *) hv->map, hv->size);
+  if (hv->fd >= 0)
+    close (hv->fd);             /* releases the lock */
+  free (hv->path);
+  free (hv);
+}
+
+hive_node_h
+tp_hive_child (tp_hive *hv, hive_node_h parent, const char *name)
+{
+  errno = 0;                    /* hivex returns 0 without errno when absent */
+  return hivex_node_get_child (hv->h, parent, name);
+}
+
+hive_node_h
+tp_hive_lookup (tp_hive *hv, const char *path)
+{
+  hive_node_h node = hivex_root (hv->h);
+  char *copy = strdup (path);
+  if (!copy)
+    return 0;
+  char *save = NULL;
+  for (char *part = strtok_r (copy, "\\", &save); part && node;
+       part = strtok_r (NULL, "\\", &save))
+    node = tp_hive_child (hv, node, part);
+  free (copy);
+  return node;
+}
+
+int
+tp_hive_get_value (tp_hive *hv, hive_node_h node, const char *name,
+                   tp_value *v, char **stored_name, tp_result *res)
+{
+  memset (v, 0, sizeof *v);
+  if (stored_name)
+    *stored_name = NULL;
+  errno = 0;
+  hive_value_h val = hivex_node_get_value (hv->h, node, name);
+  if (!val)
+    return errno ? tp_result_fail (res, "cannot read value %s: %s", name, strerror (errno)) : 0;
+  hive_type t;
+  size_t len = 0;
+  char *data = hivex_value_value (hv->h, val, &t, &len);
+  if (!data)
+    return tp_result_fail (res, "cannot read value %s: %s", name, strerror (errno));
+  *v = (tp_value) { .present = true, .type = (uint32_t) t,
+                    .data = (unsigned char *) data, .len = len };
+  if (stored_name) {
+    *stored_name = hivex_value_key (hv->h, val);
+    if (!*stored_name) {
+      tp_value_free (v);
+      return tp_result_fail (res, "cannot read value name %s", name);
+    }
+  }
+  return 0;
+}
+
+int
+tp_hive_get_dword (tp_hive *hv, hive_node_h node, const char *name, uint32_t *out)
+{
+  tp_value v;
+  tp_result scratch;
+  tp_result_init (&scratch, NULL);
+  int found = 0;
+  if (tp_hive_get_value (hv, node, name, &v, NULL, &scratch) == 0 &&
+      v.present && v.type == 4 && v.len == 4) {
+    *out = (uint32_t) v.data[0] | (uint32_t) v.data[1] << 8 |
+           (uint32_t) v.data[2] << 16 | (uint32_t) v.data[3] << 24;
+    found = 1;
+  }
+  tp_value_free (&v);
+  tp_result_free (&scratch);
+  return found;
+}
+
+/* hivex rewrites every value of a key when it sets one: make sure all
+ * of them survive that (big data, unset values, odd flags do not). */
+static int
+check_key_rewritable (tp_hive *hv, hive_node_h node, const char *key_path, tp_result *res)
+{
+  errno = 0;
+  hive_value_h *values = hivex_node_values (hv->h, node);
+  if (!values)
+    return tp_result_fail (res, "cannot list values of %s: %s", key_path, strerror (errno));
+  int rc = 0;
+  char why[256];
+  for (size_t i = 0; values[i] && rc == 0; i++)
+    if (tp_regf_value_rewritable (hv->map, hv->size, hv->hdr.minor, values[i],
+                                  why, sizeof why) != 0)
+      rc = tp_result_fail (res, "refusing to write key %s: %s", key_path, why);
+  free (values);
+  return rc;
+}
+
+int
+tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
+                    const tp_value *want, tp_result *res)
+{
+  hive_node_h node = tp_hive_lookup (hv, key_path);
+  if (!node)
+    return tp_result_fail (res, "key %s not found", key_path);
+  tp_value cur;
+  char *stored = NULL;
+  if (tp_hive_get_value (hv, node, name, &cur, &stored, res) < 0)
+    return -1;
+  int rc = 0;
+  if (!tp_value_equal (&cur, want)) {
+    rc = check_key_rewritable (hv, node, key_path, res);
+    if (rc == 0 && cur.present && want->present && cur.type != want->type)
+      tp_result_warn (res, "%s\\%s is %s, replacing it with %s", key_path, name,
+                      tp_reg_type_name (cur.type), tp_reg_type_name (want->type));
+    if (rc == 0)
+      rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
+  }
+  free (stored);
+  tp_value_free (&cur);
+  return rc;
+}
+
+/* Delete value `name` of `node`: rewrite the list without it. */
+static int
+delete_value (tp_hive *hv, hive_node_h node, const char *name)
+{
+  hive_value_h *values = hivex_node_values (hv->h, node);
+  if (!values)
+    return -1;
+  size_t n = 0;
+  while (values[n])
+    n++;
+  hive_set_value *keep = calloc (n ? n : 1, sizeof *keep);
+  size_t k = 0;
+  int rc = keep ? 0 : -1;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char *key = hivex_value_key (hv->h, values[i]);
+    if (!key) {
+      rc = -1;
+      break;
+    }
+    if (strcasecmp (key, name) == 0) {
+      free (key);
+      continue;
+    }
+    hive_type t;
+    size_t len = 0;
+    char *data = hivex_value_value (hv->h, values[i], &t, &len);
+    if (!data) {
+      free (key);
+      rc = -1;
+      break;
+    }
+    keep[k++] = (hive_set_value) { .key = key, .t = t, .len = len, .value = data };
+  }
+  if (rc == 0)
+    rc = hivex_node_set_values (hv->h, node, k, keep, 0);
+  for (size_t i = 0; i < k; i++) {
+    free (keep[i].key);
+    free (keep[i].value);
+  }
+  free (keep);
+  free (values);
+  return rc;
+}
+
+static int
+apply_in_memory (tp_hive *hv, tp_result *res)
+{
+  for (size_t i = 0; i < res->n_changes; i++) {
+    const tp_change *c = &res->changes[i];
+    hive_node_h node = tp_hive_lookup (hv, c->key);
+    if (!node)
+      return tp_result_fail (res, "key %s vanished", c->key);
+    int rc;
+    if (c->new_value.present) {
+      hive_set_value v = { .key = c->name, .t = c->new_value.type,
+                           .len = c->new_value.len, .value = (char *) c->new_value.data };
+      rc = hivex_node_set_value (hv->h, node, &v, 0);
+    } else
+      rc = delete_value (hv, node, c->name);
+    if (rc != 0)
+      return tp_result_fail (res, "cannot set %s\\%s: %s", c->key, c->name, strerror (errno));
+  }
+  return 0;
+}
+
+/* Re-open the written file as a stranger would and check it holds a
+ * clean header and exactly the values we meant to write. */
+static int
+verify_written (const char *tmp, const tp_result *planned, tp_result *res)
+{
+  tp_result scratch;
+  tp_result_init (&scratch, tmp);
+  tp_hive *check = tp_hive_open (tmp, 0, &scratch);
+  int rc = 0;
+  for (size_t i = 0; check && i < planned->n_changes && rc == 0; i++) {
+    const tp_change *c = &planned->changes[i];
+    hive_node_h node = tp_hive_lookup (check, c->key);
+    tp_value got = { 0 };
+    if (!node || tp_hive_get_value (check, node, c->name, &got, NULL, &scratch) < 0 ||
+        !tp_value_equal (&got, &c->new_value))
+      rc = tp_result_fail (res, "verification of the written hive failed at %s\\%s",
+                           c->key, c->name);
+    tp_value_free (&got);
+  }
+  if (!check)
+    rc = tp_result_fail (res, "verification of the written hive failed: %s",
+                         scratch.error ? scratch.error : "unknown");
+  tp_hive_close (check);
+  tp_result_free (&scratch);
+  return rc;
+}
+
+static int
+fsync_path (const char *path, int flags)
+{
+  int fd = open (path, flags | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int rc = fsync (fd);
+  close (fd);
+  return rc;
+}
+
+/* Keep the original beside the hive: a hard link costs no copy. */
+static int
+make_backup (tp_hive *hv, tp_result *res)
+{
+  char *bak = NULL;
+  for (int n = 0; n < 1000; n++) {
+    free (bak);
+    bak = NULL;
+    int len = n == 0 ? asprintf (&bak, "%s.tlspatch-bak", hv->path)
+                     : asprintf (&bak, "%s.tlspatch-bak.%d", hv->path, n);
+    if (len < 0)
+      return tp_result_fail (res, "out of memory");
+    if (link (hv->path, bak) == 0) {
+      res->backup = bak;
+      return 0;
+    }
+    if (errno != EEXIST)
+      break;
+  }
+  tp_result_fail (res, "cannot keep a backup as %s: %s", bak, strerror (errno));
+  free (bak);
+  return -1;
+}
+
+static int
+commit_atomically (tp_hive *hv, tp_result *res, bool backup)
+{
+  char *dir_copy = strdup (hv->path), *base_copy = strdup (hv->path), *tmp = NULL;
+  const char *dir = dir_copy ? dirname (dir_copy) : NULL;
+  if (!dir || !base_copy ||
+      asprintf (&tmp, "%s/.%s.tlspatch-XXXXXX", dir, basename (base_copy)) < 0) {
+    free (dir_copy);
+    free (base_copy);
+    return tp_result_fail (res, "out of memory");
+  }
+  int rc = -1;
+  int fd = mkstemp (tmp);
+  if (fd < 0) {
+    tp_result_fail (res, "cannot create a temporary file beside the hive: %s", strerror (errno));
+    goto out_free;
+  }
+  errno = 0;
+  if (hivex_commit (hv->h, tmp, 0) != 0) {
+    tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
+                    errno ? strerror (errno) : "unknown error");
+    goto out_unlink;
+  }
+  if (fchown (fd, hv->st.st_uid, hv->st.st_gid) != 0 && geteuid () == 0) {
+    tp_result_fail (res, "cannot keep the hive's owner: %s", strerror (errno));
+    goto out_unlink;
+  }
+  if (fchmod (fd, hv->st.st_mode & 07777) != 0 || fsync (fd) != 0) {
+    tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
+                    strerror (errno));
+    goto out_unlink;
+  }
+  if (verify_written (tmp, res, res) < 0)
+    goto out_unlink;
+  if (backup && make_backup (hv, res) < 0)
+    goto out_unlink;
+  if (rename (tmp, hv->path) != 0) {
+    if (res->backup) {
+      unlink (res->backup);
+      free (res->backup);
+      res->backup = NULL;
+    }
+    tp_result_fail (res, "cannot replace the hive: %s (the original is untouched)",
+                    strerror (errno));
+    goto out_unlink;
+  }
+  if (fsync_path (dir, O_RDONLY | O_DIRECTORY) != 0) {
+    tp_result_fail (res, "the hive was replaced but the directory could not be synced: %s",
+                    strerror (errno));
+    goto out_close;
+  }
+  rc = 0;
+  goto out_close;
+
+ out_unlink:
+  unlink (tmp);
+ out_close:
+  close (fd);
+ out_free:
+  free (tmp);
+  free (dir_copy);
+  free (base_copy);
+  return rc;
+}
+
+int
+tp_hive_apply (tp_hive *hv, tp_result *res, bool backup)
+{
+  if (res->n_changes == 0)      /* nothing changes: the file is not touched */
+    return 0;
+  if (apply_in_memory (hv, res) < 0)
+    return -1;
+  return commit_atomically (hv, res, backup);
+}

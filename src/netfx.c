@@ -1,0 +1,134 @@
+/* tlspatch: .NET Framework rules of KB 4033999 (SOFTWARE hive).
+ *
+ * "Under each of these registry keys, locate the subkeys that indicate
+ * a version" and add SchUseStrongCrypto=1, for the 64-bit and the
+ * 32-bit (Wow6432Node) view. registry-settings.md explains the version
+ * pattern: v2.0.50727 and V4.0.30319 yes, "v2.0 SP1" and policy no.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlspatch/netfx.h"
+
+#define NETFX_64 "\\Microsoft\\.NETFramework"
+#define NETFX_32 "\\Wow6432Node\\Microsoft\\.NETFramework"
+#define NDP_V4_FULL "\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full"
+
+bool
+tp_netfx_is_version_key (const char *name)
+{
+  if (name[0] != 'v' && name[0] != 'V')
+    return false;
+  const char *p = name + 1;
+  int groups = 0;
+  for (;;) {
+    if (*p < '0' || *p > '9')
+      return false;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    groups++;
+    if (*p == '\0')
+      return groups >= 2;
+    if (*p != '.')
+      return false;
+    p++;
+  }
+}
+
+const char *
+tp_netfx_version_name (long release)
+{
+  static const struct { long min; const char *name; } versions[] = {
+    { 533320, "4.8.1" }, { 528040, "4.8" }, { 461808, "4.7.2" },
+    { 461308, "4.7.1" }, { 460798, "4.7" }, { 394802, "4.6.2" },
+    { 394254, "4.6.1" }, { 393295, "4.6" }, { 379893, "4.5.2" },
+    { 378675, "4.5.1" }, { 378389, "4.5" },
+  };
+  for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
+    if (release >= versions[i].min)
+      return versions[i].name;
+  return NULL;
+}
+
+static void
+read_release (tp_hive *hv, tp_result *res)
+{
+  hive_node_h full = tp_hive_lookup (hv, NDP_V4_FULL);
+  uint32_t release;
+  if (full && tp_hive_get_dword (hv, full, "Release", &release))
+    res->dotnet_release = (long) release;
+
+  if (res->dotnet_release < TP_NETFX_MIN_RELEASE) {
+    res->dotnet_too_old = true;
+    const char *name = tp_netfx_version_name (res->dotnet_release);
+    if (name)
+      tp_result_warn (res, ".NET Framework %s (Release %ld) is installed; KB 4033999 needs "
+                      "4.6 or later: install it, the registry change alone is not enough",
+                      name, res->dotnet_release);
+    else
+      tp_result_warn (res, ".NET Framework 4.6 or later is not installed (no Release under "
+                      "%s); KB 4033999 needs it", NDP_V4_FULL);
+  }
+}
+
+/* Plan the wanted values under every version key of one branch.
+ * Returns the number of version keys, or -1 on error. */
+static int
+plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *res)
+{
+  hive_node_h node = tp_hive_lookup (hv, branch);
+  if (!node)
+    return 0;
+  errno = 0;
+  hive_node_h *children = hivex_node_children (tp_hive_handle (hv), node);
+  if (!children)
+    return tp_result_fail (res, "cannot list %s: %s", branch, strerror (errno));
+
+  int versions = 0, rc = 0;
+  for (size_t i = 0; children[i] && rc == 0; i++) {
+    char *name = hivex_node_name (tp_hive_handle (hv), children[i]);
+    if (!name) {
+      rc = tp_result_fail (res, "cannot read a key name under %s", branch);
+      break;
+    }
+    if (tp_netfx_is_version_key (name)) {
+      versions++;
+      char *path = NULL;
+      if (asprintf (&path, "%s\\%s", branch, name) < 0)
+        rc = tp_result_fail (res, "out of memory");
+      tp_value one = tp_value_dword (1);
+      if (rc == 0)
+        rc = tp_hive_plan_value (hv, path, "SchUseStrongCrypto", &one, res);
+      if (rc == 0 && opt->system_default_tls) {
+        one = tp_value_dword (1);
+        rc = tp_hive_plan_value (hv, path, "SystemDefaultTlsVersions", &one, res);
+      }
+      free (path);
+    }
+    free (name);
+  }
+  free (children);
+  return rc < 0 ? -1 : versions;
+}
+
+int
+tp_netfx_plan (tp_hive *hv, const tp_options *opt, tp_result *res)
+{
+  read_release (hv, res);
+
+  if (!tp_hive_lookup (hv, NETFX_64))
+    tp_result_warn (res, "no %s key: .NET Framework does not seem to be installed", NETFX_64);
+  int n64 = plan_branch (hv, NETFX_64, opt, res);
+  if (n64 < 0)
+    return -1;
+  /* 32-bit Windows has no Wow6432Node: that is normal, not a warning. */
+  int n32 = plan_branch (hv, NETFX_32, opt, res);
+  if (n32 < 0)
+    return -1;
+  if (n64 + n32 == 0)
+    tp_result_warn (res, "no .NET version keys (v<major>.<minor>...) under %s or %s: "
+                    "nothing to set", NETFX_64, NETFX_32);
+  return 0;
+}

@@ -1,0 +1,73 @@
+/* tlspatch: one mode on one hive, start to finish. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlspatch/tlspatch.h"
+
+static int
+plan (const tp_options *opt, tp_hive *hv, tp_undo_ctx *undo, tp_result *res)
+{
+  if (opt->mode == TP_MODE_REVERT)
+    return tp_undo_plan (undo->undo_doc, hv, res);
+  if (tp_hive_kind_of (hv) == TP_HIVE_SOFTWARE)
+    return tp_netfx_plan (hv, opt, res);
+  if (opt->no_service) {
+    tp_result_warn (res, "--no-service: the SYSTEM hive is left alone");
+    return 0;
+  }
+  return tp_services_plan (hv, opt, res);
+}
+
+static tp_status
+decide_status (const tp_options *opt, tp_result *res)
+{
+  if (opt->mode == TP_MODE_CHECK)
+    return (res->n_changes || res->dotnet_too_old) ? TP_STATUS_NONCOMPLIANT : TP_STATUS_COMPLIANT;
+  return res->n_changes ? TP_STATUS_PATCHED : TP_STATUS_UNCHANGED;
+}
+
+tp_status
+tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
+                 tp_undo_ctx *undo, tp_result *res)
+{
+  bool writes = opt->mode != TP_MODE_CHECK && !opt->dry_run;
+  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
+  res->kind = expect;
+
+  tp_hive *hv = tp_hive_open (path, writes ? TP_HIVE_OPEN_WRITE : 0, res);
+  if (!hv)
+    return res->status;
+  if (tp_hive_path (hv)) {
+    free (res->target);
+    res->target = strdup (tp_hive_path (hv));
+  }
+  res->kind = tp_hive_kind_of (hv);
+  if (res->kind == TP_HIVE_UNKNOWN)
+    tp_result_fail (res, "neither a SOFTWARE hive (no \\Microsoft) nor a SYSTEM hive "
+                    "(no \\Select)");
+  else if (expect != TP_HIVE_UNKNOWN && res->kind != expect)
+    tp_result_fail (res, "expected a %s hive here, but it looks like a %s hive",
+                    tp_hive_kind_name (expect), tp_hive_kind_name (res->kind));
+  else if (plan (opt, hv, undo, res) == 0) {
+    res->status = decide_status (opt, res);
+    if (writes && res->n_changes &&
+        ((undo->undo_writer && tp_undo_writer_record (undo->undo_writer, res) < 0) ||
+         tp_hive_apply (hv, res, opt->backup) < 0))
+      res->status = TP_STATUS_ERROR;
+  }
+  tp_hive_close (hv);
+  return res->status;
+}
+
+int
+tp_exit_status (tp_mode mode, const tp_result *results, size_t n)
+{
+  int rc = TP_EXIT_OK;
+  for (size_t i = 0; i < n; i++) {
+    if (results[i].status == TP_STATUS_ERROR)
+      return TP_EXIT_ERROR;
+    if (mode == TP_MODE_CHECK && results[i].status == TP_STATUS_NONCOMPLIANT)
+      rc = TP_EXIT_NONCOMPLIANT;
+  }
+  return rc;
+}

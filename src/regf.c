@@ -1,0 +1,184 @@
+/* tlspatch: raw checks on regf bytes that hivex does not make. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tlspatch/regf.h"
+
+static uint32_t
+le32 (const unsigned char *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
+         (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint16_t
+le16 (const unsigned char *p)
+{
+  return (uint16_t) (p[0] | p[1] << 8);
+}
+
+uint32_t
+tp_regf_checksum (const unsigned char *base_block)
+{
+  uint32_t sum = 0;
+  for (size_t i = 0; i < 508; i += 4)
+    sum ^= le32 (base_block + i);
+  if (sum == 0xFFFFFFFFu)
+    sum = 0xFFFFFFFEu;
+  else if (sum == 0)
+    sum = 1;
+  return sum;
+}
+
+/* hivex stores the raw XOR (no special cases), so a hive it wrote may
+ * carry 0 or 0xFFFFFFFF; accept that spelling too. */
+static bool
+checksum_ok (const unsigned char *buf, uint32_t stored, uint32_t computed)
+{
+  if (stored == computed)
+    return true;
+  uint32_t raw = 0;
+  for (size_t i = 0; i < 508; i += 4)
+    raw ^= le32 (buf + i);
+  return stored == raw;
+}
+
+bool
+tp_regf_is_dirty (const tp_regf_header *hdr)
+{
+  return hdr->seq_primary != hdr->seq_secondary;
+}
+
+int
+tp_regf_check_primary (const unsigned char *buf, size_t size,
+                       tp_regf_header *hdr, char *why, size_t whylen)
+{
+  memset (hdr, 0, sizeof *hdr);
+  if (size < 4 || memcmp (buf, "regf", 4) != 0) {
+    snprintf (why, whylen, "not a registry hive (no regf signature)");
+    return -1;
+  }
+  if (size < TP_REGF_MIN_HIVE_SIZE) {
+    snprintf (why, whylen, "hive file is truncated (%zu bytes, under 8 KiB)", size);
+    return -1;
+  }
+  hdr->seq_primary = le32 (buf + 4);
+  hdr->seq_secondary = le32 (buf + 8);
+  hdr->major = le32 (buf + 20);
+  hdr->minor = le32 (buf + 24);
+  hdr->file_type = le32 (buf + 28);
+  hdr->format = le32 (buf + 32);
+  hdr->root_offset = le32 (buf + 36);
+  hdr->bins_size = le32 (buf + 40);
+  hdr->checksum_stored = le32 (buf + 508);
+  hdr->checksum_computed = tp_regf_checksum (buf);
+
+  if (!checksum_ok (buf, hdr->checksum_stored, hdr->checksum_computed)) {
+    snprintf (why, whylen,
+              "bad header checksum (stored 0x%08x, computed 0x%08x): the hive "
+              "is damaged or was being written",
+              hdr->checksum_stored, hdr->checksum_computed);
+    return -1;
+  }
+  if (hdr->major != 1 || hdr->minor < 2 || hdr->minor > 6) {
+    snprintf (why, whylen, "unsupported hive version %u.%u", hdr->major, hdr->minor);
+    return -1;
+  }
+  if (hdr->file_type != 0) {
+    snprintf (why, whylen, "not a primary hive file (file type %u: a transaction log?)",
+              hdr->file_type);
+    return -1;
+  }
+  if (hdr->format != 1) {
+    snprintf (why, whylen, "unsupported hive file format %u", hdr->format);
+    return -1;
+  }
+  if (hdr->bins_size < 4096 || hdr->bins_size % 4096 != 0 ||
+      (uint64_t) hdr->bins_size + TP_REGF_BASE_BLOCK_SIZE > size) {
+    snprintf (why, whylen,
+              "hive file is truncated (header says %u bytes of hive bins, file has %zu)",
+              hdr->bins_size, size > 4096 ? size - 4096 : 0);
+    return -1;
+  }
+  if (tp_regf_is_dirty (hdr)) {
+    snprintf (why, whylen,
+              "hive is dirty (sequence numbers %u != %u): its transaction logs hold "
+              "newer data that writing would discard",
+              hdr->seq_primary, hdr->seq_secondary);
+    return -1;
+  }
+  return 0;
+}
+
+/* A cell at file offset `off`: its data and size, bounds-checked. */
+static const unsigned char *
+cell_at (const unsigned char *buf, size_t size, size_t off, size_t *len)
+{
+  if (off < TP_REGF_BASE_BLOCK_SIZE || off % 4 != 0 || off + 4 > size)
+    return NULL;
+  int32_t raw = (int32_t) le32 (buf + off);
+  if (raw >= 0)                 /* unallocated */
+    return NULL;
+  size_t cell_size = (size_t) -(int64_t) raw;
+  if (cell_size < 8 || cell_size > size - off)
+    return NULL;
+  *len = cell_size - 4;
+  return buf + off + 4;
+}
+
+int
+tp_regf_value_rewritable (const unsigned char *buf, size_t size,
+                          uint32_t minor, size_t vk_off,
+                          char *why, size_t whylen)
+{
+  size_t len;
+  const unsigned char *vk = cell_at (buf, size, vk_off, &len);
+  if (!vk || len < 20 || memcmp (vk, "vk", 2) != 0) {
+    snprintf (why, whylen, "a value record is damaged");
+    return -1;
+  }
+  uint16_t name_len = le16 (vk + 2);
+  uint32_t data_size = le32 (vk + 4);
+  uint32_t data_off = le32 (vk + 8);
+  uint16_t flags = le16 (vk + 16);
+  if ((size_t) name_len + 20 > len) {
+    snprintf (why, whylen, "a value name runs past its record");
+    return -1;
+  }
+  const unsigned char *name = vk + 20;
+  bool ascii = flags & 1;
+  for (size_t i = 0; i < name_len; i += ascii ? 1 : 2) {
+    if (name[i] == 0 && (ascii || (i + 1 < name_len && name[i + 1] == 0))) {
+      snprintf (why, whylen, "a value name contains a NUL character, which hivex would cut");
+      return -1;
+    }
+  }
+  if (flags & ~1u) {
+    snprintf (why, whylen, "a value has flags 0x%x (e.g. a tombstone) that hivex would drop",
+              flags);
+    return -1;
+  }
+  if (data_size & 0x80000000u)          /* data inline in the record */
+    return 0;
+  if (data_size == 0) {
+    snprintf (why, whylen, "a value has unset data (size 0, no data cell), which hivex "
+              "cannot rewrite");
+    return -1;
+  }
+  size_t data_len;
+  const unsigned char *data = cell_at (buf, size, (size_t) data_off + 4096, &data_len);
+  if (data_off == 0xFFFFFFFFu || !data) {
+    snprintf (why, whylen, "a value's data cell is missing or damaged");
+    return -1;
+  }
+  if (minor >= 4 && data_size > TP_REGF_BIG_DATA_LIMIT) {
+    snprintf (why, whylen, "a value holds big data (%u bytes in \"db\" segments), which "
+              "hivex would rewrite in a form Windows rejects", data_size);
+    return -1;
+  }
+  if (data_len < data_size) {
+    snprintf (why, whylen, "a value's data runs past its cell");
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,193 @@
+/* tlspatch: results for people and for pipelines. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlspatch/netfx.h"
+#include "tlspatch/report.h"
+
+static uint32_t
+value_dword (const tp_value *v)
+{
+  return (uint32_t) v->data[0] | (uint32_t) v->data[1] << 8 |
+         (uint32_t) v->data[2] << 16 | (uint32_t) v->data[3] << 24;
+}
+
+static bool
+is_dword (const tp_value *v)
+{
+  return v->present && v->type == 4 && v->len == 4;
+}
+
+/* REG_SZ / REG_EXPAND_SZ holding plain ASCII UTF-16LE: its text. */
+static char *
+ascii_string (const tp_value *v)
+{
+  if (!v->present || (v->type != 1 && v->type != 2) || v->len % 2)
+    return NULL;
+  char *s = malloc (v->len / 2 + 1);
+  if (!s)
+    return NULL;
+  size_t n = 0;
+  for (size_t i = 0; i + 1 < v->len; i += 2) {
+    if (v->data[i + 1] != 0 || (v->data[i] != 0 && (v->data[i] < 0x20 || v->data[i] > 0x7e))) {
+      free (s);
+      return NULL;
+    }
+    if (v->data[i] == 0)
+      break;
+    s[n++] = (char) v->data[i];
+  }
+  s[n] = '\0';
+  return s;
+}
+
+static char *
+hex_string (const tp_value *v)
+{
+  char *s = malloc (v->len * 2 + 1);
+  if (!s)
+    return NULL;
+  for (size_t i = 0; i < v->len; i++)
+    snprintf (s + 2 * i, 3, "%02x", v->data[i]);
+  s[v->len * 2] = '\0';
+  return s;
+}
+
+/* DWORD -> number, ASCII string -> string, absent -> null, anything
+ * else -> its bytes in hex. The type goes in a field of its own. */
+static json_object *
+value_json (const tp_value *v)
+{
+  if (!v->present)
+    return NULL;
+  if (is_dword (v))
+    return json_object_new_int64 (value_dword (v));
+  char *s = ascii_string (v);
+  if (!s)
+    s = hex_string (v);
+  json_object *o = json_object_new_string (s ? s : "");
+  free (s);
+  return o;
+}
+
+static json_object *
+change_json (const tp_change *c)
+{
+  json_object *o = json_object_new_object ();
+  json_object_object_add (o, "key", json_object_new_string (c->key));
+  json_object_object_add (o, "name", json_object_new_string (c->name));
+  json_object_object_add (o, "old", value_json (&c->old_value));
+  json_object_object_add (o, "new", value_json (&c->new_value));
+  json_object_object_add (o, "old_type", c->old_value.present
+                          ? json_object_new_string (tp_reg_type_name (c->old_value.type)) : NULL);
+  json_object_object_add (o, "new_type", c->new_value.present
+                          ? json_object_new_string (tp_reg_type_name (c->new_value.type)) : NULL);
+  return o;
+}
+
+static json_object *
+dotnet_json (const tp_result *res)
+{
+  if (res->kind != TP_HIVE_SOFTWARE)
+    return NULL;
+  json_object *o = json_object_new_object ();
+  json_object_object_add (o, "release", res->dotnet_release >= 0
+                          ? json_object_new_int64 (res->dotnet_release) : NULL);
+  const char *name = tp_netfx_version_name (res->dotnet_release);
+  json_object_object_add (o, "version", name ? json_object_new_string (name) : NULL);
+  json_object_object_add (o, "meets_kb4033999", json_object_new_boolean (!res->dotnet_too_old));
+  return o;
+}
+
+json_object *
+tp_report_json (const tp_result *res)
+{
+  json_object *o = json_object_new_object ();
+  json_object_object_add (o, "target", json_object_new_string (res->target ? res->target : ""));
+  json_object_object_add (o, "hive", res->kind == TP_HIVE_UNKNOWN ? NULL
+                          : json_object_new_string (tp_hive_kind_name (res->kind)));
+  json_object_object_add (o, "status", json_object_new_string (tp_status_name (res->status)));
+  json_object_object_add (o, "dry_run", json_object_new_boolean (res->dry_run));
+  json_object *changes = json_object_new_array ();
+  for (size_t i = 0; i < res->n_changes; i++)
+    json_object_array_add (changes, change_json (&res->changes[i]));
+  json_object_object_add (o, "changes", changes);
+  json_object *warnings = json_object_new_array ();
+  for (size_t i = 0; i < res->n_warnings; i++)
+    json_object_array_add (warnings, json_object_new_string (res->warnings[i]));
+  json_object_object_add (o, "warnings", warnings);
+  json_object_object_add (o, "error", res->error ? json_object_new_string (res->error) : NULL);
+  json_object_object_add (o, "dotnet", dotnet_json (res));
+  json_object_object_add (o, "backup", res->backup ? json_object_new_string (res->backup) : NULL);
+  return o;
+}
+
+void
+tp_report_print_json (FILE *fp, const tp_result *res)
+{
+  json_object *o = tp_report_json (res);
+  fprintf (fp, "%s\n", json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put (o);
+}
+
+char *
+tp_report_value_string (const tp_value *v)
+{
+  char *out = NULL;
+  if (!v->present)
+    return strdup ("(absent)");
+  if (is_dword (v)) {
+    if (asprintf (&out, "%u", value_dword (v)) < 0)
+      return NULL;
+    return out;
+  }
+  char *s = ascii_string (v);
+  bool text = s != NULL;
+  if (!s)
+    s = hex_string (v);
+  if (!s || asprintf (&out, text ? "%s \"%s\"" : "%s hex:%s", tp_reg_type_name (v->type), s) < 0)
+    out = NULL;
+  free (s);
+  return out;
+}
+
+static const char *
+row_status (const tp_result *res)
+{
+  if (res->dry_run && res->status == TP_STATUS_PATCHED)
+    return "would patch";
+  return tp_status_name (res->status);
+}
+
+void
+tp_report_print_header (FILE *fp)
+{
+  fprintf (fp, "%-12s %-9s %-8s %s\n", "STATUS", "HIVE", "CHANGES", "TARGET");
+}
+
+void
+tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
+{
+  fprintf (fp, "%-12s %-9s %-8zu %s\n", row_status (res),
+           res->kind == TP_HIVE_UNKNOWN ? "-" : tp_hive_kind_name (res->kind),
+           res->n_changes, res->target ? res->target : "");
+  if (res->kind == TP_HIVE_SOFTWARE && verbose) {
+    const char *name = tp_netfx_version_name (res->dotnet_release);
+    if (res->dotnet_release >= 0)
+      fprintf (fp, "    .NET Framework %s (Release %ld)\n", name ? name : "4.0", res->dotnet_release);
+    else
+      fprintf (fp, "    .NET Framework 4.5 or later: not installed\n");
+  }
+  if (verbose || res->dry_run || res->status == TP_STATUS_NONCOMPLIANT)
+    for (size_t i = 0; i < res->n_changes; i++) {
+      const tp_change *c = &res->changes[i];
+      char *o = tp_report_value_string (&c->old_value);
+      char *n = tp_report_value_string (&c->new_value);
+      fprintf (fp, "    %s\\%s: %s -> %s\n", c->key, c->name, o ? o : "?", n ? n : "?");
+      free (o);
+      free (n);
+    }
+  for (size_t i = 0; i < res->n_warnings; i++)
+    fprintf (fp, "    warning: %s\n", res->warnings[i]);
+}

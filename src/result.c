@@ -1,0 +1,192 @@
+/* tlspatch: result bookkeeping shared by all modules. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlspatch/options.h"
+#include "tlspatch/result.h"
+
+void
+tp_options_init (tp_options *opt)
+{
+  static const char *default_services[] = { "obengine" };
+
+  memset (opt, 0, sizeof *opt);
+  opt->mode = TP_MODE_APPLY;
+  opt->services = default_services;
+  opt->n_services = 1;
+}
+
+void
+tp_result_init (tp_result *res, const char *target)
+{
+  memset (res, 0, sizeof *res);
+  res->target = target ? strdup (target) : NULL;
+  res->dotnet_release = -1;
+}
+
+void
+tp_value_free (tp_value *v)
+{
+  free (v->data);
+  v->data = NULL;
+  v->len = 0;
+  v->present = false;
+}
+
+void
+tp_result_free (tp_result *res)
+{
+  for (size_t i = 0; i < res->n_changes; i++) {
+    free (res->changes[i].key);
+    free (res->changes[i].name);
+    tp_value_free (&res->changes[i].old_value);
+    tp_value_free (&res->changes[i].new_value);
+  }
+  free (res->changes);
+  for (size_t i = 0; i < res->n_warnings; i++)
+    free (res->warnings[i]);
+  free (res->warnings);
+  free (res->error);
+  free (res->target);
+  free (res->backup);
+  memset (res, 0, sizeof *res);
+}
+
+static char *
+vformat (const char *fmt, va_list ap)
+{
+  char *s = NULL;
+  if (vasprintf (&s, fmt, ap) < 0)
+    return NULL;
+  return s;
+}
+
+void
+tp_result_warn (tp_result *res, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  char *msg = vformat (fmt, ap);
+  va_end (ap);
+  if (!msg)
+    return;
+  char **w = realloc (res->warnings, (res->n_warnings + 1) * sizeof *w);
+  if (!w) {
+    free (msg);
+    return;
+  }
+  res->warnings = w;
+  res->warnings[res->n_warnings++] = msg;
+}
+
+int
+tp_result_fail (tp_result *res, const char *fmt, ...)
+{
+  res->status = TP_STATUS_ERROR;
+  if (res->error)               /* the first error is the cause */
+    return -1;
+  va_list ap;
+  va_start (ap, fmt);
+  res->error = vformat (fmt, ap);
+  va_end (ap);
+  if (!res->error)
+    res->error = strdup ("out of memory");
+  return -1;
+}
+
+int
+tp_value_copy (tp_value *dst, const tp_value *src)
+{
+  *dst = *src;
+  dst->data = NULL;
+  if (!src->present || src->len == 0)
+    return 0;
+  dst->data = malloc (src->len);
+  if (!dst->data)
+    return -1;
+  memcpy (dst->data, src->data, src->len);
+  return 0;
+}
+
+bool
+tp_value_equal (const tp_value *a, const tp_value *b)
+{
+  if (a->present != b->present)
+    return false;
+  if (!a->present)
+    return true;
+  return a->type == b->type && a->len == b->len &&
+         (a->len == 0 || memcmp (a->data, b->data, a->len) == 0);
+}
+
+tp_value
+tp_value_dword (uint32_t dword)
+{
+  /* Static storage keeps the helper allocation-free; callers copy. */
+  static unsigned char bytes[4];
+  bytes[0] = dword & 0xff;
+  bytes[1] = (dword >> 8) & 0xff;
+  bytes[2] = (dword >> 16) & 0xff;
+  bytes[3] = (dword >> 24) & 0xff;
+  return (tp_value) { .present = true, .type = 4, .data = bytes, .len = 4 };
+}
+
+int
+tp_result_add_change (tp_result *res, const char *key, const char *name,
+                      const tp_value *old_value, const tp_value *new_value)
+{
+  tp_change *c = realloc (res->changes, (res->n_changes + 1) * sizeof *c);
+  if (!c)
+    return tp_result_fail (res, "out of memory");
+  res->changes = c;
+  tp_change *ch = &res->changes[res->n_changes];
+  memset (ch, 0, sizeof *ch);
+  ch->key = strdup (key);
+  ch->name = strdup (name);
+  if (!ch->key || !ch->name ||
+      tp_value_copy (&ch->old_value, old_value) < 0 ||
+      tp_value_copy (&ch->new_value, new_value) < 0) {
+    free (ch->key);
+    free (ch->name);
+    tp_value_free (&ch->old_value);
+    return tp_result_fail (res, "out of memory");
+  }
+  res->n_changes++;
+  return 0;
+}
+
+const char *
+tp_hive_kind_name (tp_hive_kind kind)
+{
+  switch (kind) {
+  case TP_HIVE_SOFTWARE: return "SOFTWARE";
+  case TP_HIVE_SYSTEM: return "SYSTEM";
+  default: return "unknown";
+  }
+}
+
+const char *
+tp_status_name (tp_status status)
+{
+  switch (status) {
+  case TP_STATUS_PATCHED: return "patched";
+  case TP_STATUS_UNCHANGED: return "unchanged";
+  case TP_STATUS_COMPLIANT: return "compliant";
+  case TP_STATUS_NONCOMPLIANT: return "noncompliant";
+  case TP_STATUS_ERROR: return "error";
+  default: return "none";
+  }
+}
+
+const char *
+tp_reg_type_name (uint32_t type)
+{
+  static const char *names[] = {
+    "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD",
+    "REG_DWORD_BIG_ENDIAN", "REG_LINK", "REG_MULTI_SZ", "REG_RESOURCE_LIST",
+    "REG_FULL_RESOURCE_DESCRIPTOR", "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD",
+  };
+  return type < sizeof names / sizeof names[0] ? names[type] : "REG_UNKNOWN";
+}

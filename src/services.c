@@ -1,0 +1,81 @@
+/* tlspatch: control sets and services (SYSTEM hive).
+ *
+ * KB 4033999 restarts obengine after the change. Offline, the only
+ * registry way to have a service start at the next boot is Start=2
+ * (automatic) in the control sets Windows will boot: \Select's Default,
+ * and Current when it differs. LastKnownGood is left alone, so it stays
+ * a way back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tlspatch/services.h"
+
+int
+tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
+{
+  hive_node_h select = tp_hive_lookup (hv, "\\Select");
+  if (!select)
+    return tp_result_fail (res, "no \\Select key: cannot tell which control set Windows boots");
+
+  uint32_t def, cur;
+  if (!tp_hive_get_dword (hv, select, "Default", &def))
+    return tp_result_fail (res, "\\Select has no DWORD Default: cannot tell which control set "
+                           "Windows boots");
+  if (!tp_hive_get_dword (hv, select, "Current", &cur))
+    cur = def;
+
+  uint32_t sets[2] = { def, cur };
+  int n = def == cur ? 1 : 2;
+  for (int i = 0; i < n; i++) {
+    if (sets[i] == 0 || sets[i] > 999)
+      return tp_result_fail (res, "\\Select names control set %u, which cannot exist", sets[i]);
+    snprintf (names[i], sizeof names[i], "ControlSet%03u", sets[i]);
+    char path[32];
+    snprintf (path, sizeof path, "\\%s", names[i]);
+    if (!tp_hive_lookup (hv, path))
+      return tp_result_fail (res, "\\Select names %s, which does not exist", names[i]);
+  }
+  return n;
+}
+
+static int
+plan_service (tp_hive *hv, const char *control_set, const char *service, tp_result *res)
+{
+  char *path = NULL;
+  if (asprintf (&path, "\\%s\\Services\\%s", control_set, service) < 0)
+    return tp_result_fail (res, "out of memory");
+
+  int rc = 0;
+  uint32_t start;
+  hive_node_h node = tp_hive_lookup (hv, path);
+  if (!node)
+    tp_result_warn (res, "service %s is not installed in %s", service, control_set);
+  else if (!tp_hive_get_dword (hv, node, "Start", &start))
+    tp_result_warn (res, "service %s in %s has no DWORD Start value; left alone",
+                    service, control_set);
+  else if (start == TP_SERVICE_START_MANUAL) {
+    tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO);
+    rc = tp_hive_plan_value (hv, path, "Start", &autostart, res);
+  } else if (start == TP_SERVICE_START_DISABLED)
+    tp_result_warn (res, "service %s is disabled in %s; left disabled", service, control_set);
+  else if (start != TP_SERVICE_START_AUTO)
+    tp_result_warn (res, "service %s in %s has Start=%u (boot/system driver?); left alone",
+                    service, control_set, start);
+  free (path);
+  return rc;
+}
+
+int
+tp_services_plan (tp_hive *hv, const tp_options *opt, tp_result *res)
+{
+  char sets[2][16];
+  int n = tp_control_sets_to_boot (hv, sets, res);
+  if (n < 0)
+    return -1;
+  for (int i = 0; i < n; i++)
+    for (size_t s = 0; s < opt->n_services; s++)
+      if (plan_service (hv, sets[i], opt->services[s], res) < 0)
+        return -1;
+  return 0;
+}

@@ -1,0 +1,122 @@
+/* tlspatch: resolve a TARGET argument to hive files.
+ *
+ * Windows paths are case-insensitive and mounted volumes (ntfs-3g, a
+ * copied folder) keep whatever case the files had, so every step of
+ * the walk matches names case-insensitively.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "tlspatch/target.h"
+
+/* DIR/name with name matched case-insensitively; NULL if absent or not
+ * of the wanted type (S_IFDIR / S_IFREG). */
+static char *
+find_entry (const char *dir, const char *name, mode_t type)
+{
+  DIR *d = opendir (dir);
+  if (!d)
+    return NULL;
+  char *found = NULL;
+  struct dirent *de;
+  while (!found && (de = readdir (d)) != NULL) {
+    if (strcasecmp (de->d_name, name) != 0)
+      continue;
+    char *path = NULL;
+    struct stat st;
+    if (asprintf (&path, "%s/%s", dir, de->d_name) < 0)
+      break;
+    if (stat (path, &st) == 0 && (st.st_mode & S_IFMT) == type)
+      found = path;
+    else
+      free (path);
+  }
+  closedir (d);
+  return found;
+}
+
+/* The config folder under a volume root, a Windows folder, a System32
+ * folder, or the folder itself. */
+static char *
+find_config_dir (const char *dir)
+{
+  static const char *const walks[][3] = {
+    { "Windows", "System32", "config" },
+    { "System32", "config", NULL },
+    { "config", NULL, NULL },
+  };
+  for (size_t w = 0; w < sizeof walks / sizeof walks[0]; w++) {
+    char *cur = strdup (dir);
+    for (size_t i = 0; cur && i < 3 && walks[w][i]; i++) {
+      char *next = find_entry (cur, walks[w][i], S_IFDIR);
+      free (cur);
+      cur = next;
+    }
+    if (cur)
+      return cur;
+  }
+  return strdup (dir);
+}
+
+static void
+add_hive (tp_target *t, char *path, tp_hive_kind expect, char *error)
+{
+  tp_target_hive *h = realloc (t->hives, (t->n_hives + 1) * sizeof *h);
+  if (!h) {
+    free (path);
+    free (error);
+    return;
+  }
+  t->hives = h;
+  t->hives[t->n_hives++] = (tp_target_hive) { .path = path, .expect = expect, .error = error };
+}
+
+static void
+add_from_dir (tp_target *t, const char *arg, const char *config, const char *name,
+              tp_hive_kind kind)
+{
+  char *path = find_entry (config, name, S_IFREG);
+  char *error = NULL;
+  if (!path) {
+    if (asprintf (&error, "no %s hive found under %s", name, arg) < 0)
+      error = NULL;
+    if (asprintf (&path, "%s/%s", config, name) < 0)
+      path = NULL;
+  }
+  add_hive (t, path, kind, error);
+}
+
+void
+tp_target_resolve (const char *arg, int need_system, tp_target *t)
+{
+  memset (t, 0, sizeof *t);
+  struct stat st;
+  if (stat (arg, &st) != 0 || !S_ISDIR (st.st_mode)) {
+    add_hive (t, strdup (arg), TP_HIVE_UNKNOWN, NULL);   /* tp_hive_open says why not */
+    return;
+  }
+  char *config = find_config_dir (arg);
+  if (!config) {
+    add_hive (t, strdup (arg), TP_HIVE_UNKNOWN, strdup ("out of memory"));
+    return;
+  }
+  add_from_dir (t, arg, config, "SOFTWARE", TP_HIVE_SOFTWARE);
+  if (need_system)
+    add_from_dir (t, arg, config, "SYSTEM", TP_HIVE_SYSTEM);
+  free (config);
+}
+
+void
+tp_target_free (tp_target *t)
+{
+  for (size_t i = 0; i < t->n_hives; i++) {
+    free (t->hives[i].path);
+    free (t->hives[i].error);
+  }
+  free (t->hives);
+  memset (t, 0, sizeof *t);
+}

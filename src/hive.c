@@ -278,9 +278,6 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   int rc = 0;
   if (!tp_value_equal (&cur, want)) {
     rc = check_key_rewritable (hv, node, key_path, res);
-    if (rc == 0 && cur.present && want->present && cur.type != want->type)
-      tp_result_warn (res, "%s\\%s is %s, replacing it with %s", key_path, name,
-                      tp_reg_type_name (cur.type), tp_reg_type_name (want->type));
     if (rc == 0)
       rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
   }

@@ -55,6 +55,7 @@ tp_netfx_version_name (long release)
 static void
 read_release (tp_hive *hv, tp_result *res)
 {
+  res->dotnet_checked = true;
   hive_node_h full = tp_hive_lookup (hv, NDP_V4_FULL);
   uint32_t release;
   if (full && tp_hive_get_dword (hv, full, "Release", &release))
@@ -71,6 +72,21 @@ read_release (tp_hive *hv, tp_result *res)
       tp_result_warn (res, ".NET Framework 4.6 or later is not installed (no Release under "
                       "%s); KB 4033999 needs it", NDP_V4_FULL);
   }
+}
+
+/* Plan DWORD 1; say so when a value of another type is replaced. */
+static int
+plan_dword_one (tp_hive *hv, const char *key_path, const char *name, tp_result *res)
+{
+  size_t before = res->n_changes;
+  tp_value one = tp_value_dword (1);
+  if (tp_hive_plan_value (hv, key_path, name, &one, res) < 0)
+    return -1;
+  const tp_value *old = res->n_changes > before ? &res->changes[before].old_value : NULL;
+  if (old && old->present && old->type != 4)
+    tp_result_warn (res, "%s\\%s is %s, replacing it with REG_DWORD 1", key_path, name,
+                    tp_reg_type_name (old->type));
+  return 0;
 }
 
 /* Plan the wanted values under every version key of one branch.
@@ -98,13 +114,10 @@ plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *
       char *path = NULL;
       if (asprintf (&path, "%s\\%s", branch, name) < 0)
         rc = tp_result_fail (res, "out of memory");
-      tp_value one = tp_value_dword (1);
       if (rc == 0)
-        rc = tp_hive_plan_value (hv, path, "SchUseStrongCrypto", &one, res);
-      if (rc == 0 && opt->system_default_tls) {
-        one = tp_value_dword (1);
-        rc = tp_hive_plan_value (hv, path, "SystemDefaultTlsVersions", &one, res);
-      }
+        rc = plan_dword_one (hv, path, "SchUseStrongCrypto", res);
+      if (rc == 0 && opt->system_default_tls)
+        rc = plan_dword_one (hv, path, "SystemDefaultTlsVersions", res);
       free (path);
     }
     free (name);

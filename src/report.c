@@ -88,7 +88,7 @@ change_json (const tp_change *c)
 static json_object *
 dotnet_json (const tp_result *res)
 {
-  if (res->kind != TP_HIVE_SOFTWARE)
+  if (!res->dotnet_checked)
     return NULL;
   json_object *o = json_object_new_object ();
   json_object_object_add (o, "release", res->dotnet_release >= 0
@@ -172,7 +172,7 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
   fprintf (fp, "%-12s %-9s %-8zu %s\n", row_status (res),
            res->kind == TP_HIVE_UNKNOWN ? "-" : tp_hive_kind_name (res->kind),
            res->n_changes, res->target ? res->target : "");
-  if (res->kind == TP_HIVE_SOFTWARE && verbose) {
+  if (res->dotnet_checked && verbose) {
     const char *name = tp_netfx_version_name (res->dotnet_release);
     if (res->dotnet_release >= 0)
       fprintf (fp, "    .NET Framework %s (Release %ld)\n", name ? name : "4.0", res->dotnet_release);

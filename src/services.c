@@ -55,6 +55,15 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
     tp_result_warn (res, "service %s in %s has no DWORD Start value; left alone",
                     service, control_set);
   else if (start == TP_SERVICE_START_MANUAL) {
+    /* Report the key as the hive spells it, not as the user typed it. */
+    char *stored = hivex_node_name (tp_hive_handle (hv), node);
+    free (path);
+    path = NULL;
+    if (!stored || asprintf (&path, "\\%s\\Services\\%s", control_set, stored) < 0) {
+      free (stored);
+      return tp_result_fail (res, "out of memory");
+    }
+    free (stored);
     tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO);
     rc = tp_hive_plan_value (hv, path, "Start", &autostart, res);
   } else if (start == TP_SERVICE_START_DISABLED)

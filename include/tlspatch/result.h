@@ -56,6 +56,7 @@ typedef struct {
   char *error;          /* one line: the reason; set together with TP_STATUS_ERROR */
 
   /* SOFTWARE only: \Microsoft\NET Framework Setup\NDP\v4\Full\Release, or -1. */
+  bool dotnet_checked;
   long dotnet_release;
   bool dotnet_too_old;  /* KB 4033999 cause 1: .NET 4.6 or later is not installed */
 

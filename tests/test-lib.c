@@ -1,0 +1,214 @@
+/* tlspatch: unit tests of the library's pure parts (TAP output).
+ * The end-to-end behaviour on real hive files is in the tests/ scripts. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tlspatch/tlspatch.h"
+
+static int test_no;
+static int failures;
+
+static void
+ok (int cond, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  printf ("%sok %d - ", cond ? "" : "not ", ++test_no);
+  vprintf (fmt, ap);
+  printf ("\n");
+  va_end (ap);
+  if (!cond)
+    failures++;
+}
+
+static void
+test_version_keys (void)
+{
+  static const char *yes[] = { "v2.0.50727", "v3.0", "V4.0.30319", "v1.0", "v4.5.50709", "v10.1" };
+  static const char *no[] = { "v2.0 SP1", "v3.0 SP1", "policy", "Policy", "AppContext", "v4",
+                              "v", "v4.", "v.4", "v4..0", "vx.0", "4.0.30319", "v4.0.30319 ",
+                              "v4.0a", "Upgrades", "" };
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+    ok (tp_netfx_is_version_key (yes[i]), "version key: %s", yes[i]);
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+    ok (!tp_netfx_is_version_key (no[i]), "not a version key: '%s'", no[i]);
+}
+
+static void
+test_version_names (void)
+{
+  ok (tp_netfx_version_name (378388) == NULL, "Release 378388 is below 4.5");
+  ok (strcmp (tp_netfx_version_name (379893), "4.5.2") == 0, "379893 is 4.5.2");
+  ok (strcmp (tp_netfx_version_name (393295), "4.6") == 0, "393295 is 4.6");
+  ok (strcmp (tp_netfx_version_name (461814), "4.7.2") == 0, "461814 is 4.7.2");
+  ok (strcmp (tp_netfx_version_name (528449), "4.8") == 0, "528449 is 4.8");
+  ok (strcmp (tp_netfx_version_name (533325), "4.8.1") == 0, "533325 is 4.8.1");
+}
+
+static void
+put32 (unsigned char *p, uint32_t v)
+{
+  p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; p[2] = (v >> 16) & 0xff; p[3] = v >> 24;
+}
+
+static unsigned char *
+make_header (size_t size, uint32_t seq1, uint32_t seq2)
+{
+  unsigned char *buf = calloc (1, size);
+  memcpy (buf, "regf", 4);
+  put32 (buf + 4, seq1);
+  put32 (buf + 8, seq2);
+  put32 (buf + 20, 1);
+  put32 (buf + 24, 5);
+  put32 (buf + 32, 1);
+  put32 (buf + 36, 32);
+  put32 (buf + 40, 4096);
+  put32 (buf + 508, tp_regf_checksum (buf));
+  return buf;
+}
+
+static void
+test_header (void)
+{
+  char why[256];
+  tp_regf_header hdr;
+  unsigned char *buf = make_header (8192, 7, 7);
+  ok (tp_regf_check_primary (buf, 8192, &hdr, why, sizeof why) == 0, "clean header accepted");
+
+  ok (tp_regf_check_primary (buf, 8191, &hdr, why, sizeof why) != 0 && strstr (why, "8 KiB"),
+      "under 8 KiB refused: %s", why);
+  put32 (buf + 40, 8192);
+  put32 (buf + 508, tp_regf_checksum (buf));
+  ok (tp_regf_check_primary (buf, 8192, &hdr, why, sizeof why) != 0 && strstr (why, "truncated"),
+      "bins past the end refused: %s", why);
+  free (buf);
+
+  buf = make_header (8192, 8, 7);
+  ok (tp_regf_check_primary (buf, 8192, &hdr, why, sizeof why) != 0 && strstr (why, "dirty"),
+      "dirty hive refused: %s", why);
+  ok (tp_regf_is_dirty (&hdr), "dirty state reported");
+  free (buf);
+
+  buf = make_header (8192, 1, 1);
+  buf[100] ^= 1;
+  ok (tp_regf_check_primary (buf, 8192, &hdr, why, sizeof why) != 0 && strstr (why, "checksum"),
+      "bad checksum refused: %s", why);
+  memcpy (buf, "regX", 4);
+  ok (tp_regf_check_primary (buf, 8192, &hdr, why, sizeof why) != 0 && strstr (why, "signature"),
+      "no signature refused: %s", why);
+  free (buf);
+
+  unsigned char zero[512] = { 0 };
+  ok (tp_regf_checksum (zero) == 1, "checksum 0 is stored as 1");
+  put32 (zero, 0xFFFFFFFFu);
+  ok (tp_regf_checksum (zero) == 0xFFFFFFFEu, "checksum -1 is stored as -2");
+}
+
+/* A vk cell at file offset 4096+32 in an otherwise empty buffer. */
+static void
+test_value_rewritable (void)
+{
+  char why[256];
+  size_t size = 4096 * 3, vk = 4096 + 32, data = 4096 + 64;
+  unsigned char *buf = calloc (1, size);
+  unsigned char *c = buf + vk;
+  put32 (c, (uint32_t) -32);
+  memcpy (c + 4, "vk", 2);
+  c[6] = 4;                                  /* name length */
+  put32 (c + 8, 0x80000004u);                /* inline DWORD */
+  put32 (c + 16, 4);
+  c[20] = 1;                                 /* ASCII name */
+  memcpy (c + 24, "Test", 4);
+  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) == 0, "inline DWORD is fine");
+
+  put32 (c + 8, 0);
+  put32 (c + 12, 0xFFFFFFFFu);
+  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "unset"),
+      "unset value refused: %s", why);
+
+  put32 (c + 8, 20000);
+  put32 (c + 12, (uint32_t) (data - 4096));
+  put32 (buf + data, (uint32_t) -16);
+  memcpy (buf + data + 4, "db", 2);
+  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "big data"),
+      "big data refused: %s", why);
+
+  put32 (c + 8, 0x80000004u);
+  c[20] = 3;                                 /* ASCII name + tombstone */
+  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "flags"),
+      "odd flags refused: %s", why);
+
+  c[20] = 1;
+  c[25] = 0;                                 /* "T\0st" */
+  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "NUL"),
+      "NUL in name refused: %s", why);
+
+  ok (tp_regf_value_rewritable (buf, size, 5, size - 2, why, sizeof why) != 0,
+      "offset past the end refused");
+  free (buf);
+}
+
+static void
+test_undo_roundtrip (void)
+{
+  char path[] = "/tmp/tlspatch-undo-XXXXXX";
+  int fd = mkstemp (path);
+  close (fd);
+  unlink (path);
+
+  tp_result res;
+  tp_result_init (&res, "/x/SOFTWARE");
+  res.kind = TP_HIVE_SOFTWARE;
+  tp_value absent = { 0 }, one = tp_value_dword (1);
+  tp_value one_copy;
+  tp_value_copy (&one_copy, &one);
+  unsigned char sz[] = { '1', 0, 0, 0 };
+  tp_value str = { .present = true, .type = 1, .data = sz, .len = 4 };
+  tp_result_add_change (&res, "\\Microsoft\\.NETFramework\\v4.0.30319", "SchUseStrongCrypto",
+                        &absent, &one_copy);
+  tp_result_add_change (&res, "\\Wow6432Node\\Microsoft\\.NETFramework\\v4.0.30319",
+                        "Sch\"Use\\Strong", &str, &one_copy);
+
+  tp_undo_writer *w = tp_undo_writer_new (path);
+  ok (tp_undo_writer_record (w, &res) == 0, "undo record written");
+  tp_undo_writer_free (w);
+
+  w = tp_undo_writer_new (path);
+  tp_result again;
+  tp_result_init (&again, "/y");
+  tp_result_add_change (&again, "\\A", "B", &absent, &one_copy);
+  ok (tp_undo_writer_record (w, &again) != 0 && strstr (again.error, "exists"),
+      "an existing undo file is never overwritten");
+  tp_undo_writer_free (w);
+
+  char why[256];
+  tp_undo_doc *doc = tp_undo_load (path, why, sizeof why);
+  ok (doc != NULL, "undo record parses back");
+  tp_undo_free (doc);
+
+  FILE *fp = fopen (path, "a");
+  fputs ("garbage line\n", fp);
+  fclose (fp);
+  doc = tp_undo_load (path, why, sizeof why);
+  ok (doc == NULL && strstr (why, "line"), "a damaged undo file is refused: %s", why);
+
+  unlink (path);
+  tp_value_free (&one_copy);
+  tp_result_free (&res);
+  tp_result_free (&again);
+}
+
+int
+main (void)
+{
+  test_version_keys ();
+  test_version_names ();
+  test_header ();
+  test_value_rewritable ();
+  test_undo_roundtrip ();
+  printf ("1..%d\n", test_no);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,47 @@
+#!/bin/bash
+# The command-line contract: usage errors, exit codes, JSON Lines.
+. "$top_srcdir/tests/lib.sh"
+
+run_tp --help
+ok "--help: exit 0, shows the three commands" eval '[ $rc -eq 0 ] && grep -q "tlspatch revert --undo FILE" "$WORK/out"'
+run_tp --version
+ok "--version: exit 0" eval '[ $rc -eq 0 ] && grep -q "^tlspatch [0-9]" "$WORK/out"'
+
+run_tp
+ok "no command: exit 2" expect_rc 2
+run_tp frobnicate x
+ok "unknown command: exit 2" expect_rc 2
+run_tp apply --bogus x
+ok "unknown option: exit 2" expect_rc 2
+run_tp apply
+ok "no target: exit 2" expect_rc 2
+run_tp revert x
+ok "revert without --undo: exit 2" expect_rc 2
+run_tp check --undo u.reg x
+ok "check with --undo: exit 2" expect_rc 2
+run_tp apply --service 'a\b' x
+ok "--service with a backslash: exit 2" expect_rc 2
+
+fixture software-server2019 a.hive
+fixture software-server2019 b.hive
+fixture system s.hive
+run_tp check --json a.hive nonexistent.hive s.hive
+ok "one failing target does not stop the others (3 JSON lines)" test "$(wc -l <"$WORK/out")" -eq 3
+ok "an error on any target: exit 1 even when check found noncompliance" expect_rc 1
+ok "every JSON line has target, hive, status, changes, warnings, error" \
+  eval 'jq -e "has(\"target\") and has(\"hive\") and has(\"status\") and (.changes|type==\"array\") and (.warnings|type==\"array\") and has(\"error\")" "$WORK/out" >/dev/null'
+ok "the missing file is an error with a reason" \
+  test "$(json_get 'select(.status == "error") | .error')" = "No such file or directory"
+ok "the error is one line on stderr naming the target" one_line_error nonexistent.hive "No such file"
+
+run_tp check -q a.hive
+ok "-q: nothing on stdout, exit 3" eval '[ $rc -eq 3 ] && [ ! -s "$WORK/out" ]'
+
+run_tp apply -v b.hive
+ok "-v: the table lists each change and the .NET version" \
+  eval 'grep -q "SchUseStrongCrypto: 0 -> 1" "$WORK/out" && grep -q "4.7.2 (Release 461814)" "$WORK/out"'
+
+run_tp check a.hive b.hive
+ok "check: 3 when any target is not compliant" expect_rc 3
+
+done_testing

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Failures half-way and concurrent runs never damage the hive.
+. "$top_srcdir/tests/lib.sh"
+
+fixture software-server2019 orig.hive
+size_kib=$(( $(stat -c %s orig.hive) / 1024 ))
+
+# A file-size limit below the hive's size: the write fails with EFBIG.
+mkdir efbig; cp -p orig.hive efbig/SOFTWARE
+( ulimit -f $(( size_kib / 2 )); "$TLSPATCH" apply efbig/SOFTWARE >out 2>err ); rc=$?
+ok "EFBIG: exit 1" expect_rc 1
+ok "EFBIG: one-line error with the reason" one_line_error efbig/SOFTWARE "too large"
+ok "EFBIG: original byte-identical" same_file_state orig.hive efbig/SOFTWARE
+ok "EFBIG: no temp file left" only_files efbig SOFTWARE
+
+# A full file system (a small tmpfs; needs root and mount, else skipped).
+mkdir full
+if mount -t tmpfs -o size=$(( size_kib + 8 ))k tmpfs full 2>/dev/null; then
+  cp -p orig.hive full/SOFTWARE
+  run_tp apply full/SOFTWARE
+  ok "ENOSPC: exit 1" expect_rc 1
+  ok "ENOSPC: one-line error with the reason" one_line_error full/SOFTWARE "space"
+  ok "ENOSPC: original byte-identical" same_file_state orig.hive full/SOFTWARE
+  ok "ENOSPC: no temp file left" only_files full SOFTWARE
+  umount full
+else
+  for i in 1 2 3 4; do skip "ENOSPC: cannot mount a tmpfs here"; done
+fi
+
+# Killed while writing: SIGKILL at random points leaves either the
+# original or the fully patched hive, never anything else.
+fixture software-server2019 patched.hive
+"$TLSPATCH" apply -q patched.hive
+mkdir kill
+bad=0
+for delay in 0 0.001 0.002 0.004 0.008 0.016; do
+  cp -p orig.hive kill/SOFTWARE
+  "$TLSPATCH" apply -q kill/SOFTWARE & pid=$!
+  sleep $delay; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  if ! cmp -s kill/SOFTWARE orig.hive && ! regf_dump kill/SOFTWARE >/dev/null; then bad=1; fi
+done
+ok "SIGKILL at any point: the hive is the original or a valid patched one" test $bad -eq 0
+
+# Concurrent runs on one hive: one patches, the others find nothing to do.
+mkdir conc; cp -p orig.hive conc/SOFTWARE
+for i in 1 2 3 4 5 6; do "$TLSPATCH" apply --json conc/SOFTWARE >conc.$i.json 2>&1 & done
+wait
+ok "concurrent: every run exits cleanly with valid JSON" eval 'cat conc.*.json | jq -e .status >/dev/null'
+ok "concurrent: exactly one patched, the rest unchanged" \
+  test "$(cat conc.*.json | jq -r .status | sort | uniq -c | tr -s ' ' | tr '\n' ,)" = " 1 patched, 5 unchanged,"
+ok "concurrent: the result is a valid patched hive (libregf)" \
+  test "$(regf_value conc/SOFTWARE '\Wow6432Node\Microsoft\.NETFramework\v4.0.30319' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+ok "concurrent: same content as a single run" eval 'diff <(export_reg patched.hive) <(export_reg conc/SOFTWARE)'
+ok "concurrent: no stray files" only_files conc SOFTWARE
+
+done_testing

@@ -1,0 +1,62 @@
+#!/bin/bash
+# Everything tlspatch must refuse: exit 1, a one-line error naming the
+# target and the reason, and the input byte-identical (mtime too).
+. "$top_srcdir/tests/lib.sh"
+
+# refuse NAME FILE WORD [MODE]: apply (or MODE) on FILE is refused.
+refuse () {
+  local name=$1 file=$2 word=$3 mode=${4:-apply}
+  cp -p "$file" "$file.copy"
+  run_tp "$mode" "$file"
+  ok "$name: exit 1" expect_rc 1
+  ok "$name: one-line error naming the target and '$word'" one_line_error "$(basename "$file")" "$word"
+  ok "$name: input byte-identical" same_file_state "$file.copy" "$file"
+  rm -f "$file.copy"
+}
+
+echo "not a hive at all" >text.hive
+refuse "text file" text.hive "not a registry hive"
+
+: >empty.hive
+refuse "empty file" empty.hive "empty"
+
+fixture software-server2019 good.hive
+head -c 6000 good.hive >small.hive
+refuse "under 8 KiB" small.hive "8 KiB"
+
+head -c $(( $(stat -c %s good.hive) - 4096 )) good.hive >trunc.hive
+refuse "truncated" trunc.hive "truncated"
+
+fixture software-server2019 badsum.hive --bad-checksum
+refuse "bad header checksum" badsum.hive "checksum"
+refuse "bad header checksum (check)" badsum.hive "checksum" check
+
+fixture software-server2019 dirty.hive --seq 5,4
+refuse "dirty hive" dirty.hive "dirty"
+fixture system dirtysys.hive --seq 9,8
+refuse "dirty SYSTEM hive" dirtysys.hive "dirty"
+
+fixture neither neither.hive
+refuse "neither SOFTWARE nor SYSTEM" neither.hive "neither"
+
+fixture software-bigdata big.hive
+refuse "big-data value in a version key" big.hive "big data"
+ok "big data: libregf still reads the 20000-byte value" \
+  test "$(regf_dump big.hive | grep -A2 'Value: [0-9]* Blob' | grep -c 'Data size: 20000')" -eq 1
+
+fixture software-unset unset.hive
+refuse "unset value in a version key" unset.hive "unset"
+
+fixture software-server2019 ro.hive
+chmod 444 ro.hive
+refuse "read-only file" ro.hive "read-only"
+
+mkdir rodir
+fixture software-server2019 rodir/SOFTWARE
+chmod 555 rodir
+refuse "read-only directory" rodir/SOFTWARE "read-only"
+chmod 755 rodir
+
+ok "no temp files left anywhere" eval '! ls -a . rodir | grep -q tlspatch-'
+
+done_testing

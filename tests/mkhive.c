@@ -270,6 +270,8 @@ struct value {
 
 struct key {
     char *name;
+    const struct key *parent;
+    size_t id;       /* creation number, used by the child index */
     struct key **kids;
     size_t nkids, capkids;
     struct value *vals;
@@ -277,12 +279,23 @@ struct key {
     uint32_t cell;   /* offset of this key's nk cell, set by the layout */
 };
 
-static struct key *key_new(const char *name, size_t len)
+/* Every non-root key, hashed by (parent, upper-cased name): finding a child
+ * stays fast even under a key with tens of thousands of subkeys (a linear
+ * search made 65535 siblings take 10 seconds). */
+struct key_index {
+    struct key **slots;  /* open addressing, linear probing */
+    size_t cap, count, next_id;
+};
+
+static struct key *key_new(const struct key *parent, size_t id,
+                           const char *name, size_t len)
 {
     struct key *k = xrealloc(NULL, sizeof *k);
 
     memset(k, 0, sizeof *k);
     k->name = xstrndup(name, len);
+    k->parent = parent;
+    k->id = id;
     return k;
 }
 
@@ -300,25 +313,81 @@ static void key_free(struct key *k)
     free(k);
 }
 
-/* Find the child named `name` (case-insensitively) or create it. */
-static struct key *key_child(struct key *k, const char *name, size_t len)
+/* FNV-1a over the upper-cased name, seeded with the parent's id. */
+static size_t child_hash(const struct key *parent, const char *name,
+                         size_t len)
 {
-    char *want = xstrndup(name, len);
-    struct key *kid;
+    uint64_t h = UINT64_C(14695981039346656037) ^ parent->id;
 
-    for (size_t i = 0; i < k->nkids; i++) {
-        if (ascii_casecmp(k->kids[i]->name, want) == 0) {
-            free(want);
-            return k->kids[i];
-        }
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint64_t)ascii_upper((unsigned char)name[i]);
+        h *= UINT64_C(1099511628211);
     }
-    free(want);
+    return (size_t)h;
+}
+
+static int is_child_named(const struct key *k, const struct key *parent,
+                          const char *name, size_t len)
+{
+    if (k->parent != parent || strlen(k->name) != len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (ascii_upper((unsigned char)k->name[i]) !=
+            ascii_upper((unsigned char)name[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* The slot holding that child, or the empty slot where it would go. */
+static struct key **index_slot(struct key_index *ix, const struct key *parent,
+                               const char *name, size_t len)
+{
+    size_t i = child_hash(parent, name, len) & (ix->cap - 1);
+
+    while (ix->slots[i] && !is_child_named(ix->slots[i], parent, name, len))
+        i = (i + 1) & (ix->cap - 1);
+    return &ix->slots[i];
+}
+
+/* Keep the table at most half full (capacity is a power of two). */
+static void index_grow(struct key_index *ix)
+{
+    struct key **old = ix->slots;
+    size_t oldcap = ix->cap;
+
+    if (2 * (ix->count + 1) <= ix->cap)
+        return;
+    ix->cap = oldcap ? 2 * oldcap : 64;
+    ix->slots = xrealloc(NULL, ix->cap * sizeof *ix->slots);
+    memset(ix->slots, 0, ix->cap * sizeof *ix->slots);
+    for (size_t i = 0; i < oldcap; i++) {
+        const struct key *k = old[i];
+
+        if (k)
+            *index_slot(ix, k->parent, k->name, strlen(k->name)) = old[i];
+    }
+    free(old);
+}
+
+/* Find the child named `name` (case-insensitively) or create it.
+ * NULL when the key already has the most subkeys one list can hold. */
+static struct key *key_child(struct key_index *ix, struct key *k,
+                             const char *name, size_t len)
+{
+    struct key **slot;
+
+    index_grow(ix);
+    slot = index_slot(ix, k, name, len);
+    if (*slot)
+        return *slot;
     if (k->nkids >= MAX_SUBKEYS)
-        fatal("more than %u subkeys under one key", MAX_SUBKEYS);
-    kid = key_new(name, len);
+        return NULL;
+    *slot = key_new(k, ++ix->next_id, name, len);
+    ix->count++;
     k->kids = grow_array(k->kids, &k->capkids, k->nkids + 1, sizeof *k->kids);
-    k->kids[k->nkids++] = kid;
-    return kid;
+    k->kids[k->nkids++] = *slot;
+    return *slot;
 }
 
 static size_t key_count(const struct key *k)
@@ -339,6 +408,7 @@ struct parser {
     size_t lineno;       /* 1-based line of the statement being parsed */
     struct key *root;
     struct key *cur;     /* key of the current [section], NULL before one */
+    struct key_index index;
 };
 
 static void parse_error(const struct parser *p, const char *fmt, ...)
@@ -429,7 +499,9 @@ static void parse_section(struct parser *p, char *s)
         if (len == 0)
             parse_error(p, "empty key name in path");
         check_ascii_name(p, "key name", s, len, MAX_KEY_NAME);
-        k = key_child(k, s, len);
+        k = key_child(&p->index, k, s, len);
+        if (!k)
+            parse_error(p, "more than %u subkeys under one key", MAX_SUBKEYS);
         if (!end)
             break;
         s = end + 1;
@@ -741,6 +813,7 @@ static void parse_file(struct parser *p, const char *path)
         }
     }
     free(p->lines);
+    free(p->index.slots);
     free(text);
 }
 
@@ -1245,7 +1318,7 @@ int main(int argc, char **argv)
     uint32_t root_cell;
 
     parse_args(argc, argv, &opt);
-    p.root = key_new(ROOT_NAME, strlen(ROOT_NAME));
+    p.root = key_new(NULL, 0, ROOT_NAME, strlen(ROOT_NAME));
     parse_file(&p, opt.input);
 
     h.minor = opt.minor;

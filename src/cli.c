@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tlspatch/image.h"
 #include "tlspatch/tlspatch.h"
 
 static const char usage_text[] =
@@ -14,8 +15,9 @@ static const char usage_text[] =
   "  tlspatch check  [OPTIONS] TARGET...   audit only; never writes\n"
   "  tlspatch revert --undo FILE TARGET... restore the values an apply changed\n"
   "\n"
-  "TARGET is a SOFTWARE or SYSTEM hive file, or a directory: a mounted Windows\n"
-  "volume, its Windows folder, or a System32/config folder.\n"
+  "TARGET is a SOFTWARE or SYSTEM hive file, a directory (a mounted Windows\n"
+  "volume, its Windows folder, or a System32/config folder), or a disk image\n"
+  "(raw, qcow2, vmdk, vhdx, vpc) or an image URI such as nbd://HOST:PORT/NAME.\n"
   "\n"
   "Options:\n"
   "  --json                  JSON Lines on stdout, one object per hive\n"
@@ -26,6 +28,14 @@ static const char usage_text[] =
   "  --system-default-tls    also set SystemDefaultTlsVersions=1\n"
   "  --service NAME          service to start at next boot (repeatable; default obengine)\n"
   "  --no-service            leave the SYSTEM hive alone\n"
+  "  -a IMAGE                a disk image or URI (same as giving it as TARGET)\n"
+  "  --format FMT            the images' format (raw, qcow2, vmdk, vhdx, vpc);\n"
+  "                          without it the format is detected safely and an image\n"
+  "                          with a backing file is refused\n"
+  "  -j N                    patch N images in parallel (one appliance each)\n"
+  "  --share-appliance K     up to K images per appliance launch: faster, but only\n"
+  "                          for images you trust (one guest could attack another)\n"
+  "  --tcg                   software emulation from the start (no KVM)\n"
   "  -q, --quiet             print errors only\n"
   "  -v, --verbose           print every change and the .NET version\n"
   "  --help, --version\n"
@@ -35,12 +45,17 @@ static const char usage_text[] =
 
 typedef struct {
   tp_options opt;
+  tp_image_options iopt;
   bool json, quiet;
   int verbose;
+  const char *format;
   const char **services;
   size_t n_services;
-  char **targets;
+  const char **targets;         /* hive files, directories, images */
   int n_targets;
+  bool *forced_image;           /* given with -a */
+  /* results so far, for the exit status */
+  bool any_error, any_noncompliant, header_done;
 } cli;
 
 static int
@@ -65,7 +80,21 @@ parse_mode (const char *word, tp_mode *mode)
 }
 
 enum { OPT_JSON = 256, OPT_UNDO, OPT_BACKUP, OPT_SDT, OPT_SERVICE, OPT_NO_SERVICE,
-       OPT_HELP, OPT_VERSION };
+       OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG };
+
+static int
+parse_count (const char *arg, const char *what, int *out)
+{
+  char *end;
+  long v = strtol (arg, &end, 10);
+  if (*end || v < 1 || v > 255) {
+    char msg[128];
+    snprintf (msg, sizeof msg, "%s takes a number from 1 to 255", what);
+    return usage_error (msg);
+  }
+  *out = (int) v;
+  return -1;
+}
 
 /* Returns -1 to go on, or an exit status. */
 static int
@@ -83,12 +112,35 @@ parse_args (int argc, char **argv, cli *c)
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
+    { "format", required_argument, NULL, OPT_FORMAT },
+    { "share-appliance", required_argument, NULL, OPT_SHARE },
+    { "tcg", no_argument, NULL, OPT_TCG },
     { NULL, 0, NULL, 0 },
   };
   opterr = 0;
   int ch;
-  while ((ch = getopt_long (argc, argv, "nqv", longopts, NULL)) != -1) {
+  int rc;
+  while ((ch = getopt_long (argc, argv, "nqva:j:", longopts, NULL)) != -1) {
     switch (ch) {
+    case 'a':
+      c->forced_image[c->n_targets] = true;
+      c->targets[c->n_targets++] = optarg;
+      break;
+    case 'j':
+      if ((rc = parse_count (optarg, "-j", &c->iopt.jobs)) >= 0)
+        return rc;
+      break;
+    case OPT_SHARE:
+      if ((rc = parse_count (optarg, "--share-appliance", &c->iopt.share)) >= 0)
+        return rc;
+      break;
+    case OPT_TCG: c->iopt.force_tcg = true; break;
+    case OPT_FORMAT:
+      if (strcmp (optarg, "raw") && strcmp (optarg, "qcow2") && strcmp (optarg, "vmdk") &&
+          strcmp (optarg, "vhdx") && strcmp (optarg, "vpc"))
+        return usage_error ("--format takes raw, qcow2, vmdk, vhdx or vpc");
+      c->format = optarg;
+      break;
     case OPT_JSON: c->json = true; break;
     case 'n': c->opt.dry_run = true; break;
     case OPT_UNDO: c->opt.undo_path = optarg; break;
@@ -118,8 +170,8 @@ parse_args (int argc, char **argv, cli *c)
     snprintf (msg, sizeof msg, "unknown command '%s'", argv[optind]);
     return usage_error (msg);
   }
-  c->targets = argv + optind + 1;
-  c->n_targets = argc - optind - 1;
+  for (int i = optind + 1; i < argc; i++)
+    c->targets[c->n_targets++] = argv[i];
   if (c->n_targets == 0)
     return usage_error ("no TARGET given");
   if (c->opt.mode == TP_MODE_REVERT && !c->opt.undo_path)
@@ -134,58 +186,81 @@ parse_args (int argc, char **argv, cli *c)
 }
 
 static void
-print_result (const cli *c, const tp_result *res, bool *header_done)
+print_result (cli *c, const tp_result *res)
 {
-  if (res->status == TP_STATUS_ERROR)
+  if (res->status == TP_STATUS_ERROR) {
+    c->any_error = true;
     fprintf (stderr, "tlspatch: %s: %s\n", res->target ? res->target : "?",
              res->error ? res->error : "failed");
-  if (c->json) {
+  }
+  if (res->status == TP_STATUS_NONCOMPLIANT)
+    c->any_noncompliant = true;
+  if (c->json)
     tp_report_print_json (stdout, res);
-    return;
+  else if (!c->quiet) {
+    if (!c->header_done) {
+      tp_report_print_header (stdout);
+      c->header_done = true;
+    }
+    tp_report_print_row (stdout, res, c->verbose);
   }
-  if (c->quiet)
-    return;
-  if (!*header_done) {
-    tp_report_print_header (stdout);
-    *header_done = true;
-  }
-  tp_report_print_row (stdout, res, c->verbose);
+  fflush (stdout);
 }
 
-/* Run every hive of every target; one failure does not stop the rest. */
+static void
+print_image_result (tp_result *res, void *opaque)
+{
+  print_result (opaque, res);
+}
+
+static void
+run_hive_target (cli *c, const char *arg, tp_undo_ctx *undo)
+{
+  tp_target t;
+  tp_target_resolve (arg, !c->opt.no_service, &t);
+  for (size_t k = 0; k < t.n_hives; k++) {
+    tp_result res;
+    tp_result_init (&res, t.hives[k].path ? t.hives[k].path : arg);
+    res.kind = t.hives[k].expect;
+    if (t.hives[k].error)
+      tp_result_fail (&res, "%s", t.hives[k].error);
+    else
+      tp_process_hive (&c->opt, t.hives[k].path, t.hives[k].expect, NULL, undo, &res);
+    print_result (c, &res);
+    tp_result_free (&res);
+  }
+  tp_target_free (&t);
+}
+
+static bool
+is_image_target (const cli *c, int i)
+{
+  return c->forced_image[i] || c->format || tp_image_looks_like_image (c->targets[i]);
+}
+
+/* Hive files and directories in order, then the images (in parallel
+ * with -j); one failure does not stop the rest. */
 static int
 run (cli *c, tp_undo_ctx *undo)
 {
-  tp_result *results = NULL;
-  size_t n = 0;
-  bool header_done = false;
+  tp_image *images = calloc ((size_t) c->n_targets + 1, sizeof *images);
+  size_t n_images = 0;
+  if (!images)
+    return TP_EXIT_ERROR;
   for (int i = 0; i < c->n_targets; i++) {
-    tp_target t;
-    tp_target_resolve (c->targets[i], !c->opt.no_service, &t);
-    tp_result *more = realloc (results, (n + t.n_hives) * sizeof *more);
-    if (!more) {
-      tp_target_free (&t);
-      break;
-    }
-    results = more;
-    for (size_t k = 0; k < t.n_hives; k++) {
-      tp_result *res = &results[n++];
-      tp_result_init (res, t.hives[k].path ? t.hives[k].path : c->targets[i]);
-      res->kind = t.hives[k].expect;
-      if (t.hives[k].error)
-        tp_result_fail (res, "%s", t.hives[k].error);
-      else
-        tp_process_hive (&c->opt, t.hives[k].path, t.hives[k].expect, undo, res);
-      print_result (c, res, &header_done);
-      fflush (stdout);
-    }
-    tp_target_free (&t);
+    if (is_image_target (c, i))
+      images[n_images++] = (tp_image) { .path = c->targets[i], .format = c->format };
+    else
+      run_hive_target (c, c->targets[i], undo);
   }
-  int rc = tp_exit_status (c->opt.mode, results, n);
-  for (size_t i = 0; i < n; i++)
-    tp_result_free (&results[i]);
-  free (results);
-  return rc;
+  if (n_images) {
+    c->iopt.progress = !c->quiet && isatty (STDERR_FILENO);
+    tp_images_process (&c->opt, &c->iopt, images, n_images, undo, print_image_result, c);
+  }
+  free (images);
+  if (c->any_error)
+    return TP_EXIT_ERROR;
+  return c->any_noncompliant && c->opt.mode == TP_MODE_CHECK ? TP_EXIT_NONCOMPLIANT : TP_EXIT_OK;
 }
 
 int
@@ -196,38 +271,42 @@ main (int argc, char **argv)
   signal (SIGXFSZ, SIG_IGN);
 
   cli c = { 0 };
-  tp_options_init (&c.opt);
-  c.services = calloc ((size_t) argc, sizeof *c.services);
-  if (!c.services)
-    return TP_EXIT_ERROR;
-  int rc = parse_args (argc, argv, &c);
-  if (rc >= 0) {
-    free (c.services);
-    return rc;
-  }
-
   tp_undo_ctx undo = { 0 };
   tp_undo_doc *doc = NULL;
+  tp_options_init (&c.opt);
+  c.iopt.jobs = 1;
+  c.iopt.share = 1;
+  c.services = calloc ((size_t) argc, sizeof *c.services);
+  c.targets = calloc ((size_t) argc, sizeof *c.targets);
+  c.forced_image = calloc ((size_t) argc, sizeof *c.forced_image);
+  int rc = TP_EXIT_ERROR;
+  if (c.services && c.targets && c.forced_image)
+    rc = parse_args (argc, argv, &c);
+  if (rc >= 0)
+    goto out;
+
+
   if (c.opt.mode == TP_MODE_REVERT) {
     char why[512];
     doc = tp_undo_load (c.opt.undo_path, why, sizeof why);
     if (!doc) {
       fprintf (stderr, "tlspatch: %s\n", why);
-      free (c.services);
-      return TP_EXIT_ERROR;
+      rc = TP_EXIT_ERROR;
+      goto out;
     }
     undo.undo_doc = doc;
   } else if (c.opt.mode == TP_MODE_APPLY && c.opt.undo_path && !c.opt.dry_run) {
     undo.undo_writer = tp_undo_writer_new (c.opt.undo_path);
-    if (!undo.undo_writer) {
-      free (c.services);
-      return TP_EXIT_ERROR;
-    }
+    if (!undo.undo_writer)
+      goto out;
   }
 
   rc = run (&c, &undo);
+ out:
   tp_undo_writer_free (undo.undo_writer);
   tp_undo_free (doc);
   free (c.services);
+  free (c.targets);
+  free (c.forced_image);
   return rc;
 }

@@ -28,7 +28,7 @@ decide_status (const tp_options *opt, tp_result *res)
 
 tp_status
 tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
-                 tp_undo_ctx *undo, tp_result *res)
+                 const char *label, tp_undo_ctx *undo, tp_result *res)
 {
   bool writes = opt->mode != TP_MODE_CHECK && !opt->dry_run;
   res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
@@ -37,10 +37,8 @@ tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
   tp_hive *hv = tp_hive_open (path, writes ? TP_HIVE_OPEN_WRITE : 0, res);
   if (!hv)
     return res->status;
-  if (tp_hive_path (hv)) {
-    free (res->target);
-    res->target = strdup (tp_hive_path (hv));
-  }
+  free (res->target);
+  res->target = strdup (label ? label : tp_hive_path (hv));
   res->kind = tp_hive_kind_of (hv);
   if (res->kind == TP_HIVE_UNKNOWN)
     tp_result_fail (res, "neither a SOFTWARE hive (no \\Microsoft) nor a SYSTEM hive "

@@ -104,8 +104,15 @@ tp_report_json (const tp_result *res)
 {
   json_object *o = json_object_new_object ();
   json_object_object_add (o, "target", json_object_new_string (res->target ? res->target : ""));
-  json_object_object_add (o, "hive", res->kind == TP_HIVE_UNKNOWN ? NULL
+  json_object_object_add (o, "hive", res->hive_label ? json_object_new_string (res->hive_label)
+                          : res->kind == TP_HIVE_UNKNOWN ? NULL
                           : json_object_new_string (tp_hive_kind_name (res->kind)));
+  if (res->image) {
+    json_object_object_add (o, "image", json_object_new_string (res->image));
+    json_object_object_add (o, "root", res->root ? json_object_new_string (res->root) : NULL);
+    json_object_object_add (o, "product", res->product ? json_object_new_string (res->product)
+                            : NULL);
+  }
   json_object_object_add (o, "status", json_object_new_string (tp_status_name (res->status)));
   json_object_object_add (o, "dry_run", json_object_new_boolean (res->dry_run));
   json_object *changes = json_object_new_array ();
@@ -169,9 +176,15 @@ tp_report_print_header (FILE *fp)
 void
 tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
 {
-  fprintf (fp, "%-12s %-9s %-8zu %s\n", row_status (res),
-           res->kind == TP_HIVE_UNKNOWN ? "-" : tp_hive_kind_name (res->kind),
-           res->n_changes, res->target ? res->target : "");
+  const char *hive = res->hive_label ? "both"
+                     : res->kind == TP_HIVE_UNKNOWN ? "-" : tp_hive_kind_name (res->kind);
+  if (res->image)
+    fprintf (fp, "%-12s %-9s %-8zu %s %s%s%s%s\n", row_status (res), hive, res->n_changes,
+             res->image, res->root ? res->root : "", res->product ? " (" : "",
+             res->product ? res->product : "", res->product ? ")" : "");
+  else
+    fprintf (fp, "%-12s %-9s %-8zu %s\n", row_status (res), hive, res->n_changes,
+             res->target ? res->target : "");
   if (res->dotnet_checked && verbose) {
     const char *name = tp_netfx_version_name (res->dotnet_release);
     if (res->dotnet_release >= 0)

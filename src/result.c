@@ -51,6 +51,10 @@ tp_result_free (tp_result *res)
   free (res->error);
   free (res->target);
   free (res->backup);
+  free (res->image);
+  free (res->root);
+  free (res->product);
+  free (res->hive_label);
   memset (res, 0, sizeof *res);
 }
 
@@ -154,6 +158,48 @@ tp_result_add_change (tp_result *res, const char *key, const char *name,
     return tp_result_fail (res, "out of memory");
   }
   res->n_changes++;
+  return 0;
+}
+
+/* error > needs work > fine: what a pipeline must look at first. */
+static int
+status_rank (tp_status s)
+{
+  switch (s) {
+  case TP_STATUS_ERROR: return 4;
+  case TP_STATUS_PATCHED: case TP_STATUS_NONCOMPLIANT: return 3;
+  case TP_STATUS_UNCHANGED: case TP_STATUS_COMPLIANT: return 2;
+  default: return 0;
+  }
+}
+
+int
+tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
+{
+  const char *hive = tp_hive_kind_name (src->kind);
+  for (size_t i = 0; i < src->n_changes; i++) {
+    tp_change *c = &src->changes[i];
+    char *key = NULL;
+    if (asprintf (&key, "%s%s", key_prefix, c->key) < 0 ||
+        tp_result_add_change (dst, key, c->name, &c->old_value, &c->new_value) < 0) {
+      free (key);
+      return tp_result_fail (dst, "out of memory");
+    }
+    free (key);
+  }
+  for (size_t i = 0; i < src->n_warnings; i++)
+    tp_result_warn (dst, "%s: %s", hive, src->warnings[i]);
+  if (src->error)
+    tp_result_fail (dst, "%s: %s", hive, src->error);
+  if (src->dotnet_checked) {
+    dst->dotnet_checked = true;
+    dst->dotnet_release = src->dotnet_release;
+    dst->dotnet_too_old = src->dotnet_too_old;
+  }
+  if (status_rank (src->status) > status_rank (dst->status))
+    dst->status = src->status;
+  dst->dry_run = src->dry_run;
+  tp_result_free (src);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ kind_prefix (tp_hive_kind kind)
 struct tp_undo_writer {
   char *path;
   int fd;                       /* -1 until the first record */
+  pthread_mutex_t lock;         /* images are patched in parallel (-j) */
 };
 
 tp_undo_writer *
@@ -36,6 +38,7 @@ tp_undo_writer_new (const char *path)
   if (!w)
     return NULL;
   w->fd = -1;
+  pthread_mutex_init (&w->lock, NULL);
   w->path = strdup (path);
   if (!w->path) {
     free (w);
@@ -51,6 +54,7 @@ tp_undo_writer_free (tp_undo_writer *w)
     return;
   if (w->fd >= 0)
     close (w->fd);
+  pthread_mutex_destroy (&w->lock);
   free (w->path);
   free (w);
 }
@@ -126,11 +130,22 @@ create_file (tp_undo_writer *w, tp_result *res)
   return 0;
 }
 
+static int record_locked (tp_undo_writer *w, tp_result *res);
+
 int
 tp_undo_writer_record (tp_undo_writer *w, tp_result *res)
 {
   if (res->n_changes == 0)
     return 0;
+  pthread_mutex_lock (&w->lock);
+  int rc = record_locked (w, res);
+  pthread_mutex_unlock (&w->lock);
+  return rc;
+}
+
+static int
+record_locked (tp_undo_writer *w, tp_result *res)
+{
   if (w->fd < 0 && create_file (w, res) < 0)
     return -1;
 
@@ -364,7 +379,7 @@ tp_undo_load (const char *path, char *why, size_t whylen)
 /* The record for this hive: its kind, and its path when the file holds
  * records for several hives of that kind. */
 static const char *
-pick_target (const tp_undo_doc *doc, tp_hive *hv, bool *ambiguous)
+pick_target (const tp_undo_doc *doc, tp_hive *hv, const char *name, bool *ambiguous)
 {
   const char *only = NULL;
   *ambiguous = false;
@@ -372,7 +387,7 @@ pick_target (const tp_undo_doc *doc, tp_hive *hv, bool *ambiguous)
     const undo_entry *e = &doc->entries[i];
     if (e->kind != tp_hive_kind_of (hv) || !e->target)
       continue;
-    if (strcmp (e->target, tp_hive_path (hv)) == 0)
+    if (strcmp (e->target, name) == 0)
       return e->target;
     if (only && strcmp (only, e->target) != 0)
       *ambiguous = true;
@@ -395,7 +410,7 @@ int
 tp_undo_plan (const tp_undo_doc *doc, tp_hive *hv, tp_result *res)
 {
   bool ambiguous;
-  const char *target = pick_target (doc, hv, &ambiguous);
+  const char *target = pick_target (doc, hv, res->target ? res->target : "", &ambiguous);
   if (ambiguous)
     return tp_result_fail (res, "the undo file holds records for several %s hives, none "
                            "for this one", tp_hive_kind_name (tp_hive_kind_of (hv)));

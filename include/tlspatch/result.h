@@ -61,6 +61,12 @@ typedef struct {
   bool dotnet_too_old;  /* KB 4033999 cause 1: .NET 4.6 or later is not installed */
 
   char *backup;         /* --backup: where the original was kept */
+
+  /* Disk images: one result per Windows installation (root). */
+  char *image;          /* the image file or URI */
+  char *root;           /* the root filesystem, e.g. /dev/sda2 */
+  char *product;        /* e.g. "Windows Server 2019 Datacenter" */
+  char *hive_label;     /* "SOFTWARE+SYSTEM" when it covers both hives */
 } tp_result;
 
 void tp_result_init (tp_result *res, const char *target);
@@ -73,6 +79,11 @@ void tp_result_warn (tp_result *res, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 int tp_result_fail (tp_result *res, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
+
+/* Fold the result of one hive (src) into the result of its Windows
+ * installation (dst): keys get `key_prefix` (HKLM\SOFTWARE), warnings
+ * and the error name the hive, the worse status wins. src is emptied. */
+int tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix);
 
 /* Append a change; the values are copied. */
 int tp_result_add_change (tp_result *res, const char *key, const char *name,

@@ -23,10 +23,12 @@ typedef struct {
 } tp_undo_ctx;
 
 /* `expect`: the kind the hive must be (from its name in a directory),
- * or TP_HIVE_UNKNOWN to go by its content. Returns res->status. */
+ * or TP_HIVE_UNKNOWN to go by its content. `label`: how reports and
+ * undo records name the hive (a hive copied out of a disk image is
+ * named by the image), NULL for its own path. Returns res->status. */
 tp_status tp_process_hive (const tp_options *opt, const char *path,
-                           tp_hive_kind expect, tp_undo_ctx *undo,
-                           tp_result *res);
+                           tp_hive_kind expect, const char *label,
+                           tp_undo_ctx *undo, tp_result *res);
 
 /* Exit status for a set of results: 0 ok/compliant, 1 any error,
  * 3 (check) any not compliant. */

@@ -30,8 +30,8 @@ tp_undo_doc *tp_undo_load (const char *path, char *why, size_t whylen);
 void tp_undo_free (tp_undo_doc *doc);
 
 /* Plan the changes that restore the values recorded for this hive
- * (its kind, and its path when the record holds several hives of that
- * kind). */
+ * (its kind, and its name, res->target, when the record holds several
+ * hives of that kind). */
 int tp_undo_plan (const tp_undo_doc *doc, tp_hive *hv, tp_result *res);
 
 #endif

@@ -1,0 +1,42 @@
+/* tlspatch: Windows disk images, through libguestfs.
+ *
+ * Each image is inspected in the libguestfs appliance; the SOFTWARE and
+ * SYSTEM hives of every Windows installation are downloaded, patched on
+ * the host by the same code as hive files (tp_process_hive), and
+ * uploaded back atomically: a temporary name in the same folder,
+ * verified by reading it back, then renamed over the original.
+ */
+#ifndef TLSPATCH_IMAGE_H
+#define TLSPATCH_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tlspatch/tlspatch.h"
+
+typedef struct {
+  const char *path;     /* a file, or a URI such as nbd://127.0.0.1:10809/export */
+  const char *format;   /* raw, qcow2, vmdk, vhdx, vpc; NULL: detect safely */
+} tp_image;
+
+typedef struct {
+  int jobs;             /* -j: images (or appliance groups) in parallel */
+  int share;            /* --share-appliance: images per appliance launch */
+  bool force_tcg;       /* --tcg: software emulation from the start */
+  bool progress;        /* stage lines on stderr (a terminal, not -q) */
+} tp_image_options;
+
+/* Does this TARGET name a disk image: a URI, or a file whose first
+ * bytes are a disk image format or a partition table? */
+bool tp_image_looks_like_image (const char *arg);
+
+/* Called once per Windows installation (or per image that failed),
+ * never concurrently. The callee may not keep res. */
+typedef void (*tp_image_emit) (tp_result *res, void *opaque);
+
+/* Process every image; results reach `emit`. */
+void tp_images_process (const tp_options *opt, const tp_image_options *iopt,
+                        const tp_image *images, size_t n, tp_undo_ctx *undo,
+                        tp_image_emit emit, void *opaque);
+
+#endif

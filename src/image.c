@@ -1,0 +1,789 @@
+/* tlspatch: Windows disk images through libguestfs (see image.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <guestfs.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tlspatch/image.h"
+
+/* ------------------------------------------------------------------ */
+/* Recognising images                                                 */
+
+static bool
+is_uri (const char *arg)
+{
+  return strstr (arg, "://") != NULL;
+}
+
+bool
+tp_image_looks_like_image (const char *arg)
+{
+  if (is_uri (arg))
+    return true;
+  int fd = open (arg, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  unsigned char b[512] = { 0 };
+  ssize_t n = read (fd, b, sizeof b);
+  unsigned char tail[512] = { 0 };
+  off_t end = lseek (fd, 0, SEEK_END);
+  bool vpc_footer = end >= 512 && pread (fd, tail, 512, end - 512) == 512 &&
+                    memcmp (tail, "conectix", 8) == 0;
+  close (fd);
+  if (n < 512)
+    return false;
+  return memcmp (b, "QFI\xfb", 4) == 0 ||            /* qcow2 */
+         memcmp (b, "KDMV", 4) == 0 ||               /* vmdk sparse */
+         memcmp (b, "# Disk DescriptorFile", 21) == 0 ||
+         memcmp (b, "vhdxfile", 8) == 0 ||
+         memcmp (b, "conectix", 8) == 0 || vpc_footer ||
+         memcmp (b + 3, "NTFS    ", 8) == 0 ||       /* a bare NTFS volume */
+         (b[510] == 0x55 && b[511] == 0xAA);         /* MBR / protective MBR */
+}
+
+/* ------------------------------------------------------------------ */
+/* The run: groups of images, one appliance each, on -j threads       */
+
+typedef struct {
+  const tp_image *img;
+  char *format;                 /* as added */
+  char *error;                  /* the image failed as a whole */
+  tp_result *results;           /* one per Windows installation */
+  size_t n_results;
+  bool wrote;
+  int drive;                    /* index among the appliance's drives */
+} slot;
+
+typedef struct {
+  const tp_options *opt;
+  const tp_image_options *iopt;
+  const tp_image *images;
+  size_t n;
+  tp_undo_ctx *undo;
+  tp_image_emit emit;
+  void *opaque;
+  pthread_mutex_t lock;         /* next, emit, progress */
+  size_t next;
+} runner;
+
+static bool
+writes (const runner *r)
+{
+  return r->opt->mode != TP_MODE_CHECK && !r->opt->dry_run;
+}
+
+static double
+now_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One line per image on a terminal: updated in place with -j 1. */
+static void
+stage (runner *r, const char *name, double t0, const char *what)
+{
+  if (!r->iopt->progress)
+    return;
+  pthread_mutex_lock (&r->lock);
+  bool last = strcmp (what, "done") == 0 || strcmp (what, "failed") == 0;
+  if (r->iopt->jobs <= 1)
+    fprintf (stderr, "\r\033[K%s: %s (%.1fs)%s", name, what, now_seconds () - t0, last ? "\n" : "");
+  else
+    fprintf (stderr, "%s: %s (%.1fs)\n", name, what, now_seconds () - t0);
+  fflush (stderr);
+  pthread_mutex_unlock (&r->lock);
+}
+
+static char *
+dupf (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  char *s = NULL;
+  if (vasprintf (&s, fmt, ap) < 0)
+    s = NULL;
+  va_end (ap);
+  return s;
+}
+
+static char *
+last_error (guestfs_h *g)
+{
+  const char *e = guestfs_last_error (g);
+  char *s = strdup (e ? e : "unknown libguestfs error");
+  for (char *p = s; p && *p; p++)   /* one line */
+    if (*p == '\n')
+      *p = ' ';
+  return s;
+}
+
+static void
+free_strings (char **v)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    free (v[i]);
+  free (v);
+}
+
+static guestfs_h *
+new_handle (bool tcg)
+{
+  guestfs_h *g = guestfs_create ();
+  if (!g)
+    return NULL;
+  guestfs_set_error_handler (g, NULL, NULL);   /* errors are reported per target */
+  if (tcg) {
+    char *settings[] = { (char *) "force_tcg", NULL };
+    guestfs_set_backend_settings (g, settings);
+  }
+  return g;
+}
+
+/* Never let qemu guess the format of an untrusted image (CVE-2010-3851):
+ * ask qemu-img on the host, and refuse an image that would pull in a
+ * backing file unless the user named the format. */
+static void
+choose_format (guestfs_h *g, slot *s)
+{
+  if (s->img->format) {
+    s->format = strdup (s->img->format);
+    return;
+  }
+  if (is_uri (s->img->path)) {
+    s->format = strdup ("raw");     /* what an NBD server exports */
+    return;
+  }
+  char *fmt = guestfs_disk_format (g, s->img->path);
+  if (!fmt) {
+    s->error = last_error (g);
+    return;
+  }
+  if (strcmp (fmt, "unknown") == 0) {
+    s->error = strdup ("cannot tell the disk image format; give --format");
+    free (fmt);
+    return;
+  }
+  int backing = guestfs_disk_has_backing_file (g, s->img->path);
+  if (backing != 0) {
+    s->error = backing > 0
+      ? dupf ("%s image has a backing file; refusing to follow it unless you give --format", fmt)
+      : last_error (g);
+    free (fmt);
+    return;
+  }
+  s->format = fmt;
+}
+
+/* nbd://host[:port][/export] -> protocol, server, export name. */
+static int
+add_uri_drive (guestfs_h *g, const slot *s, bool readonly)
+{
+  const char *uri = s->img->path;
+  const char *sep = strstr (uri, "://");
+  char *protocol = strndup (uri, (size_t) (sep - uri));
+  const char *rest = sep + 3;
+  const char *slash = strchr (rest, '/');
+  char *hostport = slash ? strndup (rest, (size_t) (slash - rest)) : strdup (rest);
+  const char *export = slash ? slash + 1 : "";
+  char *server = dupf ("tcp:%s", hostport);
+  char *servers[] = { server, NULL };
+  int rc = guestfs_add_drive_opts (g, export,
+                                   GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->format,
+                                   GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly,
+                                   GUESTFS_ADD_DRIVE_OPTS_PROTOCOL, protocol,
+                                   GUESTFS_ADD_DRIVE_OPTS_SERVER, servers, -1);
+  free (protocol);
+  free (hostport);
+  free (server);
+  return rc;
+}
+
+static int
+add_drive (guestfs_h *g, const slot *s, bool readonly)
+{
+  if (is_uri (s->img->path))
+    return add_uri_drive (g, s, readonly);
+  return guestfs_add_drive_opts (g, s->img->path,
+                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->format,
+                                 GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly, -1);
+}
+
+/* qemu locks the bytes from 100 of an image it has open (its permission
+ * and sharing bits). Any such lock held by someone else means a running
+ * VM or qemu-nbd uses the image: writing under it would corrupt it. */
+static bool
+image_in_use (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
+  bool locked = fcntl (fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close (fd);
+  return locked;
+}
+
+static bool
+tcg_already (const runner *r)
+{
+  const char *env = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
+  return r->iopt->force_tcg || (env && strstr (env, "force_tcg"));
+}
+
+static char *
+explain_launch_error (char *err)
+{
+  if (strstr (err, "lock") && (strstr (err, "write") || strstr (err, "another process"))) {
+    free (err);
+    return strdup ("image is in use: a running VM (qemu) holds its lock; shut the VM down first");
+  }
+  return err;
+}
+
+/* Add every usable slot's drive and launch. When KVM kills the appliance
+ * (as nested virtualization often does), try once more with TCG. */
+static guestfs_h *
+launch (runner *r, slot *slots, size_t n, char **err)
+{
+  bool tcg = r->iopt->force_tcg;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    guestfs_h *g = new_handle (tcg);
+    if (!g) {
+      *err = strdup ("cannot create a libguestfs handle");
+      return NULL;
+    }
+    int drive = 0, rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      if (slots[i].error)
+        continue;
+      slots[i].drive = drive++;
+      rc = add_drive (g, &slots[i], !writes (r));
+    }
+    if (rc == 0 && drive > 0 && guestfs_launch (g) == 0)
+      return g;
+    *err = last_error (g);
+    guestfs_close (g);
+    if (drive == 0 || tcg || tcg_already (r) || strstr (*err, "lock"))
+      break;
+    fprintf (stderr, "tlspatch: the appliance failed to start under KVM (%s); "
+             "retrying with software emulation (TCG)\n", *err);
+    free (*err);
+    *err = NULL;
+    tcg = true;
+  }
+  *err = explain_launch_error (*err);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* One Windows installation                                           */
+
+static int
+compare_mountpoint_length (const void *a, const void *b)
+{
+  const char *const *x = a, *const *y = b;
+  return (int) strlen (x[0]) - (int) strlen (y[0]);
+}
+
+/* Hibernation and Fast Startup leave NTFS "in use by Windows": ntfs-3g
+ * would quietly mount it read-only. Find out before touching anything. */
+static int
+check_ntfs_writable (guestfs_h *g, const char *dev, bool rw, tp_result *res)
+{
+  char *vfs = guestfs_vfs_type (g, dev);
+  bool ntfs = vfs && strcmp (vfs, "ntfs") == 0;
+  free (vfs);
+  if (!ntfs)
+    return 0;
+  int probe = guestfs_ntfs_3g_probe (g, 1, dev);
+  if (probe == 0)
+    return 0;
+  const char *why = probe == 14 ? "Windows is hibernated or was shut down with Fast Startup"
+                  : probe == 15 ? "the NTFS journal is unclean (Windows did not shut down cleanly)"
+                  : "ntfs-3g cannot mount it for writing";
+  if (!rw) {
+    tp_result_warn (res, "volume %s: %s; it cannot be written", dev, why);
+    return 0;
+  }
+  return tp_result_fail (res, "volume %s cannot be written safely: %s (ntfs-3g probe %d). "
+                         "Boot Windows and restart it (not shut down), or disable Fast "
+                         "Startup (powercfg /h off), then try again; the image was not touched",
+                         dev, why, probe);
+}
+
+static int
+mount_root (guestfs_h *g, const char *root, bool rw, tp_result *res)
+{
+  char **mps = guestfs_inspect_get_mountpoints (g, root);
+  if (!mps)
+    return tp_result_fail (res, "cannot list the filesystems of %s", root);
+  size_t n = 0;
+  while (mps[2 * n])
+    n++;
+  qsort (mps, n, 2 * sizeof (char *), compare_mountpoint_length);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const char *mp = mps[2 * i], *dev = mps[2 * i + 1];
+    rc = check_ntfs_writable (g, dev, rw, res);
+    if (rc == 0 && (rw ? guestfs_mount (g, dev, mp) : guestfs_mount_ro (g, dev, mp)) != 0) {
+      char *e = last_error (g);
+      rc = tp_result_fail (res, "cannot mount %s: %s", dev, e);
+      free (e);
+    }
+  }
+  free_strings (mps);
+  return rc;
+}
+
+/* ntfs-3g may still have fallen back to read-only: prove it writes. */
+static int
+probe_writable (guestfs_h *g, const char *dir, tp_result *res)
+{
+  char *probe = dupf ("%s/.tlspatch-write-probe", dir);
+  int rc = 0;
+  if (!probe || guestfs_touch (g, probe) != 0 || guestfs_rm (g, probe) != 0)
+    rc = tp_result_fail (res, "the Windows volume is mounted read-only (hibernation, Fast "
+                         "Startup or an unclean NTFS); the image was not touched");
+  free (probe);
+  return rc;
+}
+
+static char *
+guest_dirname (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  return slash && slash != path ? strndup (path, (size_t) (slash - path)) : strdup ("/");
+}
+
+/* Bring the hive and its transaction logs to the host. */
+static int
+download_hive (guestfs_h *g, const char *guest, const char *local, tp_result *res)
+{
+  if (guestfs_download (g, guest, local) != 0) {
+    char *e = last_error (g);
+    tp_result_fail (res, "cannot download %s: %s", guest, e);
+    free (e);
+    return -1;
+  }
+  static const char *const suffixes[] = { ".LOG", ".LOG1", ".LOG2" };
+  for (size_t i = 0; i < 3; i++) {
+    char *want = dupf ("%s%s", guest, suffixes[i]);
+    char *real = want ? guestfs_case_sensitive_path (g, want) : NULL;
+    char *dst = dupf ("%s%s", local, suffixes[i]);
+    if (real && dst && guestfs_is_file (g, real) == 1 && guestfs_download (g, real, dst) != 0)
+      tp_result_warn (res, "cannot download %s", real);
+    free (want);
+    free (real);
+    free (dst);
+  }
+  return 0;
+}
+
+static bool
+same_file_bytes (const char *a, const char *b)
+{
+  FILE *fa = fopen (a, "rb"), *fb = fopen (b, "rb");
+  bool same = fa && fb;
+  while (same) {
+    int ca = getc (fa), cb = getc (fb);
+    same = ca == cb;
+    if (ca == EOF)
+      break;
+  }
+  if (fa)
+    fclose (fa);
+  if (fb)
+    fclose (fb);
+  return same;
+}
+
+/* guestfs_upload truncates in place; never do that to the live hive.
+ * Upload beside it, read it back, then rename over the original. */
+static int
+upload_atomically (guestfs_h *g, const char *local, const char *guest, bool backup,
+                   tp_result *res)
+{
+  char *dir = guest_dirname (guest);
+  char *copy = strdup (guest);
+  char *tmp = dupf ("%s/.%s.tlspatch-tmp", dir, basename (copy));
+  char *readback = dupf ("%s.readback", local);
+  char *bak = dupf ("%s.tlspatch-bak", guest);
+  char *e = NULL;
+  int rc = -1;
+  if (!tmp || !readback || !bak)
+    tp_result_fail (res, "out of memory");
+  else if (guestfs_upload (g, local, tmp) != 0 || guestfs_download (g, tmp, readback) != 0)
+    tp_result_fail (res, "cannot write %s into the image: %s", tmp, e = last_error (g));
+  else if (!same_file_bytes (local, readback))
+    tp_result_fail (res, "the hive uploaded to %s does not read back identical", tmp);
+  else if (backup && guestfs_ln (g, guest, bak) != 0)
+    tp_result_fail (res, "cannot keep a backup as %s: %s", bak, e = last_error (g));
+  else if (guestfs_rename (g, tmp, guest) != 0)
+    tp_result_fail (res, "cannot rename %s over %s: %s", tmp, guest, e = last_error (g));
+  else {
+    rc = 0;
+    if (backup)
+      res->backup = strdup (bak);
+  }
+  if (rc != 0 && tmp)
+    guestfs_rm_f (g, tmp);
+  free (e);
+  free (dir);
+  free (copy);
+  free (tmp);
+  free (readback);
+  free (bak);
+  return rc;
+}
+
+static int
+remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void) st; (void) flag; (void) ftw;
+  return remove (path);
+}
+
+/* The hives of one Windows installation, as copied to the host. */
+typedef struct {
+  tp_hive_kind kind;
+  char *guest;                  /* path in the guest */
+  char *local;                  /* the host copy */
+  char *label;                  /* IMAGE:ROOT:GUEST, for reports and undo */
+} guest_hive;
+
+/* Run tp_process_hive on every host copy. With `rehearse`, nothing is
+ * written anywhere (the plan only); otherwise patched hives go back
+ * into the image. */
+static void
+patch_hives (runner *r, guestfs_h *g, guest_hive *hives, size_t n, bool rehearse,
+             tp_result *res, bool *wrote)
+{
+  tp_options hopt = *r->opt;
+  hopt.backup = false;          /* the backup belongs in the image, beside the hive */
+  hopt.dry_run = hopt.dry_run || rehearse;
+  for (size_t i = 0; i < n; i++) {
+    tp_result hres;
+    tp_result_init (&hres, hives[i].label);
+    tp_process_hive (&hopt, hives[i].local, hives[i].kind, hives[i].label, r->undo, &hres);
+    if (!rehearse && writes (r) && hres.status == TP_STATUS_PATCHED) {
+      if (upload_atomically (g, hives[i].local, hives[i].guest, r->opt->backup, &hres) == 0)
+        *wrote = true;
+      else
+        hres.status = TP_STATUS_ERROR;
+    }
+    tp_result_merge (res, &hres, hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
+                                                                   : "HKLM\\SYSTEM");
+  }
+  if (rehearse && !r->opt->dry_run && r->opt->mode != TP_MODE_CHECK)
+    res->dry_run = false;
+}
+
+/* Read-only first: download and plan. Only when there is something to
+ * write (and nothing refused) is the volume remounted read-write, so a
+ * refused or compliant image stays byte-identical. */
+static void
+patch_root (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hives, size_t n,
+            const char *tmpdir, tp_result *res)
+{
+  for (size_t i = 0; i < n; i++) {
+    hives[i].local = dupf ("%s/%s", tmpdir, tp_hive_kind_name (hives[i].kind));
+    hives[i].label = dupf ("%s:%s:%s", s->img->path, res->root, hives[i].guest);
+    if (!hives[i].local || !hives[i].label) {
+      tp_result_fail (res, "out of memory");
+      return;
+    }
+    if (download_hive (g, hives[i].guest, hives[i].local, res) < 0)
+      return;
+  }
+  if (!writes (r)) {
+    patch_hives (r, g, hives, n, false, res, &s->wrote);
+    return;
+  }
+  tp_result plan;
+  tp_result_init (&plan, s->img->path);
+  patch_hives (r, g, hives, n, true, &plan, &s->wrote);
+  bool nothing_to_write = plan.status == TP_STATUS_ERROR || plan.n_changes == 0;
+  tp_result_free (&plan);
+  if (nothing_to_write) {         /* report the plan: errors, or "unchanged" */
+    patch_hives (r, g, hives, n, true, res, &s->wrote);
+    return;
+  }
+  char *config = guest_dirname (hives[0].guest);
+  if (guestfs_umount_all (g) == 0 && mount_root (g, root, true, res) == 0 &&
+      probe_writable (g, config, res) == 0)
+    patch_hives (r, g, hives, n, false, res, &s->wrote);
+  free (config);
+}
+
+/* In a shared appliance the image may be /dev/sdc: name its roots as
+ * they would be in an appliance of its own (/dev/sda2), so reports and
+ * undo records do not depend on how images were grouped. */
+static char *
+image_root_name (guestfs_h *g, const char *root)
+{
+  char *dev = guestfs_part_to_dev (g, root);
+  char *name = NULL;
+  if (dev && strncmp (dev, "/dev/sd", 7) == 0 && strlen (dev) == 8 &&
+      strncmp (root, dev, 8) == 0)
+    name = dupf ("/dev/sda%s", root + 8);
+  else if (!dev && strncmp (root, "/dev/sd", 7) == 0 && strlen (root) == 8)
+    name = strdup ("/dev/sda");
+  free (dev);
+  return name ? name : strdup (root);
+}
+
+static void
+process_root (runner *r, guestfs_h *g, slot *s, const char *root, tp_result *res)
+{
+  res->image = strdup (s->img->path);
+  res->root = image_root_name (g, root);
+  res->product = guestfs_inspect_get_product_name (g, root);
+  res->hive_label = strdup (r->opt->no_service ? "SOFTWARE" : "SOFTWARE+SYSTEM");
+  res->kind = TP_HIVE_SOFTWARE;
+
+  guest_hive hives[2] = {
+    { .kind = TP_HIVE_SOFTWARE, .guest = guestfs_inspect_get_windows_software_hive (g, root) },
+    { .kind = TP_HIVE_SYSTEM, .guest = guestfs_inspect_get_windows_system_hive (g, root) },
+  };
+  size_t n = r->opt->no_service ? 1 : 2;
+  char tmpdir[] = "/tmp/tlspatch-image-XXXXXX";
+  bool made_tmpdir = false;
+  if (!hives[0].guest || (n == 2 && !hives[1].guest))
+    tp_result_fail (res, "inspection found no %s hive in %s", hives[0].guest ? "SYSTEM" : "SOFTWARE",
+                    root);
+  else if (!(made_tmpdir = mkdtemp (tmpdir) != NULL))
+    tp_result_fail (res, "cannot create a temporary directory: %s", strerror (errno));
+  else if (mount_root (g, root, false, res) == 0)
+    patch_root (r, g, s, root, hives, n, tmpdir, res);
+
+  if (made_tmpdir)
+    nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+  if (guestfs_umount_all (g) != 0 && s->wrote) {
+    char *e = last_error (g);
+    tp_result_fail (res, "unmounting failed after writing: %s; the image may be incomplete", e);
+    free (e);
+  }
+  for (size_t i = 0; i < 2; i++) {
+    free (hives[i].guest);
+    free (hives[i].local);
+    free (hives[i].label);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* A group of images in one appliance                                 */
+
+static slot *
+slot_of_root (guestfs_h *g, slot *slots, size_t n, const char *root)
+{
+  char *dev = guestfs_part_to_dev (g, root);
+  int index = guestfs_device_index (g, dev ? dev : root);
+  free (dev);
+  for (size_t i = 0; i < n; i++)
+    if (!slots[i].error && slots[i].drive == index)
+      return &slots[i];
+  return NULL;
+}
+
+static void
+add_slot_result (slot *s, tp_result *res)
+{
+  tp_result *more = realloc (s->results, (s->n_results + 1) * sizeof *more);
+  if (!more) {
+    tp_result_free (res);
+    return;
+  }
+  s->results = more;
+  s->results[s->n_results++] = *res;
+}
+
+/* An image without Windows: say whether BitLocker hides it. */
+static char *
+why_no_windows (guestfs_h *g, const slot *s)
+{
+  char **fs = guestfs_list_filesystems (g);
+  bool bitlocker = false;
+  for (size_t i = 0; fs && fs[i] && fs[i + 1]; i += 2) {
+    char *dev = guestfs_part_to_dev (g, fs[i]);
+    if (guestfs_device_index (g, dev ? dev : fs[i]) == s->drive &&
+        strcasecmp (fs[i + 1], "BitLocker") == 0)
+      bitlocker = true;
+    free (dev);
+  }
+  free_strings (fs);
+  return strdup (bitlocker
+                 ? "the Windows volume is encrypted with BitLocker; unlock or decrypt it first"
+                 : "no Windows installation found in this image");
+}
+
+static void
+inspect_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name, double t0)
+{
+  stage (r, name, t0, "inspecting");
+  char **roots = guestfs_inspect_os (g);
+  for (size_t i = 0; roots && roots[i]; i++) {
+    char *type = guestfs_inspect_get_type (g, roots[i]);
+    slot *s = slot_of_root (g, slots, n, roots[i]);
+    if (s && type && strcmp (type, "windows") == 0) {
+      stage (r, name, t0, "patching");
+      tp_result res;
+      tp_result_init (&res, s->img->path);
+      process_root (r, g, s, roots[i], &res);
+      add_slot_result (s, &res);
+    }
+    free (type);
+  }
+  if (!roots) {
+    char *e = last_error (g);
+    for (size_t i = 0; i < n; i++)
+      if (!slots[i].error)
+        slots[i].error = dupf ("inspection failed: %s", e);
+    free (e);
+  }
+  free_strings (roots);
+  for (size_t i = 0; i < n; i++)
+    if (!slots[i].error && slots[i].n_results == 0)
+      slots[i].error = why_no_windows (g, &slots[i]);
+}
+
+/* Writes are only real once the appliance has flushed and shut down. */
+static void
+finish (runner *r, guestfs_h *g, slot *slots, size_t n)
+{
+  bool wrote = false;
+  for (size_t i = 0; i < n; i++)
+    wrote |= slots[i].wrote;
+  int rc = 0;
+  if (wrote)
+    rc = guestfs_sync (g);
+  if (rc == 0)
+    rc = guestfs_shutdown (g);
+  if (rc != 0 && wrote) {
+    char *e = last_error (g);
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; slots[i].wrote && k < slots[i].n_results; k++)
+        tp_result_fail (&slots[i].results[k], "the appliance failed to flush and shut down "
+                        "(%s): the changes may not have reached the disk", e);
+    free (e);
+  }
+  (void) r;
+}
+
+static void
+emit_slot (runner *r, slot *s)
+{
+  pthread_mutex_lock (&r->lock);
+  if (s->error) {
+    tp_result res;
+    tp_result_init (&res, s->img->path);
+    res.image = strdup (s->img->path);
+    tp_result_fail (&res, "%s", s->error);
+    r->emit (&res, r->opaque);
+    tp_result_free (&res);
+  }
+  for (size_t k = 0; k < s->n_results; k++) {
+    r->emit (&s->results[k], r->opaque);
+    tp_result_free (&s->results[k]);
+  }
+  pthread_mutex_unlock (&r->lock);
+}
+
+static void
+process_group (runner *r, size_t first, size_t count)
+{
+  double t0 = now_seconds ();
+  slot *slots = calloc (count, sizeof *slots);
+  char *name = count > 1 ? dupf ("%s (+%zu more)", r->images[first].path, count - 1)
+                         : strdup (r->images[first].path);
+  guestfs_h *probe = new_handle (false);
+  for (size_t i = 0; i < count; i++) {
+    slots[i].img = &r->images[first + i];
+    slots[i].drive = -1;
+    if (writes (r) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
+      slots[i].error = strdup ("image is in use: a running VM or qemu process holds its lock; "
+                               "shut it down first");
+    else if (probe)
+      choose_format (probe, &slots[i]);
+    else
+      slots[i].error = strdup ("cannot create a libguestfs handle");
+  }
+  if (probe)
+    guestfs_close (probe);
+
+  stage (r, name, t0, "launching");
+  char *err = NULL;
+  guestfs_h *g = launch (r, slots, count, &err);
+  if (g) {
+    inspect_and_patch (r, g, slots, count, name, t0);
+    finish (r, g, slots, count);
+    guestfs_close (g);
+  } else
+    for (size_t i = 0; i < count; i++)
+      if (!slots[i].error)
+        slots[i].error = strdup (err ? err : "the appliance did not start");
+  free (err);
+
+  bool failed = false;
+  for (size_t i = 0; i < count; i++) {
+    failed |= slots[i].error != NULL;
+    emit_slot (r, &slots[i]);
+    free (slots[i].format);
+    free (slots[i].error);
+    free (slots[i].results);
+  }
+  stage (r, name, t0, failed ? "failed" : "done");
+  free (slots);
+  free (name);
+}
+
+static void *
+worker (void *arg)
+{
+  runner *r = arg;
+  size_t share = r->iopt->share > 0 ? (size_t) r->iopt->share : 1;
+  for (;;) {
+    pthread_mutex_lock (&r->lock);
+    size_t first = r->next;
+    size_t count = first < r->n ? (r->n - first < share ? r->n - first : share) : 0;
+    r->next += count;
+    pthread_mutex_unlock (&r->lock);
+    if (count == 0)
+      return NULL;
+    process_group (r, first, count);
+  }
+}
+
+void
+tp_images_process (const tp_options *opt, const tp_image_options *iopt,
+                   const tp_image *images, size_t n, tp_undo_ctx *undo,
+                   tp_image_emit emit, void *opaque)
+{
+  runner r = { .opt = opt, .iopt = iopt, .images = images, .n = n, .undo = undo,
+               .emit = emit, .opaque = opaque };
+  pthread_mutex_init (&r.lock, NULL);
+  size_t jobs = iopt->jobs > 1 ? (size_t) iopt->jobs : 1;
+  pthread_t *threads = calloc (jobs, sizeof *threads);
+  size_t started = 0;
+  for (size_t i = 1; threads && i < jobs; i++) {
+    if (pthread_create (&threads[i], NULL, worker, &r) != 0)
+      break;                    /* fewer threads is still correct */
+    started = i;
+  }
+  worker (&r);                  /* this thread works too */
+  for (size_t i = 1; i <= started; i++)
+    pthread_join (threads[i], NULL);
+  free (threads);
+  pthread_mutex_destroy (&r.lock);
+}

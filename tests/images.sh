@@ -1,0 +1,112 @@
+#!/bin/bash
+# Disk images through libguestfs: the synthetic Windows images are built
+# once per test run (tests/mkimages.sh, via `make check`) and copied here.
+# Results are read back with virt-win-reg and guestfish + regfexport.
+. "$top_srcdir/tests/lib.sh"
+
+IMAGES=$top_builddir/tests/images
+status=$(cat "$IMAGES/status" 2>/dev/null || echo "not built")
+if [ "$status" != ok ]; then echo "1..0 # SKIP test images: $status"; exit 0; fi
+need virt-win-reg guestfish qemu-img
+export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
+
+copy () { cp --sparse=always "$IMAGES/$1" "$2"; }
+# snapshot IMAGE FORMAT DIR: one guestfish launch downloads both hives
+# and lists the config folder; libregf then reads them (regf_value).
+snapshot () {
+  rm -rf "$3"; mkdir -p "$3"
+  guestfish --ro --format="$2" -a "$1" -i <<EOS >/dev/null
+download /Windows/System32/config/SOFTWARE $3/SOFTWARE
+download /Windows/System32/config/SYSTEM $3/SYSTEM
+ls /Windows/System32/config | cat > $3/ls
+EOS
+}
+
+# --- one raw image: check, apply, idempotence, revert -----------------------
+copy win.img win.img; cp --sparse=always win.img win.orig
+run_tp check --json win.img
+ok "check on an image: exit 3, one object for its Windows root" \
+  eval '[ $rc -eq 3 ] && [ "$(json_get ".root + \" \" + .status")" = "/dev/sda1 noncompliant" ]'
+ok "check: the image stays byte-identical" same_bytes win.orig win.img
+
+run_tp apply --json --undo undo.reg win.img
+ok "apply on an image: exit 0, patched, 7 changes" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get ".status + \" \" + (.changes|length|tostring)")" = "patched 7" ]'
+virt-win-reg --format=raw win.img 'HKLM\SOFTWARE\Microsoft\.NETFramework' >vwr.reg 2>&1
+ok "virt-win-reg: SchUseStrongCrypto = 1 under all three 64-bit version keys" \
+  test "$(grep -c '^"SchUseStrongCrypto"=dword:00000001' vwr.reg)" -eq 3
+ok "virt-win-reg: policy and v2.0 SP1 untouched" \
+  eval '! awk "/^\\[/ { k = \$0 } /SchUseStrongCrypto/ { print k }" vwr.reg | grep -q "policy\|SP1"'
+snapshot win.img raw snap
+ok "regfexport: 32-bit v4.0.30319 (was REG_SZ) is DWORD 1" \
+  test "$(regf_value snap/SOFTWARE '\Wow6432Node\Microsoft\.NETFramework\v4.0.30319' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+ok "regfexport: obengine Start = 2 in Current (ControlSet001) and Default (ControlSet002)" \
+  eval '[ "$(regf_value snap/SYSTEM "\ControlSet001\Services\obengine" Start)" = "REG_DWORD_LITTLE_ENDIAN 2" ] &&
+        [ "$(regf_value snap/SYSTEM "\ControlSet002\Services\obengine" Start)" = "REG_DWORD_LITTLE_ENDIAN 2" ]'
+ok "regfexport: LastKnownGood ControlSet003 untouched" \
+  test "$(regf_value snap/SYSTEM '\ControlSet003\Services\obengine' Start)" = "REG_DWORD_LITTLE_ENDIAN 3"
+ok "no temporary files left in the guest's config folder" eval '! grep -q tlspatch snap/ls'
+
+cp --sparse=always win.img win.patched
+run_tp apply --json win.img
+ok "second apply: unchanged, the image byte-identical" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = unchanged ] && same_bytes win.patched win.img'
+
+run_tp revert --json --undo undo.reg win.img
+ok "revert on the image: exit 0, patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+snapshot win.img raw after
+snapshot win.orig raw before
+ok "after revert: both hives read exactly as before (regfexport)" \
+  eval 'diff <(regf_dump before/SOFTWARE) <(regf_dump after/SOFTWARE) && diff <(regf_dump before/SYSTEM) <(regf_dump after/SYSTEM)'
+
+# --- many images in one shared appliance: formats, two Windows, refusals ------
+copy win.qcow2 win.qcow2
+qemu-img create -q -f qcow2 -b "$WORK/win.qcow2" -F qcow2 overlay.qcow2
+for i in two hiber nowin dirty; do copy $i.img $i.img; cp --sparse=always $i.img $i.orig; done
+run_tp apply --json --share-appliance 8 win.qcow2 overlay.qcow2 two.img hiber.img nowin.img dirty.img
+ok "shared appliance run: exit 1 (some images refused)" expect_rc 1
+by_image () { json_get "select(.image == \"$1\") | $2"; }
+ok "qcow2 (format detected): patched" test "$(by_image win.qcow2 .status)" = patched
+ok "image with a backing file, no --format: refused" \
+  eval '[ "$(by_image overlay.qcow2 .status)" = error ] && by_image overlay.qcow2 .error | grep -q "backing file"'
+ok "two Windows installations: two objects, both patched" \
+  test "$(by_image two.img '.root + " " + .status' | tr '\n' ,)" = "/dev/sda1 patched,/dev/sda2 patched,"
+ok "the second installation is the 32-bit Windows 7" \
+  test "$(by_image two.img 'select(.root == "/dev/sda2") | .product')" = "Windows 7 Enterprise"
+ok "hibernated: refused, and the message says what to do" \
+  eval 'by_image hiber.img .error | grep -q "hibernated or was shut down with Fast Startup.*restart"'
+ok "hibernated: image byte-identical" same_bytes hiber.orig hiber.img
+ok "no Windows: clear error" test "$(by_image nowin.img .error)" = "no Windows installation found in this image"
+ok "no Windows: image byte-identical" same_bytes nowin.orig nowin.img
+ok "dirty hive in an image: refused" eval 'by_image dirty.img .error | grep -q "dirty"'
+ok "dirty hive: image byte-identical" same_bytes dirty.orig dirty.img
+snapshot win.qcow2 qcow2 q
+ok "qcow2 read back with guestfish + regfexport" \
+  test "$(regf_value q/SOFTWARE '\Microsoft\.NETFramework\v3.0' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+
+# --- -j 2 and an image given with -a -----------------------------------------
+copy win.img a.img; copy win.img b.img
+run_tp check --json -j 2 -a a.img b.img
+ok "-j 2 check on two images: exit 3, two results" \
+  eval '[ $rc -eq 3 ] && [ "$(json_get .status | tr "\n" ,)" = "noncompliant,noncompliant," ]'
+
+# --- nbd:// against qemu-nbd on 127.0.0.1, and a locked image ----------------
+if command -v qemu-nbd >/dev/null; then
+  copy win.img nbd.img
+  port=$(( 20000 + RANDOM % 20000 ))
+  qemu-nbd -f raw -b 127.0.0.1 -p $port -x win -t nbd.img & nbd_pid=$!
+  sleep 1
+  run_tp apply --json nbd://127.0.0.1:$port/win
+  ok "nbd://: apply through qemu-nbd: patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+  run_tp apply --json nbd.img
+  ok "image held by a running qemu: refused as in use" \
+    eval '[ $rc -eq 1 ] && json_get .error | grep -q "in use"'
+  kill $nbd_pid; wait $nbd_pid 2>/dev/null
+  snapshot nbd.img raw n
+  ok "nbd: the write reached the image (guestfish + regfexport)" \
+    test "$(regf_value n/SOFTWARE '\Microsoft\.NETFramework\v2.0.50727' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+else
+  for i in 1 2 3; do skip "qemu-nbd not installed"; done
+fi
+
+done_testing

@@ -1,0 +1,70 @@
+#!/bin/bash
+# Build the synthetic Windows disk images the image tests share, ONCE per
+# test run (one appliance launch for all of them), into DIR:
+#   win.img       raw, one NTFS partition with Windows (Server 2019 hives)
+#   win.qcow2     the same as qcow2
+#   two.img       raw, two NTFS partitions, each a Windows installation
+#   nowin.img     raw, NTFS without Windows
+#   hiber.img     raw, Windows with hiberfil.sys (hibernated / Fast Startup)
+#   dirty.img     raw, Windows whose SOFTWARE hive is dirty
+# Writes DIR/status: "ok", or "unavailable: reason" (the tests then skip).
+set -u
+dir=$1
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-.}
+mkdir -p "$dir"
+cd "$dir" || exit 1
+[ "$(cat status 2>/dev/null)" = ok ] && exit 0
+
+unavailable () { echo "unavailable: $*" >status; echo "mkimages: $*" >&2; exit 0; }
+command -v guestfish >/dev/null || unavailable "guestfish not installed"
+command -v qemu-img >/dev/null || unavailable "qemu-img not installed"
+export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
+
+mk () { "$top_builddir/tests/mkhive" "$@" || exit 1; }
+mk "$top_srcdir/fixtures/software-server2019.reg" SOFTWARE
+mk "$top_srcdir/fixtures/system.reg" SYSTEM
+mk "$top_srcdir/fixtures/software-32bit.reg" SOFTWARE.32
+mk --seq 5,4 "$top_srcdir/fixtures/software-server2019.reg" SOFTWARE.dirty
+"$top_builddir/tests/mkpe" cmd.exe || exit 1
+printf 'HIBR' >hiberfil.sys; head -c 4092 /dev/zero >>hiberfil.sys
+
+install_windows () {   # DEVICE SOFTWARE-FILE
+  cat <<EOS
+mkfs ntfs $1 label:Windows
+mount $1 /
+mkdir-p /Windows/System32/config
+upload $2 /Windows/System32/config/SOFTWARE
+upload SYSTEM /Windows/System32/config/SYSTEM
+upload cmd.exe /Windows/System32/cmd.exe
+EOS
+}
+single_partition () {  # DEVICE
+  printf 'part-disk %s mbr\npart-set-mbr-id %s 1 0x07\n' "$1" "$1"
+}
+
+rm -f ./*.img ./*.qcow2
+{
+  for img in win two nowin hiber dirty; do
+    echo "disk-create $img.img raw 64M"
+    echo "add-drive $img.img format:raw"
+  done
+  echo run
+  single_partition /dev/sda; install_windows /dev/sda1 SOFTWARE; echo umount-all
+  echo "part-init /dev/sdb mbr"
+  echo "part-add /dev/sdb p 2048 65535"
+  echo "part-add /dev/sdb p 65536 -2048"
+  echo "part-set-mbr-id /dev/sdb 1 0x07"
+  echo "part-set-mbr-id /dev/sdb 2 0x07"
+  install_windows /dev/sdb1 SOFTWARE; echo umount-all
+  install_windows /dev/sdb2 SOFTWARE.32; echo umount-all
+  single_partition /dev/sdc; echo "mkfs ntfs /dev/sdc1"; echo "mount /dev/sdc1 /"
+  echo "mkdir-p /Data"; echo "upload SYSTEM /Data/notes.bin"; echo umount-all
+  single_partition /dev/sdd; install_windows /dev/sdd1 SOFTWARE
+  echo "upload hiberfil.sys /hiberfil.sys"; echo umount-all
+  single_partition /dev/sde; install_windows /dev/sde1 SOFTWARE.dirty
+  echo "upload SOFTWARE /Windows/System32/config/SOFTWARE.LOG1"; echo umount-all
+} >build.fish
+guestfish <build.fish >build.log 2>&1 || unavailable "guestfish could not build the images (see $dir/build.log)"
+qemu-img convert -f raw -O qcow2 win.img win.qcow2 || unavailable "qemu-img convert failed"
+echo ok >status

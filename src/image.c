@@ -660,7 +660,7 @@ inspect_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *n
 
 /* Writes are only real once the appliance has flushed and shut down. */
 static void
-finish (runner *r, guestfs_h *g, slot *slots, size_t n)
+finish (guestfs_h *g, slot *slots, size_t n)
 {
   bool wrote = false;
   for (size_t i = 0; i < n; i++)
@@ -678,7 +678,6 @@ finish (runner *r, guestfs_h *g, slot *slots, size_t n)
                         "(%s): the changes may not have reached the disk", e);
     free (e);
   }
-  (void) r;
 }
 
 static void
@@ -727,7 +726,7 @@ process_group (runner *r, size_t first, size_t count)
   guestfs_h *g = launch (r, slots, count, &err);
   if (g) {
     inspect_and_patch (r, g, slots, count, name, t0);
-    finish (r, g, slots, count);
+    finish (g, slots, count);
     guestfs_close (g);
   } else
     for (size_t i = 0; i < count; i++)

@@ -56,16 +56,3 @@ tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
   tp_hive_close (hv);
   return res->status;
 }
-
-int
-tp_exit_status (tp_mode mode, const tp_result *results, size_t n)
-{
-  int rc = TP_EXIT_OK;
-  for (size_t i = 0; i < n; i++) {
-    if (results[i].status == TP_STATUS_ERROR)
-      return TP_EXIT_ERROR;
-    if (mode == TP_MODE_CHECK && results[i].status == TP_STATUS_NONCOMPLIANT)
-      rc = TP_EXIT_NONCOMPLIANT;
-  }
-  return rc;
-}

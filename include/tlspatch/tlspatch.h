@@ -30,10 +30,6 @@ tp_status tp_process_hive (const tp_options *opt, const char *path,
                            tp_hive_kind expect, const char *label,
                            tp_undo_ctx *undo, tp_result *res);
 
-/* Exit status for a set of results: 0 ok/compliant, 1 any error,
- * 3 (check) any not compliant. */
-int tp_exit_status (tp_mode mode, const tp_result *results, size_t n);
-
 #define TP_EXIT_OK           0
 #define TP_EXIT_ERROR        1
 #define TP_EXIT_USAGE        2

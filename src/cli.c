@@ -14,6 +14,8 @@ static const char usage_text[] =
   "  tlspatch apply  [OPTIONS] TARGET...   set .NET strong crypto (KB 4033999)\n"
   "  tlspatch check  [OPTIONS] TARGET...   audit only; never writes\n"
   "  tlspatch revert --undo FILE TARGET... restore the values an apply changed\n"
+  "  tlspatch recover [OPTIONS] TARGET...  replay a dirty hive's transaction logs\n"
+  "                                        (any hive: SAM, NTUSER.DAT, ...)\n"
   "\n"
   "TARGET is a SOFTWARE or SYSTEM hive file, a directory (a mounted Windows\n"
   "volume, its Windows folder, or a System32/config folder), or a disk image\n"
@@ -28,6 +30,7 @@ static const char usage_text[] =
   "  --system-default-tls    also set SystemDefaultTlsVersions=1\n"
   "  --service NAME          service to start at next boot (repeatable; default obengine)\n"
   "  --no-service            leave the SYSTEM hive alone\n"
+  "  --no-recover            refuse dirty hives instead of replaying their logs\n"
   "  -a IMAGE                a disk image or URI (same as giving it as TARGET)\n"
   "  --format FMT            the images' format (raw, qcow2, vmdk, vhdx, vpc);\n"
   "                          without it the format is detected safely and an image\n"
@@ -74,13 +77,15 @@ parse_mode (const char *word, tp_mode *mode)
     *mode = TP_MODE_CHECK;
   else if (strcmp (word, "revert") == 0)
     *mode = TP_MODE_REVERT;
+  else if (strcmp (word, "recover") == 0)
+    *mode = TP_MODE_RECOVER;
   else
     return -1;
   return 0;
 }
 
 enum { OPT_JSON = 256, OPT_UNDO, OPT_BACKUP, OPT_SDT, OPT_SERVICE, OPT_NO_SERVICE,
-       OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG };
+       OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER };
 
 static int
 parse_count (const char *arg, const char *what, int *out)
@@ -115,6 +120,7 @@ parse_args (int argc, char **argv, cli *c)
     { "format", required_argument, NULL, OPT_FORMAT },
     { "share-appliance", required_argument, NULL, OPT_SHARE },
     { "tcg", no_argument, NULL, OPT_TCG },
+    { "no-recover", no_argument, NULL, OPT_NO_RECOVER },
     { NULL, 0, NULL, 0 },
   };
   opterr = 0;
@@ -135,6 +141,7 @@ parse_args (int argc, char **argv, cli *c)
         return rc;
       break;
     case OPT_TCG: c->iopt.force_tcg = true; break;
+    case OPT_NO_RECOVER: c->opt.no_recover = true; break;
     case OPT_FORMAT:
       if (strcmp (optarg, "raw") && strcmp (optarg, "qcow2") && strcmp (optarg, "vmdk") &&
           strcmp (optarg, "vhdx") && strcmp (optarg, "vpc"))
@@ -176,8 +183,10 @@ parse_args (int argc, char **argv, cli *c)
     return usage_error ("no TARGET given");
   if (c->opt.mode == TP_MODE_REVERT && !c->opt.undo_path)
     return usage_error ("revert needs --undo FILE");
-  if (c->opt.mode == TP_MODE_CHECK && c->opt.undo_path)
+  if ((c->opt.mode == TP_MODE_CHECK || c->opt.mode == TP_MODE_RECOVER) && c->opt.undo_path)
     return usage_error ("--undo is for apply and revert");
+  if (c->opt.mode == TP_MODE_RECOVER && c->opt.no_recover)
+    return usage_error ("recover and --no-recover contradict each other");
   if (c->n_services) {
     c->opt.services = c->services;
     c->opt.n_services = c->n_services;

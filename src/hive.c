@@ -20,19 +20,25 @@
 #include <unistd.h>
 
 #include "tlspatch/hive.h"
+#include "tlspatch/recover.h"
 
 struct tp_hive {
   char *path;                   /* canonical path of the hive file */
   int fd;                       /* open on the file; holds the lock */
   struct stat st;
-  const unsigned char *map;     /* read-only view of the original bytes */
+  const unsigned char *map;     /* read-only view of the bytes hivex parses */
   size_t size;
+  unsigned char *recovered;     /* the image replayed from the logs (map points here) */
+  int memfd;                    /* holds the recovered image for hivex, or -1 */
+  const unsigned char *file_map;  /* the file as it is on disk */
+  size_t file_size;
   tp_regf_header hdr;
   hive_h *h;
   tp_hive_kind kind;
 };
 
 hive_h *tp_hive_handle (tp_hive *hv) { return hv->h; }
+bool tp_hive_recovered (const tp_hive *hv) { return hv->recovered != NULL; }
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv) { return hv->kind; }
 const char *tp_hive_path (const tp_hive *hv) { return hv->path; }
 
@@ -94,21 +100,64 @@ classify (tp_hive *hv)
   return software ? TP_HIVE_SOFTWARE : TP_HIVE_SYSTEM;
 }
 
+/* A dirty hive (or one whose base block is damaged) may be recovered
+ * from its transaction logs: replay them in memory, and let hivex parse
+ * the result from an anonymous file, so the original stays untouched
+ * until the atomic commit. */
 static int
-map_and_validate (tp_hive *hv, tp_result *res)
+recover_in_memory (tp_hive *hv, const char *first_why, tp_result *res)
 {
-  hv->size = (size_t) hv->st.st_size;
+  tp_recovery_info *info = calloc (1, sizeof *info);
+  unsigned char *buf = NULL;
+  size_t len = 0;
+  char why[256];
+  if (!info)
+    return tp_result_fail (res, "out of memory");
+  int rc = tp_recover_hive_bytes (hv->path, hv->file_map, hv->file_size, &buf, &len, info,
+                                  why, sizeof why);
+  if (rc != 0 || !info->dirty || !buf) {
+    if (rc != 0)
+      tp_result_fail (res, "%s, and its transaction logs offer no valid recovery: %s",
+                      first_why, why);
+    else
+      tp_result_fail (res, "%s", first_why);
+    tp_recovery_info_free (info);
+    free (info);
+    free (buf);
+    return -1;
+  }
+  res->recovery = info;
+  hv->recovered = buf;
+  hv->map = buf;
+  hv->size = len;
+  if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) != 0)
+    return tp_result_fail (res, "the hive recovered from its logs is not valid: %s", why);
+  hv->memfd = memfd_create ("tlspatch-recovered", MFD_CLOEXEC);
+  if (hv->memfd < 0 || write (hv->memfd, buf, len) != (ssize_t) len)
+    return tp_result_fail (res, "cannot hold the recovered hive: %s", strerror (errno));
+  return 0;
+}
+
+static int
+map_and_validate (tp_hive *hv, int flags, tp_result *res)
+{
+  hv->file_size = hv->size = (size_t) hv->st.st_size;
   if (hv->size == 0)
     return tp_result_fail (res, "not a registry hive (empty file)");
   void *m = mmap (NULL, hv->size, PROT_READ, MAP_PRIVATE, hv->fd, 0);
   if (m == MAP_FAILED)
     return tp_result_fail (res, "cannot read hive: %s", strerror (errno));
-  hv->map = m;
+  hv->file_map = hv->map = m;
 
   char why[256];
-  if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) != 0)
-    return tp_result_fail (res, "%s", why);
-  return 0;
+  if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) == 0)
+    return 0;
+  bool recoverable = tp_regf_is_dirty (&hv->hdr) ||
+                     (hv->size >= TP_REGF_BASE_BLOCK_SIZE && memcmp (hv->map, "regf", 4) == 0 &&
+                      hv->hdr.checksum_stored != hv->hdr.checksum_computed);
+  if ((flags & TP_HIVE_OPEN_RECOVER) && recoverable)
+    return recover_in_memory (hv, why, res);
+  return tp_result_fail (res, "%s", why);
 }
 
 static int
@@ -117,7 +166,7 @@ open_with_hivex (tp_hive *hv, int flags, tp_result *res)
   /* Through /proc/self/fd hivex reads exactly the inode we validated
    * and locked, even if the path changed in between. */
   char fdpath[64];
-  snprintf (fdpath, sizeof fdpath, "/proc/self/fd/%d", hv->fd);
+  snprintf (fdpath, sizeof fdpath, "/proc/self/fd/%d", hv->memfd >= 0 ? hv->memfd : hv->fd);
   errno = 0;
   hv->h = hivex_open (fdpath, (flags & TP_HIVE_OPEN_WRITE) ? HIVEX_OPEN_WRITE : 0);
   if (!hv->h)
@@ -134,7 +183,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
     tp_result_fail (res, "out of memory");
     return NULL;
   }
-  hv->fd = -1;
+  hv->fd = hv->memfd = -1;
   hv->path = realpath (path, NULL);
   if (!hv->path) {
     tp_result_fail (res, "%s", strerror (errno));
@@ -152,7 +201,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
   if ((flags & TP_HIVE_OPEN_WRITE) &&
       (check_replaceable (hv, res) < 0 || lock_current_file (hv, res) < 0))
     goto fail;
-  if (map_and_validate (hv, res) < 0 || open_with_hivex (hv, flags, res) < 0)
+  if (map_and_validate (hv, flags, res) < 0 || open_with_hivex (hv, flags, res) < 0)
     goto fail;
   hv->kind = classify (hv);
   return hv;
@@ -169,8 +218,11 @@ tp_hive_close (tp_hive *hv)
     return;
   if (hv->h)
     hivex_close (hv->h);
-  if (hv->map)
-    munmap ((void *) hv->map, hv->size);
+  if (hv->file_map)
+    munmap ((void *) hv->file_map, hv->file_size);
+  free (hv->recovered);
+  if (hv->memfd >= 0)
+    close (hv->memfd);
   if (hv->fd >= 0)
     close (hv->fd);             /* releases the lock */
   free (hv->path);
@@ -481,7 +533,7 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
 int
 tp_hive_apply (tp_hive *hv, tp_result *res, bool backup)
 {
-  if (res->n_changes == 0)      /* nothing changes: the file is not touched */
+  if (res->n_changes == 0 && !hv->recovered)   /* nothing changes: the file is not touched */
     return 0;
   if (apply_in_memory (hv, res) < 0)
     return -1;

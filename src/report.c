@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tlspatch/netfx.h"
+#include "tlspatch/recover.h"
 #include "tlspatch/report.h"
 
 static uint32_t
@@ -99,6 +100,30 @@ dotnet_json (const tp_result *res)
   return o;
 }
 
+static json_object *
+recovery_json (const tp_result *res)
+{
+  const tp_recovery_info *info = res->recovery;
+  if (!info)
+    return NULL;
+  json_object *o = json_object_new_object ();
+  json_object_object_add (o, "format", json_object_new_string (tp_log_format_name (info->format)));
+  json_object *logs = json_object_new_array ();
+  for (size_t i = 0; i < info->n_logs_used; i++)
+    json_object_array_add (logs, json_object_new_string (info->logs_used[i]));
+  json_object_object_add (o, "logs", logs);
+  json_object_object_add (o, "entries", json_object_new_int64 (info->entries));
+  json_object_object_add (o, "pages", json_object_new_int64 (info->pages));
+  json_object *before = json_object_new_array ();
+  json_object_array_add (before, json_object_new_int64 (info->seq_before_primary));
+  json_object_array_add (before, json_object_new_int64 (info->seq_before_secondary));
+  json_object_object_add (o, "sequence_before", before);
+  json_object_object_add (o, "sequence_after", json_object_new_int64 (info->seq_after));
+  json_object_object_add (o, "base_block_from_log", json_object_new_boolean (info->base_block_from_log));
+  json_object_object_add (o, "stopped", info->stopped ? json_object_new_string (info->stopped) : NULL);
+  return o;
+}
+
 json_object *
 tp_report_json (const tp_result *res)
 {
@@ -126,6 +151,7 @@ tp_report_json (const tp_result *res)
   json_object_object_add (o, "error", res->error ? json_object_new_string (res->error) : NULL);
   json_object_object_add (o, "dotnet", dotnet_json (res));
   json_object_object_add (o, "backup", res->backup ? json_object_new_string (res->backup) : NULL);
+  json_object_object_add (o, "recovery", recovery_json (res));
   return o;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tlspatch/options.h"
+#include "tlspatch/recover.h"
 #include "tlspatch/result.h"
 
 void
@@ -51,6 +52,10 @@ tp_result_free (tp_result *res)
   free (res->error);
   free (res->target);
   free (res->backup);
+  if (res->recovery) {
+    tp_recovery_info_free (res->recovery);
+    free (res->recovery);
+  }
   free (res->image);
   free (res->root);
   free (res->product);

@@ -20,6 +20,7 @@ typedef struct tp_hive tp_hive;
 
 enum {
   TP_HIVE_OPEN_WRITE = 1,   /* lock the file and check it can be replaced */
+  TP_HIVE_OPEN_RECOVER = 2, /* a dirty hive: replay its logs in memory (res->recovery) */
 };
 
 /* Open, validate and classify `path`. On failure returns NULL and
@@ -51,6 +52,10 @@ int tp_hive_get_dword (tp_hive *hv, hive_node_h node, const char *name,
  * safely first. Returns 0 (planned or already right) or -1 (error). */
 int tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
                         const tp_value *want, tp_result *res);
+
+/* True when the hive was dirty and its logs were replayed in memory:
+ * tp_hive_apply then writes it even without other changes. */
+bool tp_hive_recovered (const tp_hive *hv);
 
 /* Carry out res's changes in memory, then commit them atomically.
  * `backup`: keep the original as PATH.tlspatch-bak (res->backup). */

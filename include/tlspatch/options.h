@@ -9,6 +9,7 @@ typedef enum {
   TP_MODE_APPLY,
   TP_MODE_CHECK,
   TP_MODE_REVERT,
+  TP_MODE_RECOVER,            /* replay transaction logs only */
 } tp_mode;
 
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
   bool backup;                /* keep the original hive beside it */
   bool system_default_tls;    /* also SystemDefaultTlsVersions=1 */
   bool no_service;            /* leave the SYSTEM hive alone */
+  bool no_recover;            /* refuse dirty hives instead of replaying their logs */
   const char **services;      /* service names (default: obengine) */
   size_t n_services;
   const char *undo_path;      /* apply: where to write the undo record; revert: what to read */

@@ -77,7 +77,7 @@ typedef enum {
   TP_LOG_NEW,           /* HvLE log entries */
 } tp_log_format;
 
-typedef struct {
+typedef struct tp_recovery_info {
   bool dirty;                 /* the primary needed recovery */
   tp_log_format format;
   char *logs_used[2];         /* the logs replayed, in replay order (NULL when unused):

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tp_recovery_info;
+
 typedef enum {
   TP_HIVE_UNKNOWN = 0,
   TP_HIVE_SOFTWARE,
@@ -61,6 +63,9 @@ typedef struct {
   bool dotnet_too_old;  /* KB 4033999 cause 1: .NET 4.6 or later is not installed */
 
   char *backup;         /* --backup: where the original was kept */
+
+  /* A dirty hive replayed from its transaction logs (NULL: it was clean). */
+  struct tp_recovery_info *recovery;
 
   /* Disk images: one result per Windows installation (root). */
   char *image;          /* the image file or URI */

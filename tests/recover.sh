@@ -4,9 +4,54 @@
 # skipped when absent; never copied into the project).
 . "$top_srcdir/tests/lib.sh"
 
+MKLOG=$top_builddir/tests/mklog
+
+# --- our own dirty SOFTWARE hive: a log entry newer than the primary -------
+# OLD is the fixture; NEW adds a value through hivex; mklog writes OLD as
+# a dirty primary plus a .LOG1 whose entry holds NEW's changed pages.
+fixture software-server2019 old.hive
+cp old.hive new.hive
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' '[\Microsoft\Windows Azure Backup\Config]' \
+  '"FromLog"=dword:0000002a' >add.reg
+"$HIVEXREGEDIT" --merge new.hive add.reg
+mkdir -p vol/Windows/System32/config
+"$MKLOG" old.hive new.hive vol/Windows/System32/config/SOFTWARE vol/Windows/System32/config/SOFTWARE.LOG1 2>/dev/null
+fixture system vol/Windows/System32/config/SYSTEM
+cfg=vol/Windows/System32/config
+cp -p $cfg/SOFTWARE dirty.orig; cp -p $cfg/SOFTWARE.LOG1 log.orig
+
+run_tp check --json vol
+ok "check on a dirty SOFTWARE: noncompliant, reports the recovery, writes nothing" \
+  eval '[ $rc -eq 3 ] && [ "$(json_get "select(.hive == \"SOFTWARE\") | .recovery.entries")" = 1 ] && same_file_state dirty.orig $cfg/SOFTWARE'
+
+cp -p $cfg/SOFTWARE r.hive; cp -p $cfg/SOFTWARE.LOG1 r.hive.LOG1
+run_tp recover r.hive
+ok "recover: the hive bins are exactly the newer state from the log" \
+  eval '[ $rc -eq 0 ] && cmp <(tail -c +4097 r.hive) <(tail -c +4097 new.hive)'
+
+run_tp apply --json vol
+ok "apply on a dirty SOFTWARE (directory): exit 0, patched" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get "select(.hive == \"SOFTWARE\") | .status")" = patched ]'
+ok "apply: the value that was only in the log survived (regfexport)" \
+  test "$(regf_value $cfg/SOFTWARE '\Microsoft\Windows Azure Backup\Config' FromLog)" = "REG_DWORD_LITTLE_ENDIAN 42"
+ok "apply: and the fix is there too, in the same write" \
+  test "$(regf_value $cfg/SOFTWARE '\Microsoft\.NETFramework\V4.0.30319' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+ok "apply: the result is clean (check: compliant, nothing to recover)" \
+  eval '"$TLSPATCH" check --json vol >out2; [ $? -eq 0 ] && [ "$(jq -r .recovery out2 | sort -u)" = null ]'
+ok "apply: the stale log is left as it was" same_file_state log.orig $cfg/SOFTWARE.LOG1
+
+"$MKLOG" --bad-hash old.hive new.hive bad.hive bad.hive.LOG1 2>/dev/null
+cp -p bad.hive bad.orig; cp -p bad.hive.LOG1 badlog.orig
+run_tp apply bad.hive
+ok "a log whose first entry has a bad hash: exit 1, one-line error" one_line_error bad.hive "no valid recovery"
+ok "bad hash: hive and log byte-identical" \
+  eval 'same_file_state bad.orig bad.hive && same_file_state badlog.orig bad.hive.LOG1'
+
+# --- real dirty hives from Windows -------------------------------------------
 DATA=${TLSPATCH_TESTDATA:-$top_srcdir/../shared/testdata/regf-logs}
 if [ ! -d "$DATA/NewDirtyHive1" ] || [ ! -d "$DATA/OldDirtyHive" ]; then
-  echo "1..0 # SKIP no test data in $DATA"; exit 0
+  for i in $(seq 12); do skip "no Windows test data in $DATA"; done
+  done_testing; exit
 fi
 cp "$DATA"/NewDirtyHive1/NewDirtyHive* "$DATA"/OldDirtyHive/OldDirtyHive* .
 chmod u+w ./*

@@ -44,6 +44,11 @@ warn_recovery (const tp_options *opt, tp_result *res)
                   info->n_logs_used ? info->logs_used[0] : "?",
                   info->n_logs_used > 1 ? " and " : "",
                   info->n_logs_used > 1 ? info->logs_used[1] : "");
+  if (info->stopped)
+    tp_result_warn (res, "log replay stopped early: %s", info->stopped);
+  if (info->bins_replaced)
+    tp_result_warn (res, "%u damaged hive bins were replaced by empty ones, as Windows does",
+                    info->bins_replaced);
 }
 
 tp_status

@@ -560,8 +560,10 @@ chain_end (log_file *lg, size_t limit, uint32_t *last)
     log_entry e;
     int r = read_entry (lg, off, limit, &e, ewhy, sizeof ewhy);
     if (r <= 0) {
-      if (!any)
-        log_reject (lg, r == 0 ? "holds no log entries" : "first entry: %s", ewhy);
+      if (!any && r == 0)
+        log_reject (lg, "holds no log entries");
+      else if (!any)
+        log_reject (lg, "first entry: %s", ewhy);
       return any;
     }
     if (any ? e.seq != *last + 1 : e.seq != lg->seq) {

@@ -277,8 +277,8 @@ launch (runner *r, slot *slots, size_t n, char **err)
     guestfs_close (g);
     if (drive == 0 || tcg || tcg_already (r) || strstr (*err, "lock"))
       break;
-    fprintf (stderr, "tlspatch: the appliance failed to start under KVM (%s); "
-             "retrying with software emulation (TCG)\n", *err);
+    fprintf (stderr, "tlspatch: %s: the appliance failed to start under KVM; "
+             "retrying with software emulation (TCG)\n", slots[0].img->path);
     free (*err);
     *err = NULL;
     tcg = true;

@@ -72,6 +72,17 @@ ok "check without the flag is still compliant" expect_rc 0
 run_tp check --system-default-tls SOFTWARE
 ok "check with the flag on a hive without them: exit 3" expect_rc 3
 
+# an unusual owner and mode survive the rename
+cp orig.hive own.hive
+if chown 65534:65534 own.hive 2>/dev/null; then
+  chmod 640 own.hive
+  run_tp apply own.hive
+  ok "owner and mode kept (65534:65534, 0640)" \
+    eval '[ $rc -eq 0 ] && [ "$(stat -c %u:%g:%a own.hive)" = 65534:65534:640 ]'
+else
+  skip "owner: not root"
+fi
+
 # --backup keeps the original beside the hive
 cp -p orig.hive bk.hive
 run_tp apply --backup --json bk.hive

@@ -3,8 +3,9 @@
  * Why so careful: hivex_commit truncates and rewrites in place (a full
  * disk or a kill leaves a broken hive), marks dirty hives clean, and its
  * set_value mangles some kinds of existing values (hivex-notes.md).
- * So: validate the bytes before hivex sees them, refuse what hivex would
- * damage, and write through a verified temp file and a rename.
+ * So: validate the bytes before hivex sees them, refuse keys holding
+ * values of those kinds, read with hivex but write with writer.c (a copy
+ * with a few records edited), through a verified temp file and a rename.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "tlspatch/hive.h"
 #include "tlspatch/recover.h"
+#include "tlspatch/writer.h"
 
 struct tp_hive {
   char *path;                   /* canonical path of the hive file */
@@ -161,14 +163,14 @@ map_and_validate (tp_hive *hv, int flags, tp_result *res)
 }
 
 static int
-open_with_hivex (tp_hive *hv, int flags, tp_result *res)
+open_with_hivex (tp_hive *hv, tp_result *res)
 {
   /* Through /proc/self/fd hivex reads exactly the inode we validated
    * and locked, even if the path changed in between. */
   char fdpath[64];
   snprintf (fdpath, sizeof fdpath, "/proc/self/fd/%d", hv->memfd >= 0 ? hv->memfd : hv->fd);
   errno = 0;
-  hv->h = hivex_open (fdpath, (flags & TP_HIVE_OPEN_WRITE) ? HIVEX_OPEN_WRITE : 0);
+  hv->h = hivex_open (fdpath, 0);     /* read-only: mmap, no copy; writer.c writes */
   if (!hv->h)
     return tp_result_fail (res, "hivex cannot parse the hive: %s",
                            errno ? strerror (errno) : "unknown error");
@@ -201,7 +203,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
   if ((flags & TP_HIVE_OPEN_WRITE) &&
       (check_replaceable (hv, res) < 0 || lock_current_file (hv, res) < 0))
     goto fail;
-  if (map_and_validate (hv, flags, res) < 0 || open_with_hivex (hv, flags, res) < 0)
+  if (map_and_validate (hv, flags, res) < 0 || open_with_hivex (hv, res) < 0)
     goto fail;
   hv->kind = classify (hv);
   return hv;
@@ -338,69 +340,29 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   return rc;
 }
 
-/* Delete value `name` of `node`: rewrite the list without it. */
-static int
-delete_value (tp_hive *hv, hive_node_h node, const char *name)
+/* The changes as raw edits: where each key and value record is. */
+static tp_regf_edit *
+plan_edits (tp_hive *hv, tp_result *res)
 {
-  hive_value_h *values = hivex_node_values (hv->h, node);
-  if (!values)
-    return -1;
-  size_t n = 0;
-  while (values[n])
-    n++;
-  hive_set_value *keep = calloc (n ? n : 1, sizeof *keep);
-  size_t k = 0;
-  int rc = keep ? 0 : -1;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    char *key = hivex_value_key (hv->h, values[i]);
-    if (!key) {
-      rc = -1;
-      break;
-    }
-    if (strcasecmp (key, name) == 0) {
-      free (key);
-      continue;
-    }
-    hive_type t;
-    size_t len = 0;
-    char *data = hivex_value_value (hv->h, values[i], &t, &len);
-    if (!data) {
-      free (key);
-      rc = -1;
-      break;
-    }
-    keep[k++] = (hive_set_value) { .key = key, .t = t, .len = len, .value = data };
+  tp_regf_edit *edits = calloc (res->n_changes + 1, sizeof *edits);
+  if (!edits) {
+    tp_result_fail (res, "out of memory");
+    return NULL;
   }
-  if (rc == 0)
-    rc = hivex_node_set_values (hv->h, node, k, keep, 0);
-  for (size_t i = 0; i < k; i++) {
-    free (keep[i].key);
-    free (keep[i].value);
-  }
-  free (keep);
-  free (values);
-  return rc;
-}
-
-static int
-apply_in_memory (tp_hive *hv, tp_result *res)
-{
   for (size_t i = 0; i < res->n_changes; i++) {
     const tp_change *c = &res->changes[i];
     hive_node_h node = tp_hive_lookup (hv, c->key);
-    if (!node)
-      return tp_result_fail (res, "key %s vanished", c->key);
-    int rc;
-    if (c->new_value.present) {
-      hive_set_value v = { .key = c->name, .t = c->new_value.type,
-                           .len = c->new_value.len, .value = (char *) c->new_value.data };
-      rc = hivex_node_set_value (hv->h, node, &v, 0);
-    } else
-      rc = delete_value (hv, node, c->name);
-    if (rc != 0)
-      return tp_result_fail (res, "cannot set %s\\%s: %s", c->key, c->name, strerror (errno));
+    if (!node) {
+      tp_result_fail (res, "key %s vanished", c->key);
+      free (edits);
+      return NULL;
+    }
+    errno = 0;
+    hive_value_h val = hivex_node_get_value (hv->h, node, c->name);
+    edits[i] = (tp_regf_edit) { .nk_off = node, .vk_off = val, .name = c->name,
+                                .value = &c->new_value };
   }
-  return 0;
+  return edits;
 }
 
 /* Re-open the written file as a stranger would and check it holds a
@@ -482,12 +444,21 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
     tp_result_fail (res, "cannot create a temporary file beside the hive: %s", strerror (errno));
     goto out_free;
   }
-  errno = 0;
-  if (hivex_commit (hv->h, tmp, 0) != 0) {
-    tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
-                    errno ? strerror (errno) : "unknown error");
+  char why[256];
+  tp_regf_edit *edits = plan_edits (hv, res);
+  int written = edits ? tp_regf_write_edits (fd, hv->memfd >= 0 ? hv->memfd : hv->fd, hv->map,
+                                             hv->size, edits, res->n_changes, why, sizeof why)
+                      : -1;
+  free (edits);
+  if (written != 0) {
+    if (edits)
+      tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)", why);
     goto out_unlink;
   }
+  /* The parsed original is no longer needed: drop it before the
+   * verification parses the new file, so both never sit in memory. */
+  hivex_close (hv->h);
+  hv->h = NULL;
   if (fchown (fd, hv->st.st_uid, hv->st.st_gid) != 0 && geteuid () == 0) {
     tp_result_fail (res, "cannot keep the hive's owner: %s", strerror (errno));
     goto out_unlink;
@@ -535,7 +506,5 @@ tp_hive_apply (tp_hive *hv, tp_result *res, bool backup)
 {
   if (res->n_changes == 0 && !hv->recovered)   /* nothing changes: the file is not touched */
     return 0;
-  if (apply_in_memory (hv, res) < 0)
-    return -1;
   return commit_atomically (hv, res, backup);
 }

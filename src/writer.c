@@ -1,0 +1,408 @@
+/* tlspatch: value edits written straight into a copy of the hive
+ * (see writer.h; cell layouts from the format spec). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tlspatch/regf.h"
+#include "tlspatch/writer.h"
+
+#define BINS 4096               /* the hive bins data starts after the base block */
+#define NO_OFFSET 0xFFFFFFFFu
+
+static uint32_t
+get32 (const unsigned char *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void
+put32 (unsigned char *p, uint32_t v)
+{
+  p[0] = v & 0xff;
+  p[1] = (v >> 8) & 0xff;
+  p[2] = (v >> 16) & 0xff;
+  p[3] = v >> 24;
+}
+
+static void
+put16 (unsigned char *p, uint16_t v)
+{
+  p[0] = v & 0xff;
+  p[1] = v >> 8;
+}
+
+/* Small in-place edits of the copy, and the new bin being built. */
+typedef struct {
+  struct { size_t off; unsigned char bytes[8]; size_t len; } *pokes;
+  size_t n_pokes;
+  unsigned char *bin;           /* the appended hive bin, header included */
+  size_t bin_used, bin_cap, bin_size;
+  size_t bin_file_off;          /* where the bin starts in the file */
+  const unsigned char *buf;
+  size_t size;
+  char *why;
+  size_t whylen;
+} patch;
+
+static int
+fail (patch *p, const char *fmt, const char *detail)
+{
+  snprintf (p->why, p->whylen, fmt, detail);
+  return -1;
+}
+
+static int
+poke32 (patch *p, size_t off, uint32_t v)
+{
+  void *more = realloc (p->pokes, (p->n_pokes + 1) * sizeof *p->pokes);
+  if (!more)
+    return fail (p, "%s", "out of memory");
+  p->pokes = more;
+  p->pokes[p->n_pokes].off = off;
+  p->pokes[p->n_pokes].len = 4;
+  put32 (p->pokes[p->n_pokes].bytes, v);
+  p->n_pokes++;
+  return 0;
+}
+
+/* The allocated cell at file offset `off`: its payload length, or 0. */
+static size_t
+cell_payload (const patch *p, size_t off)
+{
+  if (off < BINS || off % 8 != 0 || off + 8 > p->size)
+    return 0;
+  int32_t raw = (int32_t) get32 (p->buf + off);
+  if (raw >= 0)
+    return 0;
+  size_t len = (size_t) -(int64_t) raw;
+  return len >= 8 && len <= p->size - off ? len - 4 : 0;
+}
+
+/* Mark a cell unallocated (its size positive), as hivex and Windows do. */
+static int
+free_cell (patch *p, size_t off)
+{
+  size_t payload = cell_payload (p, off);
+  if (!payload)
+    return fail (p, "%s", "a cell to release is damaged");
+  return poke32 (p, off, (uint32_t) (payload + 4));
+}
+
+/* Allocate a cell in the new bin; returns its file offset, 0 on error. */
+static size_t
+new_cell (patch *p, const void *payload, size_t len)
+{
+  size_t size = (4 + len + 7) & ~(size_t) 7;
+  if (p->bin_used + size > p->bin_cap) {
+    size_t cap = p->bin_cap * 2 > p->bin_used + size ? p->bin_cap * 2 : p->bin_used + size;
+    unsigned char *more = realloc (p->bin, cap);
+    if (!more)
+      return 0;
+    memset (more + p->bin_cap, 0, cap - p->bin_cap);
+    p->bin = more;
+    p->bin_cap = cap;
+  }
+  unsigned char *c = p->bin + p->bin_used;
+  put32 (c, (uint32_t) -(int32_t) size);
+  memcpy (c + 4, payload, len);
+  size_t off = p->bin_file_off + p->bin_used;
+  p->bin_used += size;
+  return off;
+}
+
+static bool
+ascii_name (const char *name)
+{
+  for (const char *c = name; *c; c++)
+    if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
+      return false;
+  return strlen (name) < 0x4000;
+}
+
+/* Store the value's data in a vk payload (inline up to 4 bytes). */
+static int
+set_vk_data (patch *p, unsigned char *vk, const tp_value *v)
+{
+  put32 (vk + 12, v->type);
+  if (v->len <= 4) {
+    put32 (vk + 4, (uint32_t) v->len | 0x80000000u);
+    unsigned char inline_data[4] = { 0 };
+    memcpy (inline_data, v->data, v->len);
+    memcpy (vk + 8, inline_data, 4);
+    return 0;
+  }
+  if (v->len > TP_REGF_BIG_DATA_LIMIT)
+    return fail (p, "%s", "values over 16344 bytes are not written");
+  size_t data = new_cell (p, v->data, v->len);
+  if (!data)
+    return fail (p, "%s", "out of memory");
+  put32 (vk + 4, (uint32_t) v->len);
+  put32 (vk + 8, (uint32_t) (data - BINS));
+  return 0;
+}
+
+/* Release the data cell of an existing value (not inline, not big data:
+ * the planner refuses keys holding those). */
+static int
+free_vk_data (patch *p, const unsigned char *vk_payload)
+{
+  uint32_t size = get32 (vk_payload + 4);
+  uint32_t off = get32 (vk_payload + 8);
+  if ((size & 0x80000000u) || size == 0 || off == NO_OFFSET)
+    return 0;
+  return free_cell (p, (size_t) off + BINS);
+}
+
+/* Change an existing value in place: its vk record is rewritten with the
+ * same name, the old data cell released. */
+static int
+replace_value (patch *p, size_t vk_off, const tp_value *v)
+{
+  size_t len = cell_payload (p, vk_off);
+  const unsigned char *old = p->buf + vk_off + 4;
+  if (len < 20 || memcmp (old, "vk", 2) != 0)
+    return fail (p, "%s", "a value record is damaged");
+  unsigned char vk[20];
+  memcpy (vk, old, 20);
+  if (free_vk_data (p, old) < 0 || set_vk_data (p, vk, v) < 0)
+    return -1;
+  for (size_t i = 4; i < 16; i += 4)   /* data size, data offset, type */
+    if (poke32 (p, vk_off + 4 + i, get32 (vk + i)) < 0)
+      return -1;
+  return 0;
+}
+
+static size_t
+add_value (patch *p, const char *name, const tp_value *v)
+{
+  if (!ascii_name (name)) {
+    fail (p, "%s", "only ASCII value names are written");
+    return 0;
+  }
+  size_t name_len = strlen (name);
+  unsigned char *vk = calloc (1, 20 + name_len);
+  if (!vk) {
+    fail (p, "%s", "out of memory");
+    return 0;
+  }
+  memcpy (vk, "vk", 2);
+  put16 (vk + 2, (uint16_t) name_len);
+  put16 (vk + 16, 1);                   /* the name is ASCII */
+  memcpy (vk + 20, name, name_len);
+  size_t off = set_vk_data (p, vk, v) == 0 ? new_cell (p, vk, 20 + name_len) : 0;
+  if (!off && !p->why[0])
+    fail (p, "%s", "out of memory");
+  free (vk);
+  return off;
+}
+
+/* All edits of one key: values changed in place, the value list rebuilt
+ * in the new bin when values come or go, the key's counters updated. */
+static int
+edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
+{
+  size_t nk_len = cell_payload (p, nk_off);
+  const unsigned char *nk = p->buf + nk_off + 4;
+  if (nk_len < 76 || memcmp (nk, "nk", 2) != 0)
+    return fail (p, "%s", "a key record is damaged");
+  uint32_t count = get32 (nk + 36), list_off = get32 (nk + 40);
+  uint32_t max_name = get32 (nk + 60), max_data = get32 (nk + 64);
+
+  size_t list_len = count ? cell_payload (p, (size_t) list_off + BINS) : 0;
+  if (count && list_len / 4 < count)
+    return fail (p, "%s", "a value list is damaged");
+  uint32_t *list = calloc (count + n + 1, sizeof *list);
+  if (!list)
+    return fail (p, "%s", "out of memory");
+  for (uint32_t i = 0; i < count; i++)
+    list[i] = get32 (p->buf + list_off + BINS + 4 + 4 * i);
+
+  uint32_t new_count = count;
+  bool list_changed = false;
+  int rc = 0;
+  for (size_t e = 0; e < n && rc == 0; e++) {
+    const tp_regf_edit *ed = &edits[e];
+    if (ed->nk_off != nk_off)
+      continue;
+    if (ed->vk_off && ed->value->present)
+      rc = replace_value (p, ed->vk_off, ed->value);
+    else if (ed->vk_off) {                        /* delete */
+      uint32_t rel = (uint32_t) (ed->vk_off - BINS);
+      uint32_t k = 0;
+      for (uint32_t i = 0; i < new_count; i++)
+        if (list[i] != rel)
+          list[k++] = list[i];
+      rc = k == new_count ? fail (p, "%s", "a value to delete is not in its key's list")
+                          : free_vk_data (p, p->buf + ed->vk_off + 4);
+      if (rc == 0)
+        rc = free_cell (p, ed->vk_off);
+      new_count = k;
+      list_changed = true;
+    } else if (ed->value->present) {              /* add */
+      size_t off = add_value (p, ed->name, ed->value);
+      if (!off)
+        rc = -1;
+      else {
+        list[new_count++] = (uint32_t) (off - BINS);
+        list_changed = true;
+      }
+    }
+    if (rc == 0 && ed->value->present) {
+      uint32_t name_bytes = 2 * (uint32_t) strlen (ed->name);   /* counted as UTF-16 */
+      max_name = name_bytes > max_name ? name_bytes : max_name;
+      max_data = ed->value->len > max_data ? (uint32_t) ed->value->len : max_data;
+    }
+  }
+  if (rc == 0 && list_changed) {
+    unsigned char *bytes = calloc (new_count + 1, 4);
+    size_t new_list = 0;
+    for (uint32_t i = 0; bytes && i < new_count; i++)
+      put32 (bytes + 4 * i, list[i]);
+    if (bytes && new_count)
+      new_list = new_cell (p, bytes, 4 * new_count);
+    free (bytes);
+    if (new_count && !new_list)
+      rc = fail (p, "%s", "out of memory");
+    if (rc == 0 && count)
+      rc = free_cell (p, (size_t) list_off + BINS);
+    if (rc == 0 && (poke32 (p, nk_off + 4 + 36, new_count) < 0 ||
+                    poke32 (p, nk_off + 4 + 40, new_count ? (uint32_t) (new_list - BINS)
+                                                          : NO_OFFSET) < 0))
+      rc = -1;
+  }
+  if (rc == 0 && (poke32 (p, nk_off + 4 + 60, max_name) < 0 ||
+                  poke32 (p, nk_off + 4 + 64, max_data) < 0))
+    rc = -1;
+  free (list);
+  return rc;
+}
+
+/* Close the new bin: its header, and the rest of it as one free cell. */
+static size_t
+finish_bin (patch *p, uint32_t bin_rel)
+{
+  size_t size = (p->bin_used + 4095) / 4096 * 4096;
+  if (size > p->bin_cap) {
+    unsigned char *more = realloc (p->bin, size);
+    if (!more)
+      return 0;
+    memset (more + p->bin_cap, 0, size - p->bin_cap);
+    p->bin = more;
+    p->bin_cap = size;
+  }
+  if (size > p->bin_used)
+    put32 (p->bin + p->bin_used, (uint32_t) (size - p->bin_used));
+  memcpy (p->bin, "hbin", 4);
+  put32 (p->bin + 4, bin_rel);
+  put32 (p->bin + 8, (uint32_t) size);
+  p->bin_size = size;
+  return size;
+}
+
+static int
+copy_all (int out, int in, size_t size)
+{
+  loff_t in_off = 0, out_off = 0;
+  while ((size_t) in_off < size) {
+    ssize_t n = copy_file_range (in, &in_off, out, &out_off, size - (size_t) in_off, 0);
+    if (n > 0)
+      continue;
+    if (n == 0)
+      return errno = EIO, -1;
+    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+      return -1;
+    char chunk[1 << 16];          /* no in-kernel copy here: do it by hand */
+    ssize_t r = pread (in, chunk, sizeof chunk, in_off);
+    if (r <= 0 || pwrite (out, chunk, (size_t) r, out_off) != r)
+      return r == 0 ? (errno = EIO, -1) : -1;
+    in_off += r;
+    out_off += r;
+  }
+  return 0;
+}
+
+static uint64_t
+filetime_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return ((uint64_t) ts.tv_sec + 11644473600u) * 10000000u + (uint64_t) ts.tv_nsec / 100;
+}
+
+/* New sequence numbers (above both old ones: logs can never match),
+ * timestamp, hive bins size, checksum. */
+static void
+new_base_block (const unsigned char *old, unsigned char *bb, uint32_t bins_size)
+{
+  memcpy (bb, old, TP_REGF_BASE_BLOCK_SIZE);
+  uint32_t s1 = get32 (old + 4), s2 = get32 (old + 8);
+  uint32_t seq = (s1 > s2 ? s1 : s2) + 1;
+  put32 (bb + 4, seq);
+  put32 (bb + 8, seq);
+  uint64_t ft = filetime_now ();
+  put32 (bb + 12, (uint32_t) ft);
+  put32 (bb + 16, (uint32_t) (ft >> 32));
+  put32 (bb + 40, bins_size);
+  put32 (bb + 508, tp_regf_checksum (bb));
+}
+
+static int
+write_out (patch *p, int out_fd, int src_fd, uint32_t bins_size, char *why, size_t whylen)
+{
+  if (copy_all (out_fd, src_fd, p->size) != 0) {
+    snprintf (why, whylen, "%s", strerror (errno));
+    return -1;
+  }
+  for (size_t i = 0; i < p->n_pokes; i++)
+    if (pwrite (out_fd, p->pokes[i].bytes, p->pokes[i].len, (off_t) p->pokes[i].off) != 4)
+      goto io_error;
+  if (p->bin_size &&
+      pwrite (out_fd, p->bin, p->bin_size, (off_t) p->bin_file_off) != (ssize_t) p->bin_size)
+    goto io_error;
+  unsigned char bb[TP_REGF_BASE_BLOCK_SIZE];
+  new_base_block (p->buf, bb, bins_size);
+  if (pwrite (out_fd, bb, sizeof bb, 0) != (ssize_t) sizeof bb)
+    goto io_error;
+  return 0;
+ io_error:
+  snprintf (why, whylen, "%s", errno ? strerror (errno) : "short write");
+  return -1;
+}
+
+int
+tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
+                     const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  why[0] = '\0';
+  uint32_t bins_size = get32 (buf + 40);
+  patch p = { .buf = buf, .size = size, .why = why, .whylen = whylen,
+              .bin_file_off = BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
+  p.bin = calloc (1, p.bin_cap);
+  int rc = p.bin ? 0 : fail (&p, "%s", "out of memory");
+  for (size_t e = 0; e < n && rc == 0; e++) {
+    bool first = true;          /* each key once, with all its edits */
+    for (size_t k = 0; k < e; k++)
+      first = first && edits[k].nk_off != edits[e].nk_off;
+    if (first)
+      rc = edit_key (&p, edits, n, edits[e].nk_off);
+  }
+  if (rc == 0 && p.bin_used > 32) {
+    size_t bin_size = finish_bin (&p, bins_size);
+    if (!bin_size || (uint64_t) bins_size + bin_size > 0x7FFFFFFFu)
+      rc = fail (&p, "%s", "the hive cannot grow further");
+    else
+      bins_size += (uint32_t) bin_size;
+  }
+  if (rc == 0)
+    rc = write_out (&p, out_fd, src_fd, bins_size, why, whylen);
+  free (p.pokes);
+  free (p.bin);
+  return rc;
+}

@@ -365,31 +365,21 @@ plan_edits (tp_hive *hv, tp_result *res)
   return edits;
 }
 
-/* Re-open the written file as a stranger would and check it holds a
- * clean header and exactly the values we meant to write. */
+/* Re-open the written file and read every edited value back from it. */
 static int
-verify_written (const char *tmp, const tp_result *planned, tp_result *res)
+verify_written (const char *tmp, const tp_regf_edit *edits, size_t n, tp_result *res)
 {
-  tp_result scratch;
-  tp_result_init (&scratch, tmp);
-  tp_hive *check = tp_hive_open (tmp, 0, &scratch);
-  int rc = 0;
-  for (size_t i = 0; check && i < planned->n_changes && rc == 0; i++) {
-    const tp_change *c = &planned->changes[i];
-    hive_node_h node = tp_hive_lookup (check, c->key);
-    tp_value got = { 0 };
-    if (!node || tp_hive_get_value (check, node, c->name, &got, NULL, &scratch) < 0 ||
-        !tp_value_equal (&got, &c->new_value))
-      rc = tp_result_fail (res, "verification of the written hive failed at %s\\%s",
-                           c->key, c->name);
-    tp_value_free (&got);
-  }
-  if (!check)
-    rc = tp_result_fail (res, "verification of the written hive failed: %s",
-                         scratch.error ? scratch.error : "unknown");
-  tp_hive_close (check);
-  tp_result_free (&scratch);
-  return rc;
+  char why[256];
+  int fd = open (tmp, O_RDONLY | O_CLOEXEC);
+  int rc = fd < 0 ? -1 : tp_regf_verify_edits (fd, edits, n, why, sizeof why);
+  if (fd < 0)
+    snprintf (why, sizeof why, "%s", strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  if (rc != 0)
+    return tp_result_fail (res, "verification of the written hive failed: %s "
+                           "(the original is untouched)", why);
+  return 0;
 }
 
 static int
@@ -439,26 +429,21 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
     return tp_result_fail (res, "out of memory");
   }
   int rc = -1;
+  tp_regf_edit *edits = NULL;
   int fd = mkstemp (tmp);
   if (fd < 0) {
     tp_result_fail (res, "cannot create a temporary file beside the hive: %s", strerror (errno));
     goto out_free;
   }
   char why[256];
-  tp_regf_edit *edits = plan_edits (hv, res);
-  int written = edits ? tp_regf_write_edits (fd, hv->memfd >= 0 ? hv->memfd : hv->fd, hv->map,
-                                             hv->size, edits, res->n_changes, why, sizeof why)
-                      : -1;
-  free (edits);
-  if (written != 0) {
-    if (edits)
-      tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)", why);
+  edits = plan_edits (hv, res);
+  if (!edits)
+    goto out_unlink;
+  if (tp_regf_write_edits (fd, hv->memfd >= 0 ? hv->memfd : hv->fd, hv->map, hv->size,
+                           edits, res->n_changes, why, sizeof why) != 0) {
+    tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)", why);
     goto out_unlink;
   }
-  /* The parsed original is no longer needed: drop it before the
-   * verification parses the new file, so both never sit in memory. */
-  hivex_close (hv->h);
-  hv->h = NULL;
   if (fchown (fd, hv->st.st_uid, hv->st.st_gid) != 0 && geteuid () == 0) {
     tp_result_fail (res, "cannot keep the hive's owner: %s", strerror (errno));
     goto out_unlink;
@@ -468,7 +453,7 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
                     strerror (errno));
     goto out_unlink;
   }
-  if (verify_written (tmp, res, res) < 0)
+  if (verify_written (tmp, edits, res->n_changes, res) < 0)
     goto out_unlink;
   if (backup && make_backup (hv, res) < 0)
     goto out_unlink;
@@ -495,6 +480,7 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
  out_close:
   close (fd);
  out_free:
+  free (edits);
   free (tmp);
   free (dir_copy);
   free (base_copy);

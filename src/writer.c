@@ -22,6 +22,12 @@ get32 (const unsigned char *p)
   return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
+static uint16_t
+get16_le (const unsigned char *p)
+{
+  return (uint16_t) (p[0] | p[1] << 8);
+}
+
 static void
 put32 (unsigned char *p, uint32_t v)
 {
@@ -405,4 +411,100 @@ tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t si
   free (p.pokes);
   free (p.bin);
   return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the written file back                                      */
+
+/* The allocated cell at file offset `off` of fd: its payload (malloc'd). */
+static unsigned char *
+read_cell (int fd, size_t file_size, size_t off, size_t *len)
+{
+  unsigned char sz[4];
+  if (off < BINS || off + 8 > file_size || pread (fd, sz, 4, (off_t) off) != 4)
+    return NULL;
+  int32_t raw = (int32_t) get32 (sz);
+  if (raw >= 0 || (size_t) -(int64_t) raw > file_size - off || -(int64_t) raw < 8)
+    return NULL;
+  *len = (size_t) -(int64_t) raw - 4;
+  unsigned char *p = malloc (*len);
+  if (p && pread (fd, p, *len, (off_t) off + 4) != (ssize_t) *len) {
+    free (p);
+    p = NULL;
+  }
+  return p;
+}
+
+/* Value `name` of the key at nk_off, as written: 1 found (filled),
+ * 0 absent, -1 damaged. */
+static int
+read_value (int fd, size_t file_size, size_t nk_off, const char *name, tp_value *out)
+{
+  size_t nk_len, list_len;
+  unsigned char *nk = read_cell (fd, file_size, nk_off, &nk_len);
+  if (!nk || nk_len < 76 || memcmp (nk, "nk", 2) != 0) {
+    free (nk);
+    return -1;
+  }
+  uint32_t count = get32 (nk + 36), list_off = get32 (nk + 40);
+  free (nk);
+  if (count == 0)
+    return 0;
+  unsigned char *list = read_cell (fd, file_size, (size_t) list_off + BINS, &list_len);
+  int found = list && list_len / 4 >= count ? 0 : -1;
+  for (uint32_t i = 0; found == 0 && i < count; i++) {
+    size_t vk_len;
+    unsigned char *vk = read_cell (fd, file_size, (size_t) get32 (list + 4 * i) + BINS, &vk_len);
+    size_t name_len = vk && vk_len >= 20 ? get16_le (vk + 2) : 0;
+    if (!vk || vk_len < 20 + name_len || memcmp (vk, "vk", 2) != 0)
+      found = -1;
+    else if ((get16_le (vk + 16) & 1) && name_len == strlen (name) &&
+             strncasecmp ((const char *) vk + 20, name, name_len) == 0) {
+      uint32_t size = get32 (vk + 4);
+      out->present = true;
+      out->type = get32 (vk + 12);
+      out->len = size & 0x7FFFFFFFu;
+      out->data = malloc (out->len ? out->len : 1);
+      if (!out->data)
+        found = -1;
+      else if (size & 0x80000000u)
+        found = out->len <= 4 ? (memcpy (out->data, vk + 8, out->len), 1) : -1;
+      else {
+        size_t data_len;
+        unsigned char *data = read_cell (fd, file_size, (size_t) get32 (vk + 8) + BINS, &data_len);
+        found = data && data_len >= out->len ? (memcpy (out->data, data, out->len), 1) : -1;
+        free (data);
+      }
+    }
+    free (vk);
+  }
+  free (list);
+  return found;
+}
+
+int
+tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  unsigned char bb[TP_REGF_BASE_BLOCK_SIZE];
+  off_t end = lseek (fd, 0, SEEK_END);
+  tp_regf_header hdr;
+  if (end < 0 || pread (fd, bb, sizeof bb, 0) != (ssize_t) sizeof bb) {
+    snprintf (why, whylen, "cannot read the written hive back");
+    return -1;
+  }
+  /* tp_regf_check_primary reads only the base block of what it is given. */
+  if (tp_regf_check_primary (bb, (size_t) end < sizeof bb ? sizeof bb : (size_t) end, &hdr,
+                             why, whylen) != 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    tp_value got = { 0 };
+    int rc = read_value (fd, (size_t) end, edits[i].nk_off, edits[i].name, &got);
+    bool ok = rc >= 0 && tp_value_equal (&got, edits[i].value);
+    tp_value_free (&got);
+    if (!ok) {
+      snprintf (why, whylen, "value %s does not read back as written", edits[i].name);
+      return -1;
+    }
+  }
+  return 0;
 }

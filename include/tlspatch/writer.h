@@ -30,4 +30,8 @@ typedef struct {
 int tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
+/* Read the written file back through fd: a clean base block, and each
+ * edited value exactly as intended (absent where deleted). */
+int tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
+
 #endif

@@ -3,9 +3,10 @@
  * Why so careful: hivex_commit truncates and rewrites in place (a full
  * disk or a kill leaves a broken hive), marks dirty hives clean, and its
  * set_value mangles some kinds of existing values (hivex-notes.md).
- * So: validate the bytes before hivex sees them, refuse keys holding
- * values of those kinds, read with hivex but write with writer.c (a copy
- * with a few records edited), through a verified temp file and a rename.
+ * So: validate the bytes first, read them lazily with reader.c, refuse
+ * keys holding values of the kinds hivex-style rewriting breaks, and
+ * write with writer.c (a copy with a few records edited) through a
+ * verified temp file and a rename.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "tlspatch/hive.h"
+#include "tlspatch/reader.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/writer.h"
 
@@ -28,18 +30,17 @@ struct tp_hive {
   char *path;                   /* canonical path of the hive file */
   int fd;                       /* open on the file; holds the lock */
   struct stat st;
-  const unsigned char *map;     /* read-only view of the bytes hivex parses */
+  const unsigned char *map;     /* read-only view of the bytes we parse */
   size_t size;
   unsigned char *recovered;     /* the image replayed from the logs (map points here) */
-  int memfd;                    /* holds the recovered image for hivex, or -1 */
+  int memfd;                    /* holds the recovered image for the writer, or -1 */
   const unsigned char *file_map;  /* the file as it is on disk */
   size_t file_size;
   tp_regf_header hdr;
-  hive_h *h;
+  tp_regf reader;
   tp_hive_kind kind;
 };
 
-hive_h *tp_hive_handle (tp_hive *hv) { return hv->h; }
 bool tp_hive_recovered (const tp_hive *hv) { return hv->recovered != NULL; }
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv) { return hv->kind; }
 const char *tp_hive_path (const tp_hive *hv) { return hv->path; }
@@ -103,8 +104,8 @@ classify (tp_hive *hv)
 }
 
 /* A dirty hive (or one whose base block is damaged) may be recovered
- * from its transaction logs: replay them in memory, and let hivex parse
- * the result from an anonymous file, so the original stays untouched
+ * from its transaction logs: replay them in memory, and keep the result
+ * in an anonymous file for the writer, so the original stays untouched
  * until the atomic commit. */
 static int
 recover_in_memory (tp_hive *hv, const char *first_why, tp_result *res)
@@ -163,17 +164,11 @@ map_and_validate (tp_hive *hv, int flags, tp_result *res)
 }
 
 static int
-open_with_hivex (tp_hive *hv, tp_result *res)
+start_reader (tp_hive *hv, tp_result *res)
 {
-  /* Through /proc/self/fd hivex reads exactly the inode we validated
-   * and locked, even if the path changed in between. */
-  char fdpath[64];
-  snprintf (fdpath, sizeof fdpath, "/proc/self/fd/%d", hv->memfd >= 0 ? hv->memfd : hv->fd);
-  errno = 0;
-  hv->h = hivex_open (fdpath, 0);     /* read-only: mmap, no copy; writer.c writes */
-  if (!hv->h)
-    return tp_result_fail (res, "hivex cannot parse the hive: %s",
-                           errno ? strerror (errno) : "unknown error");
+  hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor };
+  if (!tp_regf_root (&hv->reader))
+    return tp_result_fail (res, "the hive's root key is missing or damaged");
   return 0;
 }
 
@@ -203,7 +198,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
   if ((flags & TP_HIVE_OPEN_WRITE) &&
       (check_replaceable (hv, res) < 0 || lock_current_file (hv, res) < 0))
     goto fail;
-  if (map_and_validate (hv, flags, res) < 0 || open_with_hivex (hv, res) < 0)
+  if (map_and_validate (hv, flags, res) < 0 || start_reader (hv, res) < 0)
     goto fail;
   hv->kind = classify (hv);
   return hv;
@@ -218,8 +213,6 @@ tp_hive_close (tp_hive *hv)
 {
   if (!hv)
     return;
-  if (hv->h)
-    hivex_close (hv->h);
   if (hv->file_map)
     munmap ((void *) hv->file_map, hv->file_size);
   free (hv->recovered);
@@ -231,17 +224,16 @@ tp_hive_close (tp_hive *hv)
   free (hv);
 }
 
-hive_node_h
-tp_hive_child (tp_hive *hv, hive_node_h parent, const char *name)
+size_t
+tp_hive_child (tp_hive *hv, size_t parent, const char *name)
 {
-  errno = 0;                    /* hivex returns 0 without errno when absent */
-  return hivex_node_get_child (hv->h, parent, name);
+  return tp_regf_child (&hv->reader, parent, name);
 }
 
-hive_node_h
+size_t
 tp_hive_lookup (tp_hive *hv, const char *path)
 {
-  hive_node_h node = hivex_root (hv->h);
+  size_t node = tp_regf_root (&hv->reader);
   char *copy = strdup (path);
   if (!copy)
     return 0;
@@ -253,36 +245,45 @@ tp_hive_lookup (tp_hive *hv, const char *path)
   return node;
 }
 
+size_t *
+tp_hive_children (tp_hive *hv, size_t node, size_t *n)
+{
+  return tp_regf_children (&hv->reader, node, n);
+}
+
+size_t *
+tp_hive_values (tp_hive *hv, size_t node, size_t *n)
+{
+  return tp_regf_values (&hv->reader, node, n);
+}
+
+char *
+tp_hive_key_name (tp_hive *hv, size_t node)
+{
+  return tp_regf_key_name (&hv->reader, node);
+}
+
 int
-tp_hive_get_value (tp_hive *hv, hive_node_h node, const char *name,
+tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
                    tp_value *v, char **stored_name, tp_result *res)
 {
   memset (v, 0, sizeof *v);
   if (stored_name)
     *stored_name = NULL;
-  errno = 0;
-  hive_value_h val = hivex_node_get_value (hv->h, node, name);
+  size_t val = tp_regf_value (&hv->reader, node, name);
   if (!val)
-    return errno ? tp_result_fail (res, "cannot read value %s: %s", name, strerror (errno)) : 0;
-  hive_type t;
-  size_t len = 0;
-  char *data = hivex_value_value (hv->h, val, &t, &len);
-  if (!data)
-    return tp_result_fail (res, "cannot read value %s: %s", name, strerror (errno));
-  *v = (tp_value) { .present = true, .type = (uint32_t) t,
-                    .data = (unsigned char *) data, .len = len };
-  if (stored_name) {
-    *stored_name = hivex_value_key (hv->h, val);
-    if (!*stored_name) {
-      tp_value_free (v);
-      return tp_result_fail (res, "cannot read value name %s", name);
-    }
+    return 0;
+  if (tp_regf_value_data (&hv->reader, val, v) < 0)
+    return tp_result_fail (res, "cannot read value %s: its record is damaged", name);
+  if (stored_name && !(*stored_name = tp_regf_value_name (&hv->reader, val))) {
+    tp_value_free (v);
+    return tp_result_fail (res, "cannot read value name %s", name);
   }
   return 0;
 }
 
 int
-tp_hive_get_dword (tp_hive *hv, hive_node_h node, const char *name, uint32_t *out)
+tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
 {
   tp_value v;
   tp_result scratch;
@@ -299,18 +300,19 @@ tp_hive_get_dword (tp_hive *hv, hive_node_h node, const char *name, uint32_t *ou
   return found;
 }
 
-/* hivex rewrites every value of a key when it sets one: make sure all
- * of them survive that (big data, unset values, odd flags do not). */
+/* A key holding values that a hivex-style rewrite of the key would
+ * break (big data, unset values, odd flags, NUL in names) is unusual
+ * enough that we do not touch it at all. */
 static int
-check_key_rewritable (tp_hive *hv, hive_node_h node, const char *key_path, tp_result *res)
+check_key_rewritable (tp_hive *hv, size_t node, const char *key_path, tp_result *res)
 {
-  errno = 0;
-  hive_value_h *values = hivex_node_values (hv->h, node);
-  if (!values)
-    return tp_result_fail (res, "cannot list values of %s: %s", key_path, strerror (errno));
+  size_t n;
+  size_t *values = tp_hive_values (hv, node, &n);
+  if (n == (size_t) -1)
+    return tp_result_fail (res, "cannot list values of %s: the list is damaged", key_path);
   int rc = 0;
   char why[256];
-  for (size_t i = 0; values[i] && rc == 0; i++)
+  for (size_t i = 0; i < n && rc == 0; i++)
     if (tp_regf_value_rewritable (hv->map, hv->size, hv->hdr.minor, values[i],
                                   why, sizeof why) != 0)
       rc = tp_result_fail (res, "refusing to write key %s: %s", key_path, why);
@@ -322,7 +324,7 @@ int
 tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
                     const tp_value *want, tp_result *res)
 {
-  hive_node_h node = tp_hive_lookup (hv, key_path);
+  size_t node = tp_hive_lookup (hv, key_path);
   if (!node)
     return tp_result_fail (res, "key %s not found", key_path);
   tp_value cur;
@@ -351,14 +353,13 @@ plan_edits (tp_hive *hv, tp_result *res)
   }
   for (size_t i = 0; i < res->n_changes; i++) {
     const tp_change *c = &res->changes[i];
-    hive_node_h node = tp_hive_lookup (hv, c->key);
+    size_t node = tp_hive_lookup (hv, c->key);
     if (!node) {
       tp_result_fail (res, "key %s vanished", c->key);
       free (edits);
       return NULL;
     }
-    errno = 0;
-    hive_value_h val = hivex_node_get_value (hv->h, node, c->name);
+    size_t val = tp_regf_value (&hv->reader, node, c->name);
     edits[i] = (tp_regf_edit) { .nk_off = node, .vk_off = val, .name = c->name,
                                 .value = &c->new_value };
   }

@@ -56,7 +56,7 @@ static void
 read_release (tp_hive *hv, tp_result *res)
 {
   res->dotnet_checked = true;
-  hive_node_h full = tp_hive_lookup (hv, NDP_V4_FULL);
+  size_t full = tp_hive_lookup (hv, NDP_V4_FULL);
   uint32_t release;
   if (full && tp_hive_get_dword (hv, full, "Release", &release))
     res->dotnet_release = (long) release;
@@ -94,17 +94,17 @@ plan_dword_one (tp_hive *hv, const char *key_path, const char *name, tp_result *
 static int
 plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *res)
 {
-  hive_node_h node = tp_hive_lookup (hv, branch);
+  size_t node = tp_hive_lookup (hv, branch);
   if (!node)
     return 0;
-  errno = 0;
-  hive_node_h *children = hivex_node_children (tp_hive_handle (hv), node);
-  if (!children)
-    return tp_result_fail (res, "cannot list %s: %s", branch, strerror (errno));
+  size_t n;
+  size_t *children = tp_hive_children (hv, node, &n);
+  if (n == (size_t) -1)
+    return tp_result_fail (res, "cannot list %s: its subkey list is damaged", branch);
 
   int versions = 0, rc = 0;
-  for (size_t i = 0; children[i] && rc == 0; i++) {
-    char *name = hivex_node_name (tp_hive_handle (hv), children[i]);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char *name = tp_hive_key_name (hv, children[i]);
     if (!name) {
       rc = tp_result_fail (res, "cannot read a key name under %s", branch);
       break;

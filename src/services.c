@@ -14,7 +14,7 @@
 int
 tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
 {
-  hive_node_h select = tp_hive_lookup (hv, "\\Select");
+  size_t select = tp_hive_lookup (hv, "\\Select");
   if (!select)
     return tp_result_fail (res, "no \\Select key: cannot tell which control set Windows boots");
 
@@ -48,7 +48,7 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
 
   int rc = 0;
   uint32_t start;
-  hive_node_h node = tp_hive_lookup (hv, path);
+  size_t node = tp_hive_lookup (hv, path);
   if (!node)
     tp_result_warn (res, "service %s is not installed in %s", service, control_set);
   else if (!tp_hive_get_dword (hv, node, "Start", &start))
@@ -56,7 +56,7 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
                     service, control_set);
   else if (start == TP_SERVICE_START_MANUAL) {
     /* Report the key as the hive spells it, not as the user typed it. */
-    char *stored = hivex_node_name (tp_hive_handle (hv), node);
+    char *stored = tp_hive_key_name (hv, node);
     free (path);
     path = NULL;
     if (!stored || asprintf (&path, "\\%s\\Services\\%s", control_set, stored) < 0) {

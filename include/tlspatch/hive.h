@@ -1,15 +1,16 @@
 /* tlspatch: a session on one hive file.
  *
- * tp_hive_open validates the file before hivex sees it (size, header,
- * checksum, dirty state), locks it for writing, and classifies it.
- * Edits happen in hivex's in-memory copy; tp_hive_commit writes them
+ * tp_hive_open validates the file (size, header, checksum, dirty state;
+ * a dirty hive is recovered from its logs in memory), locks it for
+ * writing, and classifies it. Reading is lazy (reader.h): only the
+ * records a lookup needs. tp_hive_apply writes the planned changes
  * atomically: temp file in the same directory, fsync, re-open and
  * verify, rename over the original, fsync the directory.
  */
 #ifndef TLSPATCH_HIVE_H
 #define TLSPATCH_HIVE_H
 
-#include <hivex.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -28,23 +29,28 @@ enum {
 tp_hive *tp_hive_open (const char *path, int flags, tp_result *res);
 void tp_hive_close (tp_hive *hv);
 
-hive_h *tp_hive_handle (tp_hive *hv);
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv);
 const char *tp_hive_path (const tp_hive *hv);
 
 /* Look up a key by path from the root ("\A\B", case-insensitive).
  * Returns 0 when absent. */
-hive_node_h tp_hive_lookup (tp_hive *hv, const char *path);
-hive_node_h tp_hive_child (tp_hive *hv, hive_node_h parent, const char *name);
+size_t tp_hive_lookup (tp_hive *hv, const char *path);
+size_t tp_hive_child (tp_hive *hv, size_t parent, const char *name);
+
+/* Children / values of a key as offsets (see tp_regf_children), and a
+ * key's name (malloc'd UTF-8). */
+size_t *tp_hive_children (tp_hive *hv, size_t node, size_t *n);
+size_t *tp_hive_values (tp_hive *hv, size_t node, size_t *n);
+char *tp_hive_key_name (tp_hive *hv, size_t node);
 
 /* Read value `name` of `node` into v (v->present false when absent).
  * Returns -1 on a read error (recorded in res). */
-int tp_hive_get_value (tp_hive *hv, hive_node_h node, const char *name,
+int tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
                        tp_value *v, char **stored_name, tp_result *res);
 
 /* Read a REG_DWORD; returns 1 if found with type 4 and 4 bytes, 0 if
  * absent or of another shape. */
-int tp_hive_get_dword (tp_hive *hv, hive_node_h node, const char *name,
+int tp_hive_get_dword (tp_hive *hv, size_t node, const char *name,
                        uint32_t *out);
 
 /* Plan: make value `name` of key `key_path` equal to `want`. Adds a

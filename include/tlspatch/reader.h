@@ -1,0 +1,50 @@
+/* tlspatch: a lazy, bounds-checked reader of regf hives.
+ *
+ * It walks only the records a lookup needs (root, subkey lists, the key,
+ * its values), straight from a read-only mapping of the file. hivex_open
+ * instead scans every cell of the hive before the first lookup, which
+ * costs a pass over the whole file (45 ms and the file's size in memory
+ * for an 85 MB SOFTWARE) where a check needs a few pages. Every offset
+ * is checked against the buffer: the input is hostile.
+ *
+ * Keys and values are named by the file offsets of their cells (as
+ * hivex's handles are); 0 means "none".
+ */
+#ifndef TLSPATCH_READER_H
+#define TLSPATCH_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlspatch/result.h"
+
+typedef struct {
+  const unsigned char *buf;
+  size_t size;
+  uint32_t minor;               /* big data exists from minor 4 on */
+} tp_regf;
+
+/* The root key (from the base block), or 0 when damaged. */
+size_t tp_regf_root (const tp_regf *r);
+
+/* Child of key `nk` named `name` (ASCII case-insensitive, as Windows
+ * and hivex compare), or 0. */
+size_t tp_regf_child (const tp_regf *r, size_t nk, const char *name);
+
+/* All children / values of a key: a malloc'd array of offsets, its
+ * length in *n. NULL with *n 0 when there are none; NULL with *n
+ * (size_t)-1 when a list is damaged. */
+size_t *tp_regf_children (const tp_regf *r, size_t nk, size_t *n);
+size_t *tp_regf_values (const tp_regf *r, size_t nk, size_t *n);
+
+/* Names as UTF-8 (malloc'd), NULL when damaged. */
+char *tp_regf_key_name (const tp_regf *r, size_t nk);
+char *tp_regf_value_name (const tp_regf *r, size_t vk);
+
+/* Value `name` of key `nk`, or 0. */
+size_t tp_regf_value (const tp_regf *r, size_t nk, const char *name);
+
+/* A value's type and data (inline, in a cell, or big data). -1 when damaged. */
+int tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out);
+
+#endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tlspatch/image.h"
@@ -60,6 +61,31 @@ typedef struct {
   /* results so far, for the exit status */
   bool any_error, any_noncompliant, header_done;
 } cli;
+
+/* A signal asks to stop: the hive or image under way is finished (an
+ * image is synced and shut down), the rest are not started. A second
+ * signal acts at once (SA_RESETHAND). */
+static volatile sig_atomic_t stop_requested;
+
+static void
+request_stop (int sig)
+{
+  (void) sig;
+  stop_requested = 1;
+  static const char msg[] = "tlspatch: stopping after the work under way (again to abort)\n";
+  ssize_t ignored = write (STDERR_FILENO, msg, sizeof msg - 1);
+  (void) ignored;
+}
+
+static void
+install_signal_handlers (void)
+{
+  struct sigaction sa = { .sa_handler = request_stop, .sa_flags = SA_RESETHAND };
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+}
 
 static int
 usage_error (const char *msg)
@@ -171,7 +197,7 @@ parse_args (int argc, char **argv, cli *c)
     }
   }
   if (optind >= argc)
-    return usage_error ("missing command (apply, check or revert)");
+    return usage_error ("missing command (apply, check, revert or recover)");
   if (parse_mode (argv[optind], &c->opt.mode) < 0) {
     char msg[128];
     snprintf (msg, sizeof msg, "unknown command '%s'", argv[optind]);
@@ -241,10 +267,21 @@ run_hive_target (cli *c, const char *arg, tp_undo_ctx *undo)
   tp_target_free (&t);
 }
 
+/* -a, a URI, or a file that starts like a disk image; with --format, any
+ * regular file that is not a hive (a raw image without a partition table). */
 static bool
 is_image_target (const cli *c, int i)
 {
-  return c->forced_image[i] || c->format || tp_image_looks_like_image (c->targets[i]);
+  if (c->forced_image[i] || tp_image_looks_like_image (c->targets[i]))
+    return true;
+  struct stat st;
+  char magic[4] = { 0 };
+  FILE *fp = c->format && stat (c->targets[i], &st) == 0 && S_ISREG (st.st_mode)
+             ? fopen (c->targets[i], "rb") : NULL;
+  bool hive = fp && fread (magic, 1, 4, fp) == 4 && memcmp (magic, "regf", 4) == 0;
+  if (fp)
+    fclose (fp);
+  return fp && !hive;
 }
 
 /* Hive files and directories in order, then the images (in parallel
@@ -259,10 +296,17 @@ run (cli *c, tp_undo_ctx *undo)
   for (int i = 0; i < c->n_targets; i++) {
     if (is_image_target (c, i))
       images[n_images++] = (tp_image) { .path = c->targets[i], .format = c->format };
-    else
+    else if (stop_requested) {
+      tp_result res;
+      tp_result_init (&res, c->targets[i]);
+      tp_result_fail (&res, "interrupted before this target was started; it was not touched");
+      print_result (c, &res);
+      tp_result_free (&res);
+    } else
       run_hive_target (c, c->targets[i], undo);
   }
   if (n_images) {
+    c->iopt.stop = &stop_requested;
     c->iopt.progress = !c->quiet && isatty (STDERR_FILENO);
     tp_images_process (&c->opt, &c->iopt, images, n_images, undo, print_image_result, c);
   }
@@ -278,6 +322,7 @@ main (int argc, char **argv)
   /* A file-size limit must surface as EFBIG from write(), not kill us
    * half-way through a temp file. */
   signal (SIGXFSZ, SIG_IGN);
+  install_signal_handlers ();
 
   cli c = { 0 };
   tp_undo_ctx undo = { 0 };
@@ -306,8 +351,10 @@ main (int argc, char **argv)
     undo.undo_doc = doc;
   } else if (c.opt.mode == TP_MODE_APPLY && c.opt.undo_path && !c.opt.dry_run) {
     undo.undo_writer = tp_undo_writer_new (c.opt.undo_path);
-    if (!undo.undo_writer)
+    if (!undo.undo_writer) {
+      rc = TP_EXIT_ERROR;
       goto out;
+    }
   }
 
   rc = run (&c, &undo);

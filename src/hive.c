@@ -38,10 +38,12 @@ struct tp_hive {
   size_t file_size;
   tp_regf_header hdr;
   tp_regf reader;
+  bool damaged;                 /* a lookup met a damaged list or record */
   tp_hive_kind kind;
 };
 
 bool tp_hive_recovered (const tp_hive *hv) { return hv->recovered != NULL; }
+bool tp_hive_damaged (const tp_hive *hv) { return hv->damaged; }
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv) { return hv->kind; }
 const char *tp_hive_path (const tp_hive *hv) { return hv->path; }
 
@@ -227,7 +229,7 @@ tp_hive_close (tp_hive *hv)
 size_t
 tp_hive_child (tp_hive *hv, size_t parent, const char *name)
 {
-  return tp_regf_child (&hv->reader, parent, name);
+  return tp_regf_child (&hv->reader, parent, name, &hv->damaged);
 }
 
 size_t
@@ -270,7 +272,7 @@ tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
   memset (v, 0, sizeof *v);
   if (stored_name)
     *stored_name = NULL;
-  size_t val = tp_regf_value (&hv->reader, node, name);
+  size_t val = tp_regf_value (&hv->reader, node, name, &hv->damaged);
   if (!val)
     return 0;
   if (tp_regf_value_data (&hv->reader, val, v) < 0)
@@ -359,7 +361,7 @@ plan_edits (tp_hive *hv, tp_result *res)
       free (edits);
       return NULL;
     }
-    size_t val = tp_regf_value (&hv->reader, node, c->name);
+    size_t val = tp_regf_value (&hv->reader, node, c->name, &hv->damaged);
     edits[i] = (tp_regf_edit) { .nk_off = node, .vk_off = val, .name = c->name,
                                 .value = &c->new_value };
   }

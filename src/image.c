@@ -40,7 +40,7 @@ tp_image_looks_like_image (const char *arg)
   bool vpc_footer = end >= 512 && pread (fd, tail, 512, end - 512) == 512 &&
                     memcmp (tail, "conectix", 8) == 0;
   close (fd);
-  if (n < 512)
+  if (n < 512 || memcmp (b, "regf", 4) == 0)   /* a hive's checksum may read 55 AA */
     return false;
   return memcmp (b, "QFI\xfb", 4) == 0 ||            /* qcow2 */
          memcmp (b, "KDMV", 4) == 0 ||               /* vmdk sparse */
@@ -144,11 +144,28 @@ new_handle (bool tcg)
   if (!g)
     return NULL;
   guestfs_set_error_handler (g, NULL, NULL);   /* errors are reported per target */
+  /* qemu in its own process group: a Ctrl-C on the terminal reaches
+   * tlspatch only, which finishes (sync, shutdown) before it stops. */
+  guestfs_set_pgroup (g, 1);
   if (tcg) {
     char *settings[] = { (char *) "force_tcg", NULL };
     guestfs_set_backend_settings (g, settings);
   }
   return g;
+}
+
+/* A text VMDK descriptor names its extents by path: an untrusted one
+ * could make qemu open (and under apply, write) any host file. */
+static bool
+vmdk_descriptor (const char *path)
+{
+  char head[21] = { 0 };
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  bool text = fd >= 0 && read (fd, head, sizeof head) == (ssize_t) sizeof head &&
+              memcmp (head, "# Disk DescriptorFile", 21) == 0;
+  if (fd >= 0)
+    close (fd);
+  return text;
 }
 
 /* Never let qemu guess the format of an untrusted image (CVE-2010-3851):
@@ -172,6 +189,12 @@ choose_format (guestfs_h *g, slot *s)
   }
   if (strcmp (fmt, "unknown") == 0) {
     s->error = strdup ("cannot tell the disk image format; give --format");
+    free (fmt);
+    return;
+  }
+  if (strcmp (fmt, "vmdk") == 0 && vmdk_descriptor (s->img->path)) {
+    s->error = strdup ("VMDK descriptor file: its extents may name any file on this host; "
+                       "refusing unless you give --format vmdk");
     free (fmt);
     return;
   }
@@ -382,11 +405,19 @@ download_hive (guestfs_h *g, const char *guest, const char *local, tp_result *re
     char *want = dupf ("%s%s", guest, suffixes[i]);
     char *real = want ? guestfs_case_sensitive_path (g, want) : NULL;
     char *dst = dupf ("%s%s", local, suffixes[i]);
-    if (real && dst && guestfs_is_file (g, real) == 1 && guestfs_download (g, real, dst) != 0)
-      tp_result_warn (res, "cannot download %s", real);
+    int rc = 0;
+    if (real && dst && guestfs_is_file (g, real) == 1 && guestfs_download (g, real, dst) != 0) {
+      /* Without it a recovery could miss newer data: stop here. */
+      unlink (dst);
+      char *e = last_error (g);
+      rc = tp_result_fail (res, "cannot download the transaction log %s: %s", real, e);
+      free (e);
+    }
     free (want);
     free (real);
     free (dst);
+    if (rc != 0)
+      return -1;
   }
   return 0;
 }
@@ -420,6 +451,10 @@ upload_atomically (guestfs_h *g, const char *local, const char *guest, bool back
   char *tmp = dupf ("%s/.%s.tlspatch-tmp", dir, basename (copy));
   char *readback = dupf ("%s.readback", local);
   char *bak = dupf ("%s.tlspatch-bak", guest);
+  for (int k = 1; bak && k < 1000 && guestfs_exists (g, bak) == 1; k++) {
+    free (bak);
+    bak = dupf ("%s.tlspatch-bak.%d", guest, k);
+  }
   char *e = NULL;
   int rc = -1;
   if (!tmp || !readback || !bak)
@@ -439,6 +474,8 @@ upload_atomically (guestfs_h *g, const char *local, const char *guest, bool back
   }
   if (rc != 0 && tmp)
     guestfs_rm_f (g, tmp);
+  if (rc != 0 && backup && bak && guestfs_exists (g, bak) == 1 && guestfs_exists (g, guest) == 1)
+    guestfs_rm_f (g, bak);
   free (e);
   free (dir);
   free (copy);
@@ -463,9 +500,30 @@ typedef struct {
   char *label;                  /* IMAGE:ROOT:GUEST, for reports and undo */
 } guest_hive;
 
+/* Name the logs a recovery used by their paths in the guest, not by
+ * the host copies (which are gone when the result is read). */
+static void
+name_logs_in_guest (tp_result *hres, const guest_hive *h)
+{
+  tp_recovery_info *info = hres->recovery;
+  size_t local_len = strlen (h->local);
+  for (size_t i = 0; info && i < info->n_logs_used; i++) {
+    const char *used = info->logs_used[i];
+    if (strncmp (used, h->local, local_len) != 0)
+      continue;
+    char *guest = dupf ("%s%s", h->guest, used + local_len);
+    if (guest) {
+      free (info->logs_used[i]);
+      info->logs_used[i] = guest;
+    }
+  }
+}
+
 /* Run tp_process_hive on every host copy. With `rehearse`, nothing is
- * written anywhere (the plan only); otherwise patched hives go back
- * into the image. */
+ * written anywhere (the plan only). Otherwise every hive is committed
+ * on the host first, and only when all of them succeeded do they go
+ * back into the image, stopping at the first failed upload: an image is
+ * never left with SOFTWARE patched because SYSTEM failed on the host. */
 static void
 patch_hives (runner *r, guestfs_h *g, guest_hive *hives, size_t n, bool rehearse,
              tp_result *res, bool *wrote)
@@ -473,18 +531,26 @@ patch_hives (runner *r, guestfs_h *g, guest_hive *hives, size_t n, bool rehearse
   tp_options hopt = *r->opt;
   hopt.backup = false;          /* the backup belongs in the image, beside the hive */
   hopt.dry_run = hopt.dry_run || rehearse;
+  tp_result hres[2];
+  bool all_ok = true;
   for (size_t i = 0; i < n; i++) {
-    tp_result hres;
-    tp_result_init (&hres, hives[i].label);
-    tp_process_hive (&hopt, hives[i].local, hives[i].kind, hives[i].label, r->undo, &hres);
-    if (!rehearse && writes (r) && hres.status == TP_STATUS_PATCHED) {
-      if (upload_atomically (g, hives[i].local, hives[i].guest, r->opt->backup, &hres) == 0)
+    tp_result_init (&hres[i], hives[i].label);
+    tp_process_hive (&hopt, hives[i].local, hives[i].kind, hives[i].label, r->undo, &hres[i]);
+    name_logs_in_guest (&hres[i], &hives[i]);
+    all_ok = all_ok && hres[i].status != TP_STATUS_ERROR;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!rehearse && writes (r) && hres[i].status == TP_STATUS_PATCHED) {
+      if (!all_ok)
+        tp_result_fail (&hres[i], "not written into the image, because the other hive failed");
+      else if (upload_atomically (g, hives[i].local, hives[i].guest, r->opt->backup,
+                                  &hres[i]) == 0)
         *wrote = true;
       else
-        hres.status = TP_STATUS_ERROR;
+        all_ok = false;
     }
-    tp_result_merge (res, &hres, hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
-                                                                   : "HKLM\\SYSTEM");
+    tp_result_merge (res, &hres[i], hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
+                                                                      : "HKLM\\SYSTEM");
   }
   if (rehearse && !r->opt->dry_run && r->opt->mode != TP_MODE_CHECK)
     res->dry_run = false;
@@ -499,7 +565,9 @@ patch_root (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hive
 {
   for (size_t i = 0; i < n; i++) {
     hives[i].local = dupf ("%s/%s", tmpdir, tp_hive_kind_name (hives[i].kind));
-    hives[i].label = dupf ("%s:%s:%s", s->img->path, res->root, hives[i].guest);
+    char *canon = is_uri (s->img->path) ? NULL : realpath (s->img->path, NULL);
+    hives[i].label = dupf ("%s:%s:%s", canon ? canon : s->img->path, res->root, hives[i].guest);
+    free (canon);
     if (!hives[i].local || !hives[i].label) {
       tp_result_fail (res, "out of memory");
       return;
@@ -514,15 +582,18 @@ patch_root (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hive
   tp_result plan;
   tp_result_init (&plan, s->img->path);
   patch_hives (r, g, hives, n, true, &plan, &s->wrote);
-  bool nothing_to_write = plan.status == TP_STATUS_ERROR || plan.n_changes == 0;
+  bool nothing_to_write = plan.status != TP_STATUS_PATCHED;   /* changes or a recovery */
   tp_result_free (&plan);
   if (nothing_to_write) {         /* report the plan: errors, or "unchanged" */
     patch_hives (r, g, hives, n, true, res, &s->wrote);
     return;
   }
   char *config = guest_dirname (hives[0].guest);
-  if (guestfs_umount_all (g) == 0 && mount_root (g, root, true, res) == 0 &&
-      probe_writable (g, config, res) == 0)
+  if (guestfs_umount_all (g) != 0) {
+    char *e = last_error (g);
+    tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
+    free (e);
+  } else if (mount_root (g, root, true, res) == 0 && probe_writable (g, config, res) == 0)
     patch_hives (r, g, hives, n, false, res, &s->wrote);
   free (config);
 }
@@ -562,7 +633,7 @@ process_root (runner *r, guestfs_h *g, slot *s, const char *root, tp_result *res
   bool made_tmpdir = false;
   if (!hives[0].guest || (n == 2 && !hives[1].guest))
     tp_result_fail (res, "inspection found no %s hive in %s", hives[0].guest ? "SYSTEM" : "SOFTWARE",
-                    root);
+                    res->root);
   else if (!(made_tmpdir = mkdtemp (tmpdir) != NULL))
     tp_result_fail (res, "cannot create a temporary directory: %s", strerror (errno));
   else if (mount_root (g, root, false, res) == 0)
@@ -747,6 +818,17 @@ process_group (runner *r, size_t first, size_t count)
   free (name);
 }
 
+static void
+skip_group (runner *r, size_t first, size_t count)
+{
+  for (size_t i = 0; i < count; i++) {
+    slot s = { .img = &r->images[first + i],
+               .error = strdup ("interrupted before this image was started; it was not touched") };
+    emit_slot (r, &s);
+    free (s.error);
+  }
+}
+
 static void *
 worker (void *arg)
 {
@@ -760,7 +842,10 @@ worker (void *arg)
     pthread_mutex_unlock (&r->lock);
     if (count == 0)
       return NULL;
-    process_group (r, first, count);
+    if (r->iopt->stop && *r->iopt->stop)
+      skip_group (r, first, count);
+    else
+      process_group (r, first, count);
   }
 }
 

@@ -77,7 +77,10 @@ tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
   else if (expect != TP_HIVE_UNKNOWN && res->kind != expect)
     tp_result_fail (res, "expected a %s hive here, but it looks like a %s hive",
                     tp_hive_kind_name (expect), tp_hive_kind_name (res->kind));
-  else if (plan (opt, hv, undo, res) == 0) {
+  else if (plan (opt, hv, undo, res) == 0 && tp_hive_damaged (hv))
+    tp_result_fail (res, "the hive is damaged: a subkey or value list on the way could not "
+                    "be read, so absent values cannot be told from unreadable ones");
+  else if (res->status != TP_STATUS_ERROR) {
     res->status = decide_status (opt, res);
     if (writes && (res->n_changes || res->recovery) &&
         ((undo->undo_writer && tp_undo_writer_record (undo->undo_writer, res) < 0) ||

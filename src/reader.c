@@ -189,13 +189,17 @@ tp_regf_values (const tp_regf *r, size_t nk, size_t *n)
 }
 
 size_t
-tp_regf_child (const tp_regf *r, size_t nk, const char *name)
+tp_regf_child (const tp_regf *r, size_t nk, const char *name, bool *damaged)
 {
   size_t n, found = 0;
   size_t *kids = tp_regf_children (r, nk, &n);
+  if (n == (size_t) -1)
+    *damaged = true;
   for (size_t i = 0; kids && i < n && !found; i++) {
     char *kid = tp_regf_key_name (r, kids[i]);
-    if (kid && strcasecmp (kid, name) == 0)
+    if (!kid)
+      *damaged = true;
+    else if (strcasecmp (kid, name) == 0)
       found = kids[i];
     free (kid);
   }
@@ -204,13 +208,17 @@ tp_regf_child (const tp_regf *r, size_t nk, const char *name)
 }
 
 size_t
-tp_regf_value (const tp_regf *r, size_t nk, const char *name)
+tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged)
 {
   size_t n, found = 0;
   size_t *vals = tp_regf_values (r, nk, &n);
+  if (n == (size_t) -1)
+    *damaged = true;
   for (size_t i = 0; vals && i < n && !found; i++) {
     char *v = tp_regf_value_name (r, vals[i]);
-    if (v && strcasecmp (v, name) == 0)
+    if (!v)
+      *damaged = true;
+    else if (strcasecmp (v, name) == 0)
       found = vals[i];
     free (v);
   }

@@ -131,10 +131,8 @@ tp_value_equal (const tp_value *a, const tp_value *b)
 }
 
 tp_value
-tp_value_dword (uint32_t dword)
+tp_value_dword (uint32_t dword, unsigned char bytes[4])
 {
-  /* Static storage keeps the helper allocation-free; callers copy. */
-  static unsigned char bytes[4];
   bytes[0] = dword & 0xff;
   bytes[1] = (dword >> 8) & 0xff;
   bytes[2] = (dword >> 16) & 0xff;
@@ -196,6 +194,10 @@ tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
     tp_result_warn (dst, "%s: %s", hive, src->warnings[i]);
   if (src->error)
     tp_result_fail (dst, "%s: %s", hive, src->error);
+  if (src->recovery && !dst->recovery) {
+    dst->recovery = src->recovery;
+    src->recovery = NULL;
+  }
   if (src->dotnet_checked) {
     dst->dotnet_checked = true;
     dst->dotnet_release = src->dotnet_release;

@@ -64,7 +64,8 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
       return tp_result_fail (res, "out of memory");
     }
     free (stored);
-    tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO);
+    unsigned char bytes[4];
+    tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes);
     rc = tp_hive_plan_value (hv, path, "Start", &autostart, res);
   } else if (start == TP_SERVICE_START_DISABLED)
     tp_result_warn (res, "service %s is disabled in %s; left disabled", service, control_set);

@@ -260,7 +260,8 @@ parse_rhs (const char *p, tp_value *v)
     unsigned long d = strtoul (p + 7, &end, 16);
     if (*end)
       return -1;
-    tp_value dw = tp_value_dword ((uint32_t) d);
+    unsigned char bytes[4];
+    tp_value dw = tp_value_dword ((uint32_t) d, bytes);
     return tp_value_copy (v, &dw);
   }
   if (strncmp (p, "=hex:", 5) == 0) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tlspatch/reader.h"
 #include "tlspatch/tlspatch.h"
 
 static int test_no;
@@ -162,7 +163,8 @@ test_undo_roundtrip (void)
   tp_result res;
   tp_result_init (&res, "/x/SOFTWARE");
   res.kind = TP_HIVE_SOFTWARE;
-  tp_value absent = { 0 }, one = tp_value_dword (1);
+  unsigned char bytes[4];
+  tp_value absent = { 0 }, one = tp_value_dword (1, bytes);
   tp_value one_copy;
   tp_value_copy (&one_copy, &one);
   unsigned char sz[] = { '1', 0, 0, 0 };
@@ -201,6 +203,48 @@ test_undo_roundtrip (void)
   tp_result_free (&again);
 }
 
+/* A hive whose \Wow6432Node subkey list is damaged: the 32-bit branch
+ * must not look "absent" (which would let check say compliant). */
+static void
+test_damaged_list (void)
+{
+  const char *src = getenv ("top_srcdir"), *build = getenv ("top_builddir");
+  char hive[] = "/tmp/tlspatch-damaged-XXXXXX", cmd[1024];
+  int fd = mkstemp (hive);
+  close (fd);
+  snprintf (cmd, sizeof cmd, "%s/tests/mkhive %s/fixtures/software-server2019.reg %s",
+            build ? build : ".", src ? src : ".", hive);
+  if (system (cmd) != 0) {
+    ok (0, "cannot build the fixture: %s", cmd);
+    return;
+  }
+  FILE *fp = fopen (hive, "r+b");
+  unsigned char *buf = calloc (1, 1 << 20);
+  size_t len = fread (buf, 1, 1 << 20, fp);
+  tp_regf r = { .buf = buf, .size = len, .minor = 5 };
+  bool damaged = false;
+  size_t wow = tp_regf_child (&r, tp_regf_root (&r), "Wow6432Node", &damaged);
+  size_t list = wow ? (size_t) (buf[wow + 4 + 28] | buf[wow + 4 + 29] << 8 |
+                                buf[wow + 4 + 30] << 16 | (size_t) buf[wow + 4 + 31] << 24) + 4096 : 0;
+  ok (wow && list && !damaged, "found the \\Wow6432Node subkey list");
+  fseek (fp, (long) list + 4, SEEK_SET);
+  fwrite ("zz", 1, 2, fp);                    /* "lh" -> "zz" */
+  fclose (fp);
+  free (buf);
+
+  tp_options opt;
+  tp_options_init (&opt);
+  opt.mode = TP_MODE_CHECK;
+  tp_undo_ctx undo = { 0 };
+  tp_result res;
+  tp_result_init (&res, hive);
+  tp_status st = tp_process_hive (&opt, hive, TP_HIVE_UNKNOWN, NULL, &undo, &res);
+  ok (st == TP_STATUS_ERROR && res.error && strstr (res.error, "damaged"),
+      "a damaged subkey list is an error, not an absent key: %s", res.error ? res.error : "-");
+  tp_result_free (&res);
+  unlink (hive);
+}
+
 int
 main (void)
 {
@@ -209,6 +253,7 @@ main (void)
   test_header ();
   test_value_rewritable ();
   test_undo_roundtrip ();
+  test_damaged_list ();
   printf ("1..%d\n", test_no);
   return failures ? 1 : 0;
 }

@@ -63,6 +63,10 @@ int tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
  * tp_hive_apply then writes it even without other changes. */
 bool tp_hive_recovered (const tp_hive *hv);
 
+/* True when a lookup met a damaged subkey or value list: what looked
+ * absent may only have been unreadable, so nothing may be concluded. */
+bool tp_hive_damaged (const tp_hive *hv);
+
 /* Carry out res's changes in memory, then commit them atomically.
  * `backup`: keep the original as PATH.tlspatch-bak (res->backup). */
 int tp_hive_apply (tp_hive *hv, tp_result *res, bool backup);

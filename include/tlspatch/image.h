@@ -9,6 +9,7 @@
 #ifndef TLSPATCH_IMAGE_H
 #define TLSPATCH_IMAGE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,6 +25,7 @@ typedef struct {
   int share;            /* --share-appliance: images per appliance launch */
   bool force_tcg;       /* --tcg: software emulation from the start */
   bool progress;        /* stage lines on stderr (a terminal, not -q) */
+  volatile sig_atomic_t *stop;  /* set by a signal: finish the images under way, start no more */
 } tp_image_options;
 
 /* Does this TARGET name a disk image: a URI, or a file whose first

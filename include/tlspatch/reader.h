@@ -13,6 +13,7 @@
 #ifndef TLSPATCH_READER_H
 #define TLSPATCH_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +29,9 @@ typedef struct {
 size_t tp_regf_root (const tp_regf *r);
 
 /* Child of key `nk` named `name` (ASCII case-insensitive, as Windows
- * and hivex compare), or 0. */
-size_t tp_regf_child (const tp_regf *r, size_t nk, const char *name);
+ * and hivex compare), or 0. A damaged list or name sets *damaged: then
+ * "absent" cannot be told apart from "unreadable". */
+size_t tp_regf_child (const tp_regf *r, size_t nk, const char *name, bool *damaged);
 
 /* All children / values of a key: a malloc'd array of offsets, its
  * length in *n. NULL with *n 0 when there are none; NULL with *n
@@ -41,8 +43,8 @@ size_t *tp_regf_values (const tp_regf *r, size_t nk, size_t *n);
 char *tp_regf_key_name (const tp_regf *r, size_t nk);
 char *tp_regf_value_name (const tp_regf *r, size_t vk);
 
-/* Value `name` of key `nk`, or 0. */
-size_t tp_regf_value (const tp_regf *r, size_t nk, const char *name);
+/* Value `name` of key `nk`, or 0 (*damaged as for tp_regf_child). */
+size_t tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged);
 
 /* A value's type and data (inline, in a cell, or big data). -1 when damaged. */
 int tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out);

@@ -97,7 +97,8 @@ int tp_result_add_change (tp_result *res, const char *key, const char *name,
 void tp_value_free (tp_value *v);
 int tp_value_copy (tp_value *dst, const tp_value *src);
 bool tp_value_equal (const tp_value *a, const tp_value *b);
-tp_value tp_value_dword (uint32_t dword);   /* static storage: copy it to keep it */
+/* A REG_DWORD whose bytes live in the caller's `bytes` (thread-safe). */
+tp_value tp_value_dword (uint32_t dword, unsigned char bytes[4]);
 
 const char *tp_hive_kind_name (tp_hive_kind kind);   /* "SOFTWARE", "SYSTEM", "unknown" */
 const char *tp_status_name (tp_status status);       /* "patched", ... */

@@ -62,8 +62,8 @@ ok "after revert: both hives read exactly as before (regfexport)" \
 # --- many images in one shared appliance: formats, two Windows, refusals ------
 copy win.qcow2 win.qcow2
 qemu-img create -q -f qcow2 -b "$WORK/win.qcow2" -F qcow2 overlay.qcow2
-for i in two hiber nowin dirty; do copy $i.img $i.img; cp --sparse=always $i.img $i.orig; done
-run_tp apply --json --share-appliance 8 win.qcow2 overlay.qcow2 two.img hiber.img nowin.img dirty.img
+for i in two hiber nowin dirty recov; do copy $i.img $i.img; cp --sparse=always $i.img $i.orig; done
+run_tp apply --json --share-appliance 8 win.qcow2 overlay.qcow2 two.img hiber.img nowin.img dirty.img recov.img
 ok "shared appliance run: exit 1 (some images refused)" expect_rc 1
 by_image () { json_get "select(.image == \"$1\") | $2"; }
 ok "qcow2 (format detected): patched" test "$(by_image win.qcow2 .status)" = patched
@@ -80,6 +80,12 @@ ok "no Windows: clear error" test "$(by_image nowin.img .error)" = "no Windows i
 ok "no Windows: image byte-identical" same_bytes nowin.orig nowin.img
 ok "dirty hive in an image: refused" eval 'by_image dirty.img .error | grep -q "dirty"'
 ok "dirty hive: image byte-identical" same_bytes dirty.orig dirty.img
+ok "dirty hive with a valid log: recovered and patched in one write" \
+  eval '[ "$(by_image recov.img ".status + \" \" + (.recovery.entries|tostring) + \" \" + .recovery.logs[0]")" = "patched 1 /Windows/System32/config/SOFTWARE.LOG1" ]'
+snapshot recov.img raw rv
+ok "recovered image: the value only in the log survived, and the fix is there (regfexport)" \
+  eval '[ "$(regf_value rv/SOFTWARE "\Microsoft\Windows Azure Backup\Config" FromLog)" = "REG_DWORD_LITTLE_ENDIAN 42" ] &&
+        [ "$(regf_value rv/SOFTWARE "\Microsoft\.NETFramework\V4.0.30319" SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1" ]'
 snapshot win.qcow2 qcow2 q
 ok "qcow2 read back with guestfish + regfexport" \
   test "$(regf_value q/SOFTWARE '\Microsoft\.NETFramework\v3.0' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"

@@ -6,7 +6,8 @@
 #   two.img       raw, two NTFS partitions, each a Windows installation
 #   nowin.img     raw, NTFS without Windows
 #   hiber.img     raw, Windows with hiberfil.sys (hibernated / Fast Startup)
-#   dirty.img     raw, Windows whose SOFTWARE hive is dirty
+#   dirty.img     raw, Windows whose SOFTWARE hive is dirty, no usable log
+#   recov.img     raw, Windows whose SOFTWARE hive is dirty with a valid .LOG1
 # Writes DIR/status: "ok", or "unavailable: reason" (the tests then skip).
 set -u
 dir=$1
@@ -26,6 +27,12 @@ mk "$top_srcdir/fixtures/software-server2019.reg" SOFTWARE
 mk "$top_srcdir/fixtures/system.reg" SYSTEM
 mk "$top_srcdir/fixtures/software-32bit.reg" SOFTWARE.32
 mk --seq 5,4 "$top_srcdir/fixtures/software-server2019.reg" SOFTWARE.dirty
+# A dirty SOFTWARE whose .LOG1 holds a newer state (a value only there).
+cp SOFTWARE SOFTWARE.new
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' '[\Microsoft\Windows Azure Backup\Config]' \
+  '"FromLog"=dword:0000002a' >fromlog.reg
+hivexregedit --merge SOFTWARE.new fromlog.reg || exit 1
+"$top_builddir/tests/mklog" SOFTWARE SOFTWARE.new SOFTWARE.recov SOFTWARE.recov.LOG1 2>/dev/null || exit 1
 "$top_builddir/tests/mkpe" cmd.exe || exit 1
 printf 'HIBR' >hiberfil.sys; head -c 4092 /dev/zero >>hiberfil.sys
 
@@ -45,7 +52,7 @@ single_partition () {  # DEVICE
 
 rm -f ./*.img ./*.qcow2
 {
-  for img in win two nowin hiber dirty; do
+  for img in win two nowin hiber dirty recov; do
     echo "disk-create $img.img raw 64M"
     echo "add-drive $img.img format:raw"
   done
@@ -64,6 +71,8 @@ rm -f ./*.img ./*.qcow2
   echo "upload hiberfil.sys /hiberfil.sys"; echo umount-all
   single_partition /dev/sde; install_windows /dev/sde1 SOFTWARE.dirty
   echo "upload SOFTWARE /Windows/System32/config/SOFTWARE.LOG1"; echo umount-all
+  single_partition /dev/sdf; install_windows /dev/sdf1 SOFTWARE.recov
+  echo "upload SOFTWARE.recov.LOG1 /Windows/System32/config/SOFTWARE.LOG1"; echo umount-all
 } >build.fish
 guestfish <build.fish >build.log 2>&1 || unavailable "guestfish could not build the images (see $dir/build.log)"
 qemu-img convert -f raw -O qcow2 win.img win.qcow2 || unavailable "qemu-img convert failed"

@@ -806,14 +806,16 @@ process_group (runner *r, size_t first, size_t count)
   free (err);
 
   bool failed = false;
+  for (size_t i = 0; i < count; i++)
+    for (size_t k = 0; k < slots[i].n_results; k++)
+      failed |= slots[i].error || slots[i].results[k].status == TP_STATUS_ERROR;
+  stage (r, name, t0, failed ? "failed" : "done");   /* ends the progress line first */
   for (size_t i = 0; i < count; i++) {
-    failed |= slots[i].error != NULL;
     emit_slot (r, &slots[i]);
     free (slots[i].format);
     free (slots[i].error);
     free (slots[i].results);
   }
-  stage (r, name, t0, failed ? "failed" : "done");
   free (slots);
   free (name);
 }

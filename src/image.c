@@ -806,9 +806,11 @@ process_group (runner *r, size_t first, size_t count)
   free (err);
 
   bool failed = false;
-  for (size_t i = 0; i < count; i++)
+  for (size_t i = 0; i < count; i++) {
+    failed |= slots[i].error != NULL;
     for (size_t k = 0; k < slots[i].n_results; k++)
-      failed |= slots[i].error || slots[i].results[k].status == TP_STATUS_ERROR;
+      failed |= slots[i].results[k].status == TP_STATUS_ERROR;
+  }
   stage (r, name, t0, failed ? "failed" : "done");   /* ends the progress line first */
   for (size_t i = 0; i < count; i++) {
     emit_slot (r, &slots[i]);

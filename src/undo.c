@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,12 +122,22 @@ create_file (tp_undo_writer *w, tp_result *res)
   char stamp[32];
   time_t now = time (NULL);
   strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime (&now));
-  dprintf (w->fd,
-           REG_HEADER "\n\n"
-           "; tlspatch " PACKAGE_VERSION " undo record, %s: the values as they were.\n"
-           "; Restore: tlspatch revert --undo FILE TARGET\n"
-           "; or, one hive: hivexregedit --merge --prefix '" PREFIX_SOFTWARE "' HIVE FILE\n\n",
-           stamp);
+  if (dprintf (w->fd,
+               REG_HEADER "\n\n"
+               "; tlspatch " PACKAGE_VERSION " undo record, %s: the values as they were.\n"
+               "; Restore: tlspatch revert --undo FILE TARGET\n"
+               "; or, one hive: hivexregedit --merge --prefix '" PREFIX_SOFTWARE "' HIVE FILE\n\n",
+               stamp) < 0)
+    return tp_result_fail (res, "cannot write undo file %s: %s", w->path, strerror (errno));
+  /* The new name must survive a crash too. */
+  char *copy = strdup (w->path);
+  int dir = copy ? open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  int synced = dir >= 0 && fsync (dir) == 0;
+  if (dir >= 0)
+    close (dir);
+  free (copy);
+  if (!synced)
+    return tp_result_fail (res, "cannot sync the folder of undo file %s", w->path);
   return 0;
 }
 
@@ -160,9 +171,15 @@ record_locked (tp_undo_writer *w, tp_result *res)
   /* The record must be on disk before the hive changes: after a crash
    * the undo file still describes everything that may have been written. */
   int rc = 0;
-  if (write (w->fd, buf, len) != (ssize_t) len || fsync (w->fd) != 0)
+  off_t before = lseek (w->fd, 0, SEEK_END);
+  errno = 0;
+  if (before < 0 || write (w->fd, buf, len) != (ssize_t) len || fsync (w->fd) != 0) {
     rc = tp_result_fail (res, "cannot write undo file %s: %s", w->path,
                          strerror (errno ? errno : EIO));
+    /* Never leave half a record: later records would make the file unreadable. */
+    if (before >= 0 && ftruncate (w->fd, before) == 0)
+      fsync (w->fd);
+  }
   free (buf);
   return rc;
 }

@@ -138,8 +138,10 @@ recover_in_memory (tp_hive *hv, const char *first_why, tp_result *res)
   if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) != 0)
     return tp_result_fail (res, "the hive recovered from its logs is not valid: %s", why);
   hv->memfd = memfd_create ("tlspatch-recovered", MFD_CLOEXEC);
+  errno = 0;
   if (hv->memfd < 0 || write (hv->memfd, buf, len) != (ssize_t) len)
-    return tp_result_fail (res, "cannot hold the recovered hive: %s", strerror (errno));
+    return tp_result_fail (res, "cannot hold the recovered hive: %s",
+                           errno ? strerror (errno) : "short write");
   return 0;
 }
 
@@ -447,9 +449,13 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)", why);
     goto out_unlink;
   }
-  if (fchown (fd, hv->st.st_uid, hv->st.st_gid) != 0 && geteuid () == 0) {
-    tp_result_fail (res, "cannot keep the hive's owner: %s", strerror (errno));
-    goto out_unlink;
+  if (fchown (fd, hv->st.st_uid, hv->st.st_gid) != 0) {
+    if (geteuid () == 0) {
+      tp_result_fail (res, "cannot keep the hive's owner: %s", strerror (errno));
+      goto out_unlink;
+    }
+    tp_result_warn (res, "the hive now belongs to you: only root can keep its owner %u:%u",
+                    (unsigned) hv->st.st_uid, (unsigned) hv->st.st_gid);
   }
   if (fchmod (fd, hv->st.st_mode & 07777) != 0 || fsync (fd) != 0) {
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",

@@ -23,22 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/marvin32.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/regf.h"
-
-static uint32_t
-get32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static void
-put64 (unsigned char *p, uint64_t v)
-{
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char) (v >> (8 * i));
-}
 
 static void
 fix_checksum (unsigned char *p, size_t len)
@@ -57,11 +45,11 @@ fix_entries (unsigned char *p, size_t len)
 {
   size_t off = 512;
   while (off < len && len - off >= 40 && memcmp (p + off, "HvLE", 4) == 0) {
-    uint32_t size = get32 (p + off + 4);
+    uint32_t size = tp_le32 (p + off + 4);
     if (size < 512 || size % 512 != 0 || size > len - off)
       break;
-    put64 (p + off + 24, tp_marvin32 (p + off + 40, size - 40, TP_MARVIN32_REGF_SEED));
-    put64 (p + off + 32, tp_marvin32 (p + off, 32, TP_MARVIN32_REGF_SEED));
+    tp_put64 (p + off + 24, tp_marvin32 (p + off + 40, size - 40, TP_MARVIN32_REGF_SEED));
+    tp_put64 (p + off + 32, tp_marvin32 (p + off, 32, TP_MARVIN32_REGF_SEED));
     off += size;
   }
 }
@@ -75,20 +63,13 @@ part (const uint8_t *src, size_t len)
   return p;
 }
 
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char) (v >> (8 * i));
-}
-
 /* Swapping the logs changes nothing when their numbers differ. */
 static void
 check_order (const unsigned char *prim, size_t plen, const unsigned char *l1, size_t l1len,
              const unsigned char *l2, size_t l2len, int rc, const unsigned char *out,
              size_t out_len, const tp_recovery_info *info)
 {
-  if (l1len < 12 || l2len < 12 || get32 (l1 + 4) == get32 (l2 + 4))
+  if (l1len < 12 || l2len < 12 || tp_le32 (l1 + 4) == tp_le32 (l2 + 4))
     return;
   unsigned char *o2 = NULL;
   size_t o2_len = 0;
@@ -113,9 +94,9 @@ check_stale_logs (unsigned char *out, size_t out_len, uint32_t seq,
 {
   if (seq == UINT32_MAX)
     return;
-  put32 (out + 4, seq + 1);
-  put32 (out + 8, seq);
-  put32 (out + 508, tp_regf_checksum (out));
+  tp_put32 (out + 4, seq + 1);
+  tp_put32 (out + 8, seq);
+  tp_put32 (out + 508, tp_regf_checksum (out));
   unsigned char *o2 = NULL;
   size_t o2_len = 0;
   tp_recovery_info i2;
@@ -137,7 +118,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   unsigned flags = data[0];
   size_t rest = size - 9;
-  size_t plen = get32 (data + 1), l1len = get32 (data + 5);
+  size_t plen = tp_le32 (data + 1), l1len = tp_le32 (data + 5);
   if (plen > rest)
     plen = rest;
   if (l1len > rest - plen)

@@ -4,23 +4,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/reader.h"
 #include "tlspatch/regf.h"
 
 #define BINS 4096
 #define MAX_LIST 0x100000u      /* far above Windows' limits; bounds hostile counts */
-
-static uint32_t
-get32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint16_t
-get16 (const unsigned char *p)
-{
-  return (uint16_t) (p[0] | p[1] << 8);
-}
 
 /* Payload of the allocated cell at file offset `off`; its length in *len. */
 static const unsigned char *
@@ -28,7 +17,7 @@ cell (const tp_regf *r, size_t off, size_t *len)
 {
   if (off < BINS || off % 8 != 0 || off > r->size || r->size - off < 8)
     return NULL;
-  int32_t raw = (int32_t) get32 (r->buf + off);
+  int32_t raw = (int32_t) tp_le32 (r->buf + off);
   if (raw >= 0)
     return NULL;
   size_t size = (size_t) -(int64_t) raw;
@@ -58,7 +47,7 @@ tp_regf_root (const tp_regf *r)
   size_t len;
   if (r->size < BINS)
     return 0;
-  size_t root = rel (get32 (r->buf + 36));
+  size_t root = rel (tp_le32 (r->buf + 36));
   return record (r, root, "nk", 76, &len) ? root : 0;
 }
 
@@ -70,7 +59,7 @@ name_to_utf8 (const unsigned char *name, size_t len, bool compressed)
   if (!out)
     return NULL;
   for (size_t i = 0; i < len; i += compressed ? 1 : 2) {
-    uint32_t c = compressed ? name[i] : (i + 1 < len ? get16 (name + i) : 0);
+    uint32_t c = compressed ? name[i] : (i + 1 < len ? tp_le16 (name + i) : 0);
     if (c == 0)
       break;                    /* the writer refuses names with NUL */
     if (c < 0x80)
@@ -93,9 +82,9 @@ tp_regf_key_name (const tp_regf *r, size_t nk)
 {
   size_t len;
   const unsigned char *k = record (r, nk, "nk", 76, &len);
-  if (!k || (size_t) get16 (k + 72) > len - 76)
+  if (!k || (size_t) tp_le16 (k + 72) > len - 76)
     return NULL;
-  return name_to_utf8 (k + 76, get16 (k + 72), get16 (k + 2) & 0x20);
+  return name_to_utf8 (k + 76, tp_le16 (k + 72), tp_le16 (k + 2) & 0x20);
 }
 
 char *
@@ -103,9 +92,9 @@ tp_regf_value_name (const tp_regf *r, size_t vk)
 {
   size_t len;
   const unsigned char *v = record (r, vk, "vk", 20, &len);
-  if (!v || (size_t) get16 (v + 2) > len - 20)
+  if (!v || (size_t) tp_le16 (v + 2) > len - 20)
     return NULL;
-  return name_to_utf8 (v + 20, get16 (v + 2), get16 (v + 16) & 1);
+  return name_to_utf8 (v + 20, tp_le16 (v + 2), tp_le16 (v + 16) & 1);
 }
 
 /* Append the key offsets of one subkey list (li, lf, lh; an ri when
@@ -117,14 +106,14 @@ collect_list (const tp_regf *r, size_t list, int depth, size_t **out, size_t *n,
   const unsigned char *l = cell (r, list, &len);
   if (!l || len < 4)
     return -1;
-  uint16_t count = get16 (l + 2);
+  uint16_t count = tp_le16 (l + 2);
   bool ri = memcmp (l, "ri", 2) == 0, li = memcmp (l, "li", 2) == 0;
   bool hashed = memcmp (l, "lf", 2) == 0 || memcmp (l, "lh", 2) == 0;
   size_t step = hashed ? 8 : 4;
   if ((!ri && !li && !hashed) || (ri && depth > 0) || 4 + (size_t) count * step > len)
     return -1;
   for (size_t i = 0; i < count; i++) {
-    size_t off = rel (get32 (l + 4 + i * step));
+    size_t off = rel (tp_le32 (l + 4 + i * step));
     if (ri) {
       if (collect_list (r, off, depth + 1, out, n, cap) < 0)
         return -1;
@@ -151,9 +140,9 @@ tp_regf_children (const tp_regf *r, size_t nk, size_t *n)
   *n = 0;
   if (!k)
     goto damaged;
-  if (get32 (k + 20) == 0)
+  if (tp_le32 (k + 20) == 0)
     return NULL;
-  if (collect_list (r, rel (get32 (k + 28)), 0, &out, n, &cap) < 0)
+  if (collect_list (r, rel (tp_le32 (k + 28)), 0, &out, n, &cap) < 0)
     goto damaged;
   return out;
  damaged:
@@ -172,10 +161,10 @@ tp_regf_values (const tp_regf *r, size_t nk, size_t *n)
     *n = (size_t) -1;
     return NULL;
   }
-  uint32_t count = get32 (k + 36);
+  uint32_t count = tp_le32 (k + 36);
   if (count == 0)
     return NULL;
-  const unsigned char *l = cell (r, rel (get32 (k + 40)), &list_len);
+  const unsigned char *l = cell (r, rel (tp_le32 (k + 40)), &list_len);
   size_t *out = l && count <= MAX_LIST && list_len / 4 >= count ? malloc (count * sizeof *out)
                                                                  : NULL;
   if (!out) {
@@ -183,7 +172,7 @@ tp_regf_values (const tp_regf *r, size_t nk, size_t *n)
     return NULL;
   }
   for (uint32_t i = 0; i < count; i++)
-    out[i] = rel (get32 (l + 4 * i));
+    out[i] = rel (tp_le32 (l + 4 * i));
   *n = count;
   return out;
 }
@@ -231,14 +220,14 @@ static int
 big_data (const tp_regf *r, const unsigned char *db, size_t db_len, tp_value *out)
 {
   size_t list_len;
-  uint16_t segments = get16 (db + 2);
-  const unsigned char *list = db_len >= 8 ? cell (r, rel (get32 (db + 4)), &list_len) : NULL;
+  uint16_t segments = tp_le16 (db + 2);
+  const unsigned char *list = db_len >= 8 ? cell (r, rel (tp_le32 (db + 4)), &list_len) : NULL;
   if (!list || list_len / 4 < segments)
     return -1;
   size_t done = 0;
   for (uint16_t i = 0; i < segments && done < out->len; i++) {
     size_t seg_len;
-    const unsigned char *seg = cell (r, rel (get32 (list + 4 * i)), &seg_len);
+    const unsigned char *seg = cell (r, rel (tp_le32 (list + 4 * i)), &seg_len);
     size_t take = out->len - done < TP_REGF_BIG_DATA_LIMIT ? out->len - done
                                                            : TP_REGF_BIG_DATA_LIMIT;
     if (!seg || seg_len < take)
@@ -257,9 +246,9 @@ tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out)
   const unsigned char *v = record (r, vk, "vk", 20, &len);
   if (!v)
     return -1;
-  uint32_t size = get32 (v + 4);
+  uint32_t size = tp_le32 (v + 4);
   out->present = true;
-  out->type = get32 (v + 12);
+  out->type = tp_le32 (v + 12);
   out->len = size & 0x7FFFFFFFu;
   if (((size & 0x80000000u) && out->len > 4) || out->len > r->size)
     return -1;
@@ -273,7 +262,7 @@ tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out)
   if (out->len == 0)
     return 0;
   size_t data_len;
-  const unsigned char *data = cell (r, rel (get32 (v + 8)), &data_len);
+  const unsigned char *data = cell (r, rel (tp_le32 (v + 8)), &data_len);
   if (!data)
     goto damaged;
   if (r->minor >= 4 && out->len > TP_REGF_BIG_DATA_LIMIT && data_len >= 8 &&

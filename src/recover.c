@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/marvin32.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/regf.h"
@@ -30,36 +31,14 @@
 
 /* ---- Bytes ---------------------------------------------------------- */
 
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-         (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-le64 (const unsigned char *p)
-{
-  return (uint64_t) le32 (p) | (uint64_t) le32 (p + 4) << 32;
-}
-
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  p[0] = (unsigned char) v;
-  p[1] = (unsigned char) (v >> 8);
-  p[2] = (unsigned char) (v >> 16);
-  p[3] = (unsigned char) (v >> 24);
-}
-
 /* The spec's checksum, or the raw XOR that hivex writes (regf.c accepts
  * both for primaries; a clean hive hivex wrote must not look damaged). */
 static bool
 checksum_valid (const unsigned char *bb)
 {
-  uint32_t stored = le32 (bb + 508), raw = 0;
+  uint32_t stored = tp_le32 (bb + 508), raw = 0;
   for (size_t i = 0; i < 508; i += 4)
-    raw ^= le32 (bb + i);
+    raw ^= tp_le32 (bb + i);
   return stored == tp_regf_checksum (bb) || stored == raw;
 }
 
@@ -91,11 +70,11 @@ classify_primary (primary_file *pf, const unsigned char *buf, size_t len,
     snprintf (why, whylen, "hive file is truncated (%zu bytes, under 8 KiB)", len);
     return -1;
   }
-  pf->seq1 = le32 (buf + 4);
-  pf->seq2 = le32 (buf + 8);
+  pf->seq1 = tp_le32 (buf + 4);
+  pf->seq2 = tp_le32 (buf + 8);
   pf->bb_valid = signature && checksum_valid (buf);
   if (pf->bb_valid) {
-    uint32_t type = le32 (buf + 28);
+    uint32_t type = tp_le32 (buf + 28);
     if (type != 0) {
       snprintf (why, whylen, "not a primary hive file (file type %u: a transaction log?)", type);
       return -1;
@@ -105,7 +84,7 @@ classify_primary (primary_file *pf, const unsigned char *buf, size_t len,
   }
   /* A damaged base block: the first hive bin's timestamp is its backup
    * copy (spec: "Hive bin", note 3), so logs are matched against it. */
-  if (memcmp (buf + BASE_BLOCK, "hbin", 4) != 0 || le32 (buf + BASE_BLOCK + 4) != 0) {
+  if (memcmp (buf + BASE_BLOCK, "hbin", 4) != 0 || tp_le32 (buf + BASE_BLOCK + 4) != 0) {
     snprintf (why, whylen, "bad header checksum, and no first hive bin to match "
               "transaction logs against");
     return -1;
@@ -160,7 +139,7 @@ log_present (const log_file *lg)
 static void
 parse_old_log (log_file *lg, const primary_file *pf)
 {
-  uint32_t cf = le32 (lg->buf + 44);
+  uint32_t cf = tp_le32 (lg->buf + 44);
   if (cf == 0 || cf > 8 || (cf & (cf - 1)) != 0) {
     log_reject (lg, "unsupported clustering factor %u", cf);
     return;
@@ -225,7 +204,7 @@ parse_log_header (log_file *lg, const primary_file *pf, size_t limit)
     log_reject (lg, "bad base block checksum");
     return;
   }
-  uint32_t type = le32 (b + 28);
+  uint32_t type = tp_le32 (b + 28);
   if (type == 6)
     lg->format = TP_LOG_NEW;
   else if (type == 1 || type == 2)
@@ -234,13 +213,13 @@ parse_log_header (log_file *lg, const primary_file *pf, size_t limit)
     log_reject (lg, "not a transaction log (file type %u)", type);
     return;
   }
-  if (le32 (b + 4) != le32 (b + 8)) {
+  if (tp_le32 (b + 4) != tp_le32 (b + 8)) {
     log_reject (lg, "incomplete base block (sequence numbers %u != %u)",
-                le32 (b + 4), le32 (b + 8));
+                tp_le32 (b + 4), tp_le32 (b + 8));
     return;
   }
-  lg->seq = le32 (b + 4);
-  lg->bins_size = le32 (b + 40);
+  lg->seq = tp_le32 (b + 4);
+  lg->bins_size = tp_le32 (b + 40);
   if (lg->bins_size == 0 || lg->bins_size % BIN_BLOCK != 0 || lg->bins_size > limit) {
     log_reject (lg, "bad hive bins data size %u", lg->bins_size);
     return;
@@ -277,7 +256,7 @@ image_init (image *im, const primary_file *pf, tp_recovery_info *info)
   if (!im->img || !im->touched)
     return -1;
   memcpy (im->img, pf->buf, pf->len);
-  im->bins_size = le32 (im->img + 40);
+  im->bins_size = tp_le32 (im->img + 40);
   return 0;
 }
 
@@ -331,8 +310,8 @@ image_write (image *im, uint32_t off, const unsigned char *src, uint32_t size)
 static bool
 bin_header_ok (const unsigned char *h, uint32_t pos, uint32_t bins, uint32_t *size)
 {
-  uint32_t sz = le32 (h + 8);
-  if (memcmp (h, "hbin", 4) != 0 || le32 (h + 4) != pos ||
+  uint32_t sz = tp_le32 (h + 8);
+  if (memcmp (h, "hbin", 4) != 0 || tp_le32 (h + 4) != pos ||
       sz < BIN_BLOCK || sz % BIN_BLOCK != 0 || sz > bins - pos)
     return false;
   *size = sz;
@@ -453,7 +432,7 @@ recover_old (image *im, const primary_file *pf, log_file *lg, char *why, size_t 
   else
     /* The log's copy came from memory together with the pages: its root
      * cell offset is the one that matches them. */
-    put32 (im->img + 36, le32 (lg->buf + 36));
+    tp_put32 (im->img + 36, tp_le32 (lg->buf + 36));
   if (add_log_used (im->info, lg) < 0) {
     snprintf (why, whylen, "out of memory");
     return -1;
@@ -479,11 +458,11 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
     return 0;
   const unsigned char *p = lg->buf + off;
   e->off = off;
-  e->size = le32 (p + 4);
-  e->flags = le32 (p + 8);
-  e->seq = le32 (p + 12);
-  e->bins_size = le32 (p + 16);
-  e->n_refs = le32 (p + 20);
+  e->size = tp_le32 (p + 4);
+  e->flags = tp_le32 (p + 8);
+  e->seq = tp_le32 (p + 12);
+  e->bins_size = tp_le32 (p + 16);
+  e->n_refs = tp_le32 (p + 20);
   if (e->size < SECTOR || e->size % SECTOR != 0) {
     snprintf (why, whylen, "bad entry size %u", e->size);
     return -1;
@@ -493,11 +472,11 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
               e->size, lg->len - off);
     return -1;
   }
-  if (tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) != le64 (p + 32)) {
+  if (tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 32)) {
     snprintf (why, whylen, "bad Hash-2");
     return -1;
   }
-  if (tp_marvin32 (p + ENTRY_HEAD, e->size - ENTRY_HEAD, TP_MARVIN32_REGF_SEED) != le64 (p + 24)) {
+  if (tp_marvin32 (p + ENTRY_HEAD, e->size - ENTRY_HEAD, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 24)) {
     snprintf (why, whylen, "bad Hash-1");
     return -1;
   }
@@ -512,7 +491,7 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
   }
   room -= e->n_refs * 8;
   for (uint32_t i = 0; i < e->n_refs; i++) {
-    uint32_t o = le32 (p + ENTRY_HEAD + 8 * i), s = le32 (p + ENTRY_HEAD + 8 * i + 4);
+    uint32_t o = tp_le32 (p + ENTRY_HEAD + 8 * i), s = tp_le32 (p + ENTRY_HEAD + 8 * i + 4);
     if ((uint64_t) o + s > e->bins_size) {
       snprintf (why, whylen, "page at 0x%x (%u bytes) beyond the hive bins data", o, s);
       return -1;
@@ -534,7 +513,7 @@ apply_entry (image *im, const log_file *lg, const log_entry *e)
   const unsigned char *p = lg->buf + e->off;
   const unsigned char *data = p + ENTRY_HEAD + 8 * (size_t) e->n_refs;
   for (uint32_t i = 0; i < e->n_refs; i++) {
-    uint32_t o = le32 (p + ENTRY_HEAD + 8 * i), s = le32 (p + ENTRY_HEAD + 8 * i + 4);
+    uint32_t o = tp_le32 (p + ENTRY_HEAD + 8 * i), s = tp_le32 (p + ENTRY_HEAD + 8 * i + 4);
     image_write (im, o, data, s);
     data += s;
     im->info->pages++;
@@ -542,8 +521,8 @@ apply_entry (image *im, const log_file *lg, const log_entry *e)
   /* The hive grows (or shrinks) with the entry; only bit 0 of the base
    * block's flags travels in entries (spec: "Log entries", notes 9, 11). */
   im->bins_size = e->bins_size;
-  uint32_t flags = le32 (im->img + 144);
-  put32 (im->img + 144, (flags & ~1u) | (e->flags & 1));
+  uint32_t flags = tp_le32 (im->img + 144);
+  tp_put32 (im->img + 144, (flags & ~1u) | (e->flags & 1));
   im->info->entries++;
   return 0;
 }
@@ -708,9 +687,9 @@ replace_bad_dirty_bins (image *im)
     if (im->touched[pos / BIN_BLOCK]) {
       memset (h, 0, BIN_BLOCK);
       memcpy (h, "hbin", 4);
-      put32 (h + 4, pos);
-      put32 (h + 8, BIN_BLOCK);
-      put32 (h + 32, BIN_BLOCK - 32);       /* one free cell */
+      tp_put32 (h + 4, pos);
+      tp_put32 (h + 8, BIN_BLOCK);
+      tp_put32 (h + 32, BIN_BLOCK - 32);       /* one free cell */
       im->info->bins_replaced++;
     }
     pos += BIN_BLOCK;
@@ -753,8 +732,8 @@ seq_after (const primary_file *pf, const log_file logs[2], uint32_t *out)
     for (size_t off = SECTOR; off < lg->len && lg->len - off >= ENTRY_HEAD; off += SECTOR) {
       const unsigned char *p = lg->buf + off;
       if (memcmp (p, "HvLE", 4) == 0 &&
-          tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) == le64 (p + 32) && le32 (p + 12) > max)
-        max = le32 (p + 12);
+          tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) == tp_le64 (p + 32) && tp_le32 (p + 12) > max)
+        max = tp_le32 (p + 12);
     }
   }
   if (max == UINT32_MAX)
@@ -809,11 +788,11 @@ finish (image *im, const primary_file *pf, const log_file logs[2], char *why, si
     return -1;
   }
   unsigned char *bb = im->img;
-  put32 (bb + 4, seq);
-  put32 (bb + 8, seq);
-  put32 (bb + 28, 0);
-  put32 (bb + 40, im->bins_size);
-  put32 (bb + 508, tp_regf_checksum (bb));
+  tp_put32 (bb + 4, seq);
+  tp_put32 (bb + 8, seq);
+  tp_put32 (bb + 28, 0);
+  tp_put32 (bb + 40, im->bins_size);
+  tp_put32 (bb + 508, tp_regf_checksum (bb));
   im->info->seq_after = seq;
 
   tp_regf_header hdr;

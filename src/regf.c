@@ -2,27 +2,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/regf.h"
-
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-         (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint16_t
-le16 (const unsigned char *p)
-{
-  return (uint16_t) (p[0] | p[1] << 8);
-}
 
 uint32_t
 tp_regf_checksum (const unsigned char *base_block)
 {
   uint32_t sum = 0;
   for (size_t i = 0; i < 508; i += 4)
-    sum ^= le32 (base_block + i);
+    sum ^= tp_le32 (base_block + i);
   if (sum == 0xFFFFFFFFu)
     sum = 0xFFFFFFFEu;
   else if (sum == 0)
@@ -39,7 +27,7 @@ checksum_ok (const unsigned char *buf, uint32_t stored, uint32_t computed)
     return true;
   uint32_t raw = 0;
   for (size_t i = 0; i < 508; i += 4)
-    raw ^= le32 (buf + i);
+    raw ^= tp_le32 (buf + i);
   return stored == raw;
 }
 
@@ -62,15 +50,15 @@ tp_regf_check_primary (const unsigned char *buf, size_t size,
     snprintf (why, whylen, "hive file is truncated (%zu bytes, under 8 KiB)", size);
     return -1;
   }
-  hdr->seq_primary = le32 (buf + 4);
-  hdr->seq_secondary = le32 (buf + 8);
-  hdr->major = le32 (buf + 20);
-  hdr->minor = le32 (buf + 24);
-  hdr->file_type = le32 (buf + 28);
-  hdr->format = le32 (buf + 32);
-  hdr->root_offset = le32 (buf + 36);
-  hdr->bins_size = le32 (buf + 40);
-  hdr->checksum_stored = le32 (buf + 508);
+  hdr->seq_primary = tp_le32 (buf + 4);
+  hdr->seq_secondary = tp_le32 (buf + 8);
+  hdr->major = tp_le32 (buf + 20);
+  hdr->minor = tp_le32 (buf + 24);
+  hdr->file_type = tp_le32 (buf + 28);
+  hdr->format = tp_le32 (buf + 32);
+  hdr->root_offset = tp_le32 (buf + 36);
+  hdr->bins_size = tp_le32 (buf + 40);
+  hdr->checksum_stored = tp_le32 (buf + 508);
   hdr->checksum_computed = tp_regf_checksum (buf);
 
   if (!checksum_ok (buf, hdr->checksum_stored, hdr->checksum_computed)) {
@@ -116,7 +104,7 @@ cell_at (const unsigned char *buf, size_t size, size_t off, size_t *len)
 {
   if (off < TP_REGF_BASE_BLOCK_SIZE || off % 4 != 0 || off + 4 > size)
     return NULL;
-  int32_t raw = (int32_t) le32 (buf + off);
+  int32_t raw = (int32_t) tp_le32 (buf + off);
   if (raw >= 0)                 /* unallocated */
     return NULL;
   size_t cell_size = (size_t) -(int64_t) raw;
@@ -137,10 +125,10 @@ tp_regf_value_rewritable (const unsigned char *buf, size_t size,
     snprintf (why, whylen, "a value record is damaged");
     return -1;
   }
-  uint16_t name_len = le16 (vk + 2);
-  uint32_t data_size = le32 (vk + 4);
-  uint32_t data_off = le32 (vk + 8);
-  uint16_t flags = le16 (vk + 16);
+  uint16_t name_len = tp_le16 (vk + 2);
+  uint32_t data_size = tp_le32 (vk + 4);
+  uint32_t data_off = tp_le32 (vk + 8);
+  uint16_t flags = tp_le16 (vk + 16);
   if ((size_t) name_len + 20 > len) {
     snprintf (why, whylen, "a value name runs past its record");
     return -1;

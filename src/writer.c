@@ -10,39 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/regf.h"
 #include "tlspatch/writer.h"
 
 #define BINS 4096               /* the hive bins data starts after the base block */
 #define NO_OFFSET 0xFFFFFFFFu
-
-static uint32_t
-get32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint16_t
-get16_le (const unsigned char *p)
-{
-  return (uint16_t) (p[0] | p[1] << 8);
-}
-
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  p[0] = v & 0xff;
-  p[1] = (v >> 8) & 0xff;
-  p[2] = (v >> 16) & 0xff;
-  p[3] = v >> 24;
-}
-
-static void
-put16 (unsigned char *p, uint16_t v)
-{
-  p[0] = v & 0xff;
-  p[1] = v >> 8;
-}
 
 /* Small in-place edits of the copy, and the new bin being built. */
 typedef struct {
@@ -73,7 +46,7 @@ poke32 (patch *p, size_t off, uint32_t v)
   p->pokes = more;
   p->pokes[p->n_pokes].off = off;
   p->pokes[p->n_pokes].len = 4;
-  put32 (p->pokes[p->n_pokes].bytes, v);
+  tp_put32 (p->pokes[p->n_pokes].bytes, v);
   p->n_pokes++;
   return 0;
 }
@@ -84,7 +57,7 @@ cell_payload (const patch *p, size_t off)
 {
   if (off < BINS || off % 8 != 0 || off + 8 > p->size)
     return 0;
-  int32_t raw = (int32_t) get32 (p->buf + off);
+  int32_t raw = (int32_t) tp_le32 (p->buf + off);
   if (raw >= 0)
     return 0;
   size_t len = (size_t) -(int64_t) raw;
@@ -116,7 +89,7 @@ new_cell (patch *p, const void *payload, size_t len)
     p->bin_cap = cap;
   }
   unsigned char *c = p->bin + p->bin_used;
-  put32 (c, (uint32_t) -(int32_t) size);
+  tp_put32 (c, (uint32_t) -(int32_t) size);
   memcpy (c + 4, payload, len);
   size_t off = p->bin_file_off + p->bin_used;
   p->bin_used += size;
@@ -136,9 +109,9 @@ ascii_name (const char *name)
 static int
 set_vk_data (patch *p, unsigned char *vk, const tp_value *v)
 {
-  put32 (vk + 12, v->type);
+  tp_put32 (vk + 12, v->type);
   if (v->len <= 4) {
-    put32 (vk + 4, (uint32_t) v->len | 0x80000000u);
+    tp_put32 (vk + 4, (uint32_t) v->len | 0x80000000u);
     unsigned char inline_data[4] = { 0 };
     memcpy (inline_data, v->data, v->len);
     memcpy (vk + 8, inline_data, 4);
@@ -149,8 +122,8 @@ set_vk_data (patch *p, unsigned char *vk, const tp_value *v)
   size_t data = new_cell (p, v->data, v->len);
   if (!data)
     return fail (p, "%s", "out of memory");
-  put32 (vk + 4, (uint32_t) v->len);
-  put32 (vk + 8, (uint32_t) (data - BINS));
+  tp_put32 (vk + 4, (uint32_t) v->len);
+  tp_put32 (vk + 8, (uint32_t) (data - BINS));
   return 0;
 }
 
@@ -159,8 +132,8 @@ set_vk_data (patch *p, unsigned char *vk, const tp_value *v)
 static int
 free_vk_data (patch *p, const unsigned char *vk_payload)
 {
-  uint32_t size = get32 (vk_payload + 4);
-  uint32_t off = get32 (vk_payload + 8);
+  uint32_t size = tp_le32 (vk_payload + 4);
+  uint32_t off = tp_le32 (vk_payload + 8);
   if ((size & 0x80000000u) || size == 0 || off == NO_OFFSET)
     return 0;
   return free_cell (p, (size_t) off + BINS);
@@ -180,7 +153,7 @@ replace_value (patch *p, size_t vk_off, const tp_value *v)
   if (free_vk_data (p, old) < 0 || set_vk_data (p, vk, v) < 0)
     return -1;
   for (size_t i = 4; i < 16; i += 4)   /* data size, data offset, type */
-    if (poke32 (p, vk_off + 4 + i, get32 (vk + i)) < 0)
+    if (poke32 (p, vk_off + 4 + i, tp_le32 (vk + i)) < 0)
       return -1;
   return 0;
 }
@@ -199,8 +172,8 @@ add_value (patch *p, const char *name, const tp_value *v)
     return 0;
   }
   memcpy (vk, "vk", 2);
-  put16 (vk + 2, (uint16_t) name_len);
-  put16 (vk + 16, 1);                   /* the name is ASCII */
+  tp_put16 (vk + 2, (uint16_t) name_len);
+  tp_put16 (vk + 16, 1);                   /* the name is ASCII */
   memcpy (vk + 20, name, name_len);
   size_t off = set_vk_data (p, vk, v) == 0 ? new_cell (p, vk, 20 + name_len) : 0;
   if (!off && !p->why[0])
@@ -218,8 +191,8 @@ edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
   const unsigned char *nk = p->buf + nk_off + 4;
   if (nk_len < 76 || memcmp (nk, "nk", 2) != 0)
     return fail (p, "%s", "a key record is damaged");
-  uint32_t count = get32 (nk + 36), list_off = get32 (nk + 40);
-  uint32_t max_name = get32 (nk + 60), max_data = get32 (nk + 64);
+  uint32_t count = tp_le32 (nk + 36), list_off = tp_le32 (nk + 40);
+  uint32_t max_name = tp_le32 (nk + 60), max_data = tp_le32 (nk + 64);
 
   size_t list_len = count ? cell_payload (p, (size_t) list_off + BINS) : 0;
   if (count && list_len / 4 < count)
@@ -228,7 +201,7 @@ edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
   if (!list)
     return fail (p, "%s", "out of memory");
   for (uint32_t i = 0; i < count; i++)
-    list[i] = get32 (p->buf + list_off + BINS + 4 + 4 * i);
+    list[i] = tp_le32 (p->buf + list_off + BINS + 4 + 4 * i);
 
   uint32_t new_count = count;
   bool list_changed = false;
@@ -270,7 +243,7 @@ edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
     unsigned char *bytes = calloc (new_count + 1, 4);
     size_t new_list = 0;
     for (uint32_t i = 0; bytes && i < new_count; i++)
-      put32 (bytes + 4 * i, list[i]);
+      tp_put32 (bytes + 4 * i, list[i]);
     if (bytes && new_count)
       new_list = new_cell (p, bytes, 4 * new_count);
     free (bytes);
@@ -304,10 +277,10 @@ finish_bin (patch *p, uint32_t bin_rel)
     p->bin_cap = size;
   }
   if (size > p->bin_used)
-    put32 (p->bin + p->bin_used, (uint32_t) (size - p->bin_used));
+    tp_put32 (p->bin + p->bin_used, (uint32_t) (size - p->bin_used));
   memcpy (p->bin, "hbin", 4);
-  put32 (p->bin + 4, bin_rel);
-  put32 (p->bin + 8, (uint32_t) size);
+  tp_put32 (p->bin + 4, bin_rel);
+  tp_put32 (p->bin + 8, (uint32_t) size);
   p->bin_size = size;
   return size;
 }
@@ -348,15 +321,15 @@ static void
 new_base_block (const unsigned char *old, unsigned char *bb, uint32_t bins_size)
 {
   memcpy (bb, old, TP_REGF_BASE_BLOCK_SIZE);
-  uint32_t s1 = get32 (old + 4), s2 = get32 (old + 8);
+  uint32_t s1 = tp_le32 (old + 4), s2 = tp_le32 (old + 8);
   uint32_t seq = (s1 > s2 ? s1 : s2) + 1;
-  put32 (bb + 4, seq);
-  put32 (bb + 8, seq);
+  tp_put32 (bb + 4, seq);
+  tp_put32 (bb + 8, seq);
   uint64_t ft = filetime_now ();
-  put32 (bb + 12, (uint32_t) ft);
-  put32 (bb + 16, (uint32_t) (ft >> 32));
-  put32 (bb + 40, bins_size);
-  put32 (bb + 508, tp_regf_checksum (bb));
+  tp_put32 (bb + 12, (uint32_t) ft);
+  tp_put32 (bb + 16, (uint32_t) (ft >> 32));
+  tp_put32 (bb + 40, bins_size);
+  tp_put32 (bb + 508, tp_regf_checksum (bb));
 }
 
 static int
@@ -387,7 +360,7 @@ tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t si
                      const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
 {
   why[0] = '\0';
-  uint32_t bins_size = get32 (buf + 40);
+  uint32_t bins_size = tp_le32 (buf + 40);
   patch p = { .buf = buf, .size = size, .why = why, .whylen = whylen,
               .bin_file_off = BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
   p.bin = calloc (1, p.bin_cap);
@@ -423,7 +396,7 @@ read_cell (int fd, size_t file_size, size_t off, size_t *len)
   unsigned char sz[4];
   if (off < BINS || off + 8 > file_size || pread (fd, sz, 4, (off_t) off) != 4)
     return NULL;
-  int32_t raw = (int32_t) get32 (sz);
+  int32_t raw = (int32_t) tp_le32 (sz);
   if (raw >= 0 || (size_t) -(int64_t) raw > file_size - off || -(int64_t) raw < 8)
     return NULL;
   *len = (size_t) -(int64_t) raw - 4;
@@ -446,7 +419,7 @@ read_value (int fd, size_t file_size, size_t nk_off, const char *name, tp_value 
     free (nk);
     return -1;
   }
-  uint32_t count = get32 (nk + 36), list_off = get32 (nk + 40);
+  uint32_t count = tp_le32 (nk + 36), list_off = tp_le32 (nk + 40);
   free (nk);
   if (count == 0)
     return 0;
@@ -454,15 +427,15 @@ read_value (int fd, size_t file_size, size_t nk_off, const char *name, tp_value 
   int found = list && list_len / 4 >= count ? 0 : -1;
   for (uint32_t i = 0; found == 0 && i < count; i++) {
     size_t vk_len;
-    unsigned char *vk = read_cell (fd, file_size, (size_t) get32 (list + 4 * i) + BINS, &vk_len);
-    size_t name_len = vk && vk_len >= 20 ? get16_le (vk + 2) : 0;
+    unsigned char *vk = read_cell (fd, file_size, (size_t) tp_le32 (list + 4 * i) + BINS, &vk_len);
+    size_t name_len = vk && vk_len >= 20 ? tp_le16 (vk + 2) : 0;
     if (!vk || vk_len < 20 + name_len || memcmp (vk, "vk", 2) != 0)
       found = -1;
-    else if ((get16_le (vk + 16) & 1) && name_len == strlen (name) &&
+    else if ((tp_le16 (vk + 16) & 1) && name_len == strlen (name) &&
              strncasecmp ((const char *) vk + 20, name, name_len) == 0) {
-      uint32_t size = get32 (vk + 4);
+      uint32_t size = tp_le32 (vk + 4);
       out->present = true;
-      out->type = get32 (vk + 12);
+      out->type = tp_le32 (vk + 12);
       out->len = size & 0x7FFFFFFFu;
       out->data = malloc (out->len ? out->len : 1);
       if (!out->data)
@@ -471,7 +444,7 @@ read_value (int fd, size_t file_size, size_t nk_off, const char *name, tp_value 
         found = out->len <= 4 ? (memcpy (out->data, vk + 8, out->len), 1) : -1;
       else {
         size_t data_len;
-        unsigned char *data = read_cell (fd, file_size, (size_t) get32 (vk + 8) + BINS, &data_len);
+        unsigned char *data = read_cell (fd, file_size, (size_t) tp_le32 (vk + 8) + BINS, &data_len);
         found = data && data_len >= out->len ? (memcpy (out->data, data, out->len), 1) : -1;
         free (data);
       }

@@ -14,28 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/marvin32.h"
 #include "tlspatch/regf.h"
-
-static uint32_t
-get32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static void
-put64 (unsigned char *p, uint64_t v)
-{
-  put32 (p, (uint32_t) v);
-  put32 (p + 4, (uint32_t) (v >> 32));
-}
 
 static unsigned char *
 slurp (const char *path, size_t *len)
@@ -81,12 +62,12 @@ main (int argc, char **argv)
     fprintf (stderr, "mklog: cannot read the hives\n");
     return 1;
   }
-  uint32_t seq = get32 (old + 4);
-  uint32_t new_bins = get32 (new + 40);
+  uint32_t seq = tp_le32 (old + 4);
+  uint32_t new_bins = tp_le32 (new + 40);
 
   /* The primary: a write began (primary sequence number raised), never ended. */
-  put32 (old + 4, seq + 1);
-  put32 (old + 508, tp_regf_checksum (old));
+  tp_put32 (old + 4, seq + 1);
+  tp_put32 (old + 508, tp_regf_checksum (old));
 
   /* The log: the base block copy (file type 6), then one entry. */
   size_t npages = 0, cap = new_bins / 4096;
@@ -99,25 +80,25 @@ main (int argc, char **argv)
   size_t log_len = 512 + entry_size;
   unsigned char *log = calloc (1, log_len);
   memcpy (log, old, 512);
-  put32 (log + 4, seq + 1);
-  put32 (log + 8, seq + 1);
-  put32 (log + 28, 6);
-  put32 (log + 508, tp_regf_checksum (log));
+  tp_put32 (log + 4, seq + 1);
+  tp_put32 (log + 8, seq + 1);
+  tp_put32 (log + 28, 6);
+  tp_put32 (log + 508, tp_regf_checksum (log));
 
   unsigned char *e = log + 512;
   memcpy (e, "HvLE", 4);
-  put32 (e + 4, (uint32_t) entry_size);
-  put32 (e + 12, seq + 1);
-  put32 (e + 16, new_bins);
-  put32 (e + 20, (uint32_t) npages);
+  tp_put32 (e + 4, (uint32_t) entry_size);
+  tp_put32 (e + 12, seq + 1);
+  tp_put32 (e + 16, new_bins);
+  tp_put32 (e + 20, (uint32_t) npages);
   unsigned char *ref = e + 40, *data = e + 40 + 8 * npages;
   for (size_t i = 0; i < npages; i++) {
-    put32 (ref + 8 * i, pages[i]);
-    put32 (ref + 8 * i + 4, 4096);
+    tp_put32 (ref + 8 * i, pages[i]);
+    tp_put32 (ref + 8 * i + 4, 4096);
     memcpy (data + 4096 * i, new + 4096 + pages[i], 4096);
   }
-  put64 (e + 24, tp_marvin32 (e + 40, entry_size - 40, TP_MARVIN32_REGF_SEED) ^ (bad_hash ? 1 : 0));
-  put64 (e + 32, tp_marvin32 (e, 32, TP_MARVIN32_REGF_SEED));
+  tp_put64 (e + 24, tp_marvin32 (e + 40, entry_size - 40, TP_MARVIN32_REGF_SEED) ^ (bad_hash ? 1 : 0));
+  tp_put64 (e + 32, tp_marvin32 (e, 32, TP_MARVIN32_REGF_SEED));
 
   int rc = spill (arg[2], old, old_len) || spill (arg[3], log, log_len);
   fprintf (stderr, "mklog: %zu dirty pages, sequence %u -> %u\n", npages, seq, seq + 1);

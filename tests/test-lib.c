@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/reader.h"
 #include "tlspatch/tlspatch.h"
 
@@ -49,25 +50,19 @@ test_version_names (void)
   ok (strcmp (tp_netfx_version_name (533325), "4.8.1") == 0, "533325 is 4.8.1");
 }
 
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; p[2] = (v >> 16) & 0xff; p[3] = v >> 24;
-}
-
 static unsigned char *
 make_header (size_t size, uint32_t seq1, uint32_t seq2)
 {
   unsigned char *buf = calloc (1, size);
   memcpy (buf, "regf", 4);
-  put32 (buf + 4, seq1);
-  put32 (buf + 8, seq2);
-  put32 (buf + 20, 1);
-  put32 (buf + 24, 5);
-  put32 (buf + 32, 1);
-  put32 (buf + 36, 32);
-  put32 (buf + 40, 4096);
-  put32 (buf + 508, tp_regf_checksum (buf));
+  tp_put32 (buf + 4, seq1);
+  tp_put32 (buf + 8, seq2);
+  tp_put32 (buf + 20, 1);
+  tp_put32 (buf + 24, 5);
+  tp_put32 (buf + 32, 1);
+  tp_put32 (buf + 36, 32);
+  tp_put32 (buf + 40, 4096);
+  tp_put32 (buf + 508, tp_regf_checksum (buf));
   return buf;
 }
 
@@ -81,8 +76,8 @@ test_header (void)
 
   ok (tp_regf_check_primary (buf, 8191, &hdr, why, sizeof why) != 0 && strstr (why, "8 KiB"),
       "under 8 KiB refused: %s", why);
-  put32 (buf + 40, 8192);
-  put32 (buf + 508, tp_regf_checksum (buf));
+  tp_put32 (buf + 40, 8192);
+  tp_put32 (buf + 508, tp_regf_checksum (buf));
   ok (tp_regf_check_primary (buf, 8192, &hdr, why, sizeof why) != 0 && strstr (why, "truncated"),
       "bins past the end refused: %s", why);
   free (buf);
@@ -104,7 +99,7 @@ test_header (void)
 
   unsigned char zero[512] = { 0 };
   ok (tp_regf_checksum (zero) == 1, "checksum 0 is stored as 1");
-  put32 (zero, 0xFFFFFFFFu);
+  tp_put32 (zero, 0xFFFFFFFFu);
   ok (tp_regf_checksum (zero) == 0xFFFFFFFEu, "checksum -1 is stored as -2");
 }
 
@@ -116,28 +111,28 @@ test_value_rewritable (void)
   size_t size = 4096 * 3, vk = 4096 + 32, data = 4096 + 64;
   unsigned char *buf = calloc (1, size);
   unsigned char *c = buf + vk;
-  put32 (c, (uint32_t) -32);
+  tp_put32 (c, (uint32_t) -32);
   memcpy (c + 4, "vk", 2);
   c[6] = 4;                                  /* name length */
-  put32 (c + 8, 0x80000004u);                /* inline DWORD */
-  put32 (c + 16, 4);
+  tp_put32 (c + 8, 0x80000004u);                /* inline DWORD */
+  tp_put32 (c + 16, 4);
   c[20] = 1;                                 /* ASCII name */
   memcpy (c + 24, "Test", 4);
   ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) == 0, "inline DWORD is fine");
 
-  put32 (c + 8, 0);
-  put32 (c + 12, 0xFFFFFFFFu);
+  tp_put32 (c + 8, 0);
+  tp_put32 (c + 12, 0xFFFFFFFFu);
   ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "unset"),
       "unset value refused: %s", why);
 
-  put32 (c + 8, 20000);
-  put32 (c + 12, (uint32_t) (data - 4096));
-  put32 (buf + data, (uint32_t) -16);
+  tp_put32 (c + 8, 20000);
+  tp_put32 (c + 12, (uint32_t) (data - 4096));
+  tp_put32 (buf + data, (uint32_t) -16);
   memcpy (buf + data + 4, "db", 2);
   ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "big data"),
       "big data refused: %s", why);
 
-  put32 (c + 8, 0x80000004u);
+  tp_put32 (c + 8, 0x80000004u);
   c[20] = 3;                                 /* ASCII name + tombstone */
   ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "flags"),
       "odd flags refused: %s", why);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/marvin32.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/regf.h"
@@ -46,25 +47,6 @@ skip (int n, const char *reason)
 {
   for (int i = 0; i < n; i++)
     printf ("ok %d # SKIP %s\n", ++test_no, reason);
-}
-
-static uint32_t
-get32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; p[2] = (v >> 16) & 0xff; p[3] = v >> 24;
-}
-
-static void
-put64 (unsigned char *p, uint64_t v)
-{
-  put32 (p, (uint32_t) v);
-  put32 (p + 4, (uint32_t) (v >> 32));
 }
 
 /* ---- Growable byte buffers ----------------------------------------- */
@@ -143,14 +125,14 @@ static const unsigned char OTHER_STAMP[8] = { 0x00, 0x40, 0x12, 0x34, 0x56, 0x78
 static void
 fix_checksum (unsigned char *bb)
 {
-  put32 (bb + 508, tp_regf_checksum (bb));
+  tp_put32 (bb + 508, tp_regf_checksum (bb));
 }
 
 static void
 set_seq (bytes *h, uint32_t s1, uint32_t s2)
 {
-  put32 (h->p + 4, s1);
-  put32 (h->p + 8, s2);
+  tp_put32 (h->p + 4, s1);
+  tp_put32 (h->p + 8, s2);
   fix_checksum (h->p);
 }
 
@@ -158,8 +140,8 @@ static void
 bin_header (unsigned char *b, uint32_t off, uint32_t size)
 {
   memcpy (b, "hbin", 4);
-  put32 (b + 4, off);
-  put32 (b + 8, size);
+  tp_put32 (b + 4, off);
+  tp_put32 (b + 8, size);
   if (off == 0)
     memcpy (b + 20, STAMP, 8);
 }
@@ -178,58 +160,58 @@ hive_new (uint32_t nbins, uint32_t marker)
   unsigned char *bb = h.p;
   memcpy (bb, "regf", 4);
   memcpy (bb + 12, STAMP, 8);
-  put32 (bb + 20, 1);
-  put32 (bb + 24, 5);
-  put32 (bb + 32, 1);
-  put32 (bb + 36, 0x20);
-  put32 (bb + 40, nbins * 4096);
-  put32 (bb + 44, 1);
+  tp_put32 (bb + 20, 1);
+  tp_put32 (bb + 24, 5);
+  tp_put32 (bb + 32, 1);
+  tp_put32 (bb + 36, 0x20);
+  tp_put32 (bb + 40, nbins * 4096);
+  tp_put32 (bb + 44, 1);
   memcpy (bb + 48, "T\0E\0S\0T\0", 8);
 
   unsigned char *b = h.p + BB;
   bin_header (b, 0, 4096);
   unsigned char *nk = b + 0x20;             /* cell of 88 bytes */
-  put32 (nk, (uint32_t) -88);
+  tp_put32 (nk, (uint32_t) -88);
   memcpy (nk + 4, "nk", 2);
   nk[6] = 0x2c;                             /* hive entry, no delete, ASCII name */
   memcpy (nk + 8, STAMP, 8);
-  put32 (nk + 20, 0xFFFFFFFFu);             /* parent */
-  put32 (nk + 32, 0xFFFFFFFFu);             /* subkeys list */
-  put32 (nk + 36, 0xFFFFFFFFu);             /* volatile subkeys list */
-  put32 (nk + 40, 1);                       /* values */
-  put32 (nk + 44, 0x78);                    /* values list */
-  put32 (nk + 48, 0xA0);                    /* security */
-  put32 (nk + 52, 0xFFFFFFFFu);             /* class name */
-  put32 (nk + 64, 12);                      /* largest value name (UTF-16 bytes) */
-  put32 (nk + 68, 4);                       /* largest value data */
+  tp_put32 (nk + 20, 0xFFFFFFFFu);             /* parent */
+  tp_put32 (nk + 32, 0xFFFFFFFFu);             /* subkeys list */
+  tp_put32 (nk + 36, 0xFFFFFFFFu);             /* volatile subkeys list */
+  tp_put32 (nk + 40, 1);                       /* values */
+  tp_put32 (nk + 44, 0x78);                    /* values list */
+  tp_put32 (nk + 48, 0xA0);                    /* security */
+  tp_put32 (nk + 52, 0xFFFFFFFFu);             /* class name */
+  tp_put32 (nk + 64, 12);                      /* largest value name (UTF-16 bytes) */
+  tp_put32 (nk + 68, 4);                       /* largest value data */
   nk[76] = 4;                               /* name length */
   memcpy (nk + 80, "ROOT", 4);
   unsigned char *vl = b + 0x78;             /* cell of 8 bytes */
-  put32 (vl, (uint32_t) -8);
-  put32 (vl + 4, 0x80);
+  tp_put32 (vl, (uint32_t) -8);
+  tp_put32 (vl + 4, 0x80);
   unsigned char *vk = b + 0x80;             /* cell of 32 bytes */
-  put32 (vk, (uint32_t) -32);
+  tp_put32 (vk, (uint32_t) -32);
   memcpy (vk + 4, "vk", 2);
   vk[6] = 6;
-  put32 (vk + 8, 0x80000004u);              /* 4 bytes, inline */
-  put32 (vk + 12, marker);
-  put32 (vk + 16, 4);                       /* REG_DWORD */
+  tp_put32 (vk + 8, 0x80000004u);              /* 4 bytes, inline */
+  tp_put32 (vk + 12, marker);
+  tp_put32 (vk + 16, 4);                       /* REG_DWORD */
   vk[20] = 1;                               /* ASCII name */
   memcpy (vk + 24, "Marker", 6);
   unsigned char *sk = b + 0xA0;             /* cell of 48 bytes */
-  put32 (sk, (uint32_t) -48);
+  tp_put32 (sk, (uint32_t) -48);
   memcpy (sk + 4, "sk", 2);
-  put32 (sk + 8, 0xA0);
-  put32 (sk + 12, 0xA0);
-  put32 (sk + 16, 1);
-  put32 (sk + 20, 20);
+  tp_put32 (sk + 8, 0xA0);
+  tp_put32 (sk + 12, 0xA0);
+  tp_put32 (sk + 16, 1);
+  tp_put32 (sk + 20, 20);
   sk[24] = 1;                               /* descriptor: revision 1, */
   sk[27] = 0x80;                            /* self-relative, no owner, no ACLs */
-  put32 (b + 0xD0, 4096 - 0xD0);            /* the rest of bin 0 is free */
+  tp_put32 (b + 0xD0, 4096 - 0xD0);            /* the rest of bin 0 is free */
 
   for (uint32_t k = 1; k < nbins; k++) {
     bin_header (b + k * 4096, k * 4096, 4096);
-    put32 (b + k * 4096 + 32, 4096 - 32);
+    tp_put32 (b + k * 4096 + 32, 4096 - 32);
     fill_bin (&h, k, (unsigned char) (0x40 + k));
   }
   set_seq (&h, 10, 10);
@@ -239,7 +221,7 @@ hive_new (uint32_t nbins, uint32_t marker)
 static void
 set_marker (bytes *h, uint32_t v)
 {
-  put32 (h->p + MARKER_OFF, v);
+  tp_put32 (h->p + MARKER_OFF, v);
 }
 
 static uint32_t
@@ -256,9 +238,9 @@ log_start (const bytes *state, uint32_t type, uint32_t seq)
 {
   bytes lg = { NULL, 0 };
   bytes_append (&lg, state->p, 512);
-  put32 (lg.p + 4, seq);
-  put32 (lg.p + 8, seq);
-  put32 (lg.p + 28, type);
+  tp_put32 (lg.p + 4, seq);
+  tp_put32 (lg.p + 8, seq);
+  tp_put32 (lg.p + 28, type);
   fix_checksum (lg.p);
   return lg;
 }
@@ -279,20 +261,20 @@ log_entry (bytes *lg, const bytes *state, uint32_t seq, uint32_t flags,
   bytes_append (lg, NULL, size);
   unsigned char *e = lg->p + start;
   memcpy (e, "HvLE", 4);
-  put32 (e + 4, (uint32_t) size);
-  put32 (e + 8, flags);
-  put32 (e + 12, seq);
-  put32 (e + 16, get32 (state->p + 40));
-  put32 (e + 20, (uint32_t) n);
+  tp_put32 (e + 4, (uint32_t) size);
+  tp_put32 (e + 8, flags);
+  tp_put32 (e + 12, seq);
+  tp_put32 (e + 16, tp_le32 (state->p + 40));
+  tp_put32 (e + 20, (uint32_t) n);
   unsigned char *d = e + 40 + 8 * n;
   for (size_t i = 0; i < n; i++) {
-    put32 (e + 40 + 8 * i, pages[i].off);
-    put32 (e + 44 + 8 * i, pages[i].size);
+    tp_put32 (e + 40 + 8 * i, pages[i].off);
+    tp_put32 (e + 44 + 8 * i, pages[i].size);
     memcpy (d, state->p + BB + pages[i].off, pages[i].size);
     d += pages[i].size;
   }
-  put64 (e + 24, tp_marvin32 (e + 40, size - 40, TP_MARVIN32_REGF_SEED));
-  put64 (e + 32, tp_marvin32 (e, 32, TP_MARVIN32_REGF_SEED));
+  tp_put64 (e + 24, tp_marvin32 (e + 40, size - 40, TP_MARVIN32_REGF_SEED));
+  tp_put64 (e + 32, tp_marvin32 (e, 32, TP_MARVIN32_REGF_SEED));
   return start;
 }
 
@@ -302,14 +284,14 @@ static void
 rehash_entry_sized (bytes *lg, size_t off, uint32_t size)
 {
   unsigned char *e = lg->p + off;
-  put64 (e + 24, tp_marvin32 (e + 40, size - 40, TP_MARVIN32_REGF_SEED));
-  put64 (e + 32, tp_marvin32 (e, 32, TP_MARVIN32_REGF_SEED));
+  tp_put64 (e + 24, tp_marvin32 (e + 40, size - 40, TP_MARVIN32_REGF_SEED));
+  tp_put64 (e + 32, tp_marvin32 (e, 32, TP_MARVIN32_REGF_SEED));
 }
 
 static void
 rehash_entry (bytes *lg, size_t off)
 {
-  rehash_entry_sized (lg, off, get32 (lg->p + off + 4));
+  rehash_entry_sized (lg, off, tp_le32 (lg->p + off + 4));
 }
 
 /* An old-format log: base block copy in the first sector (clustering
@@ -322,12 +304,12 @@ old_log_cf (const bytes *state, uint32_t seq, const uint32_t *blocks, size_t n, 
   size_t sector = 512 * (size_t) cf;
   bytes lg = { NULL, 0 };
   bytes_append (&lg, state->p, sector);
-  put32 (lg.p + 4, seq);
-  put32 (lg.p + 8, seq);
-  put32 (lg.p + 28, 1);
-  put32 (lg.p + 44, cf);
+  tp_put32 (lg.p + 4, seq);
+  tp_put32 (lg.p + 8, seq);
+  tp_put32 (lg.p + 28, 1);
+  tp_put32 (lg.p + 44, cf);
   fix_checksum (lg.p);
-  uint32_t bins = get32 (state->p + 40), nbits = bins / 512;
+  uint32_t bins = tp_le32 (state->p + 40), nbits = bins / 512;
   size_t nbytes = (nbits + 7) / 8;
   unsigned char *bitmap = calloc (1, nbytes);
   for (size_t i = 0; i < n; i++)
@@ -379,8 +361,8 @@ dump_case (const bytes *primary, const bytes *l1, const bytes *l2)
   char path[512];
   unsigned char head[9] = { 0 };
   bytes all = { NULL, 0 };
-  put32 (head + 1, (uint32_t) primary->len);
-  put32 (head + 5, l1 ? (uint32_t) l1->len : 0);
+  tp_put32 (head + 1, (uint32_t) primary->len);
+  tp_put32 (head + 5, l1 ? (uint32_t) l1->len : 0);
   bytes_append (&all, head, sizeof head);
   bytes_append (&all, primary->p, primary->len);
   if (l1)
@@ -824,14 +806,14 @@ test_new_crafted (void)
   bytes_free (&bad);
 
   bad = bytes_copy (&lg);
-  put32 (bad.p + off[1] + 16, 4097);        /* hive bins data size not a multiple of 4 KiB */
+  tp_put32 (bad.p + off[1] + 16, 4097);        /* hive bins data size not a multiple of 4 KiB */
   rehash_entry (&bad, off[1]);
   r = recover (&f.primary, &bad, NULL);
   ok (r.rc == 0 && r.info.entries == 1 && contains (r.info.stopped, "bins data size"),
       "new format: bad hive bins data size stops replay (%s)", r.info.stopped);
   run_free (&r);
-  put32 (bad.p + off[1] + 16, 16384);
-  put32 (bad.p + off[1] + 40, 16384 - 2048);  /* page runs past the hive bins data */
+  tp_put32 (bad.p + off[1] + 16, 16384);
+  tp_put32 (bad.p + off[1] + 40, 16384 - 2048);  /* page runs past the hive bins data */
   rehash_entry (&bad, off[1]);
   r = recover (&f.primary, &bad, NULL);
   ok (r.rc == 0 && r.info.entries == 1 && contains (r.info.stopped, "beyond"),
@@ -975,10 +957,10 @@ test_new_growth (void)
   page_ref pages[2] = { { 0, 4096 }, { 16384, 4096 } };
   log_entry (&lg, &grown, 21, 1, pages, 2);
   run r = recover (&prim, &lg, NULL);
-  ok (r.rc == 0 && r.out_len == BB + 5 * 4096 && r.out && get32 (r.out + 40) == 5 * 4096 &&
+  ok (r.rc == 0 && r.out_len == BB + 5 * 4096 && r.out && tp_le32 (r.out + 40) == 5 * 4096 &&
       bin_fill (r.out, 4) == 0x44 && hivex_marker (r.out, r.out_len) == 5,
       "new format: the hive grows with the entry's hive bins data size %s", r.why);
-  ok (r.out && (get32 (r.out + 144) & 1) == 1, "new format: flag bit 0 restored from the entry");
+  ok (r.out && (tp_le32 (r.out + 144) & 1) == 1, "new format: flag bit 0 restored from the entry");
   run_free (&r);
 
   /* A dirty page that leaves bin 2 invalid: replaced by an empty bin. */
@@ -1359,8 +1341,8 @@ hostile_entry (const new_fixture *f, const char *what, uint32_t field_off, uint3
 {
   size_t off[3];
   bytes lg = new_log_3 (f, off);
-  uint32_t size = get32 (lg.p + off[1] + 4);
-  put32 (lg.p + off[1] + field_off, value);
+  uint32_t size = tp_le32 (lg.p + off[1] + 4);
+  tp_put32 (lg.p + off[1] + field_off, value);
   rehash_entry_sized (&lg, off[1], size);
   run r = recover (&f->primary, &lg, NULL);
   ok (r.rc == 0 && r.info.entries == 1 && contains (r.info.stopped, expect) &&

@@ -40,11 +40,12 @@ tp_image_looks_like_image (const char *arg)
   bool vpc_footer = end >= 512 && pread (fd, tail, 512, end - 512) == 512 &&
                     memcmp (tail, "conectix", 8) == 0;
   close (fd);
+  if (n >= 21 && memcmp (b, "# Disk DescriptorFile", 21) == 0)   /* a small text file */
+    return true;
   if (n < 512 || memcmp (b, "regf", 4) == 0)   /* a hive's checksum may read 55 AA */
     return false;
   return memcmp (b, "QFI\xfb", 4) == 0 ||            /* qcow2 */
          memcmp (b, "KDMV", 4) == 0 ||               /* vmdk sparse */
-         memcmp (b, "# Disk DescriptorFile", 21) == 0 ||
          memcmp (b, "vhdxfile", 8) == 0 ||
          memcmp (b, "conectix", 8) == 0 || vpc_footer ||
          memcmp (b + 3, "NTFS    ", 8) == 0 ||       /* a bare NTFS volume */
@@ -126,6 +127,14 @@ last_error (guestfs_h *g)
   for (char *p = s; p && *p; p++)   /* one line */
     if (*p == '\n')
       *p = ' ';
+  /* libguestfs appends how to debug it; our one-line errors keep the cause. */
+  static const char *const advice[] = { ". To see full error messages", " To see full error messages",
+                                        ". This usually means", " This usually means" };
+  for (size_t i = 0; s && i < sizeof advice / sizeof advice[0]; i++) {
+    char *cut = strstr (s, advice[i]);
+    if (cut)
+      *cut = '\0';
+  }
   return s;
 }
 
@@ -182,6 +191,11 @@ choose_format (guestfs_h *g, slot *s)
     s->format = strdup ("raw");     /* what an NBD server exports */
     return;
   }
+  if (vmdk_descriptor (s->img->path)) {
+    s->error = strdup ("VMDK descriptor file: its extents may name any file on this host; "
+                       "refusing unless you give --format vmdk");
+    return;
+  }
   char *fmt = guestfs_disk_format (g, s->img->path);
   if (!fmt) {
     s->error = last_error (g);
@@ -189,12 +203,6 @@ choose_format (guestfs_h *g, slot *s)
   }
   if (strcmp (fmt, "unknown") == 0) {
     s->error = strdup ("cannot tell the disk image format; give --format");
-    free (fmt);
-    return;
-  }
-  if (strcmp (fmt, "vmdk") == 0 && vmdk_descriptor (s->img->path)) {
-    s->error = strdup ("VMDK descriptor file: its extents may name any file on this host; "
-                       "refusing unless you give --format vmdk");
     free (fmt);
     return;
   }

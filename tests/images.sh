@@ -90,6 +90,15 @@ snapshot win.qcow2 qcow2 q
 ok "qcow2 read back with guestfish + regfexport" \
   test "$(regf_value q/SOFTWARE '\Microsoft\.NETFramework\v3.0' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
 
+# --- vmdk, vhdx and vpc (VHD), format detected, one shared check ------------
+for f in vmdk vhdx vpc; do qemu-img convert -f raw -O $f "$IMAGES/win.img" win.$f; done
+printf '# Disk DescriptorFile\nversion=1\nRW 131072 FLAT "/etc/hostname" 0\n' >evil.vmdk
+run_tp check --json --share-appliance 4 win.vmdk win.vhdx win.vpc evil.vmdk
+ok "vmdk, vhdx, vpc: detected and inspected (noncompliant)" \
+  test "$(json_get 'select(.image != "evil.vmdk") | .image + " " + .status' | sort | tr '\n' ,)" = "win.vhdx noncompliant,win.vmdk noncompliant,win.vpc noncompliant,"
+ok "a VMDK descriptor (it could name any host file) is refused without --format" \
+  eval 'json_get "select(.image == \"evil.vmdk\") | .error" | grep -q "VMDK descriptor"'
+
 # --- -j 2 and an image given with -a -----------------------------------------
 copy win.img a.img; copy win.img b.img
 run_tp check --json -j 2 -a a.img b.img

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <guestfs.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "tlspatch/image.h"
+#include "gfs.h"
 
 /* ------------------------------------------------------------------ */
 /* Recognising images                                                 */
@@ -869,6 +869,15 @@ tp_images_process (const tp_options *opt, const tp_image_options *iopt,
   runner r = { .opt = opt, .iopt = iopt, .images = images, .n = n, .undo = undo,
                .emit = emit, .opaque = opaque };
   pthread_mutex_init (&r.lock, NULL);
+  char why[256];
+  if (tp_gfs_load (why, sizeof why) < 0) {
+    for (size_t i = 0; i < n; i++) {
+      slot s = { .img = &images[i], .error = why };
+      emit_slot (&r, &s);
+    }
+    pthread_mutex_destroy (&r.lock);
+    return;
+  }
   size_t jobs = iopt->jobs > 1 ? (size_t) iopt->jobs : 1;
   pthread_t *threads = calloc (jobs, sizeof *threads);
   size_t started = 0;

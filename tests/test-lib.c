@@ -10,21 +10,7 @@
 #include "tlspatch/reader.h"
 #include "tlspatch/tlspatch.h"
 
-static int test_no;
-static int failures;
-
-static void
-ok (int cond, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  printf ("%sok %d - ", cond ? "" : "not ", ++test_no);
-  vprintf (fmt, ap);
-  printf ("\n");
-  va_end (ap);
-  if (!cond)
-    failures++;
-}
+#include "tap.h"
 
 static void
 test_version_keys (void)

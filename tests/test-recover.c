@@ -24,30 +24,7 @@
 #include "tlspatch/recover.h"
 #include "tlspatch/regf.h"
 
-static int test_no;
-static int failures;
-
-static void ok (int cond, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
-
-static void
-ok (int cond, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  printf ("%sok %d - ", cond ? "" : "not ", ++test_no);
-  vprintf (fmt, ap);
-  printf ("\n");
-  va_end (ap);
-  if (!cond)
-    failures++;
-}
-
-static void
-skip (int n, const char *reason)
-{
-  for (int i = 0; i < n; i++)
-    printf ("ok %d # SKIP %s\n", ++test_no, reason);
-}
+#include "tap.h"
 
 /* ---- Growable byte buffers ----------------------------------------- */
 

@@ -40,10 +40,19 @@ struct tp_hive {
   tp_regf reader;
   bool damaged;                 /* a lookup met a damaged list or record */
   tp_hive_kind kind;
+  /* A hive read on demand (tp_hive_open_reader): no file, no lock. */
+  tp_regf_read_fn read;
+  void *read_ctx;
+  unsigned char *loaded;        /* one flag per chunk of the buffer */
+  char *read_error;             /* the first failed read */
+  size_t map_len;               /* the anonymous buffer's length */
+  tp_regf_edit *edits;          /* what tp_hive_make_patch planned */
+  size_t n_edits;
 };
 
 bool tp_hive_recovered (const tp_hive *hv) { return hv->recovered != NULL; }
 bool tp_hive_damaged (const tp_hive *hv) { return hv->damaged; }
+const char *tp_hive_read_error (const tp_hive *hv) { return hv->read_error; }
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv) { return hv->kind; }
 const char *tp_hive_path (const tp_hive *hv) { return hv->path; }
 
@@ -212,11 +221,122 @@ tp_hive_open (const char *path, int flags, tp_result *res)
   return NULL;
 }
 
+static tp_regf_edit *plan_edits (tp_hive *hv, tp_result *res);
+
+/* ------------------------------------------------------------------ */
+/* A hive read on demand                                              */
+
+/* Reads go in chunks: a lookup touches a few dozen records spread over
+ * the file, and each read inside an appliance costs a round trip. */
+#define CHUNK (64 * 1024)
+
+static bool
+load_on_demand (void *ctx, size_t off, size_t len)
+{
+  tp_hive *hv = ctx;
+  if (off > hv->size || len > hv->size - off)
+    return false;
+  for (size_t c = off / CHUNK; len && c <= (off + len - 1) / CHUNK; c++) {
+    if (hv->loaded[c])
+      continue;
+    size_t start = c * CHUNK;
+    size_t n = hv->size - start < CHUNK ? hv->size - start : CHUNK;
+    if (hv->read (hv->read_ctx, (unsigned char *) hv->map + start, n, start) != 0) {
+      if (!hv->read_error && asprintf (&hv->read_error, "cannot read %zu bytes at offset %zu",
+                                       n, start) < 0)
+        hv->read_error = NULL;
+      return false;
+    }
+    hv->loaded[c] = 1;
+  }
+  return true;
+}
+
+tp_hive *
+tp_hive_open_reader (const char *label, size_t size, tp_regf_read_fn read, void *ctx,
+                     tp_result *res)
+{
+  tp_hive *hv = calloc (1, sizeof *hv);
+  if (!hv) {
+    tp_result_fail (res, "out of memory");
+    return NULL;
+  }
+  hv->fd = hv->memfd = -1;
+  hv->path = strdup (label);
+  hv->read = read;
+  hv->read_ctx = ctx;
+  hv->size = hv->file_size = size;
+  hv->map_len = size ? size : 1;
+  /* Untouched pages of an anonymous mapping cost nothing. */
+  void *m = mmap (NULL, hv->map_len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  hv->loaded = calloc (size / CHUNK + 1, 1);
+  if (m == MAP_FAILED || !hv->loaded || !hv->path) {
+    if (m != MAP_FAILED)
+      munmap (m, hv->map_len);
+    tp_result_fail (res, "out of memory");
+    goto fail;
+  }
+  hv->map = m;
+  char why[256];
+  if (size < TP_REGF_BASE_BLOCK_SIZE || !load_on_demand (hv, 0, TP_REGF_BASE_BLOCK_SIZE)) {
+    tp_result_fail (res, "%s", hv->read_error ? hv->read_error : "not a registry hive (too short)");
+    goto fail;
+  }
+  if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) != 0) {
+    tp_result_fail (res, "%s", why);
+    goto fail;
+  }
+  hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor,
+                           .load = load_on_demand, .load_ctx = hv };
+  if (!tp_regf_root (&hv->reader)) {
+    tp_result_fail (res, "the hive's root key is missing or damaged");
+    goto fail;
+  }
+  hv->kind = classify (hv);
+  return hv;
+
+ fail:
+  tp_hive_close (hv);
+  return NULL;
+}
+
+int
+tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
+{
+  free (hv->edits);
+  hv->n_edits = 0;
+  hv->edits = plan_edits (hv, res);
+  if (!hv->edits)
+    return -1;
+  hv->n_edits = res->n_changes;
+  char why[256];
+  if (tp_regf_make_patch (&hv->reader, hv->edits, hv->n_edits, out, why, sizeof why) != 0)
+    return tp_result_fail (res, "cannot plan the writes: %s%s%s", why,
+                           hv->read_error ? ": " : "", hv->read_error ? hv->read_error : "");
+  return 0;
+}
+
+int
+tp_hive_verify_patch (tp_hive *hv, size_t size, tp_result *res)
+{
+  char why[256];
+  if (tp_regf_verify_edits_from (hv->read, hv->read_ctx, size, hv->edits, hv->n_edits,
+                                 why, sizeof why) != 0)
+    return tp_result_fail (res, "verification of the written hive failed: %s", why);
+  return 0;
+}
+
 void
 tp_hive_close (tp_hive *hv)
 {
   if (!hv)
     return;
+  if (hv->read && hv->map)
+    munmap ((void *) hv->map, hv->map_len);
+  free (hv->loaded);
+  free (hv->read_error);
+  free (hv->edits);
   if (hv->file_map)
     munmap ((void *) hv->file_map, hv->file_size);
   free (hv->recovered);
@@ -316,10 +436,15 @@ check_key_rewritable (tp_hive *hv, size_t node, const char *key_path, tp_result 
     return tp_result_fail (res, "cannot list values of %s: the list is damaged", key_path);
   int rc = 0;
   char why[256];
-  for (size_t i = 0; i < n && rc == 0; i++)
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    tp_value loaded = { 0 };    /* a hive read on demand: bring the records in first */
+    if (hv->reader.load)
+      tp_regf_value_data (&hv->reader, values[i], &loaded);
+    tp_value_free (&loaded);
     if (tp_regf_value_rewritable (hv->map, hv->size, hv->hdr.minor, values[i],
                                   why, sizeof why) != 0)
       rc = tp_result_fail (res, "refusing to write key %s: %s", key_path, why);
+  }
   free (values);
   return rc;
 }
@@ -501,5 +626,7 @@ tp_hive_apply (tp_hive *hv, tp_result *res, bool backup)
 {
   if (res->n_changes == 0 && !hv->recovered)   /* nothing changes: the file is not touched */
     return 0;
+  if (hv->read)
+    return tp_result_fail (res, "internal error: a hive read on demand is written by its owner");
   return commit_atomically (hv, res, backup);
 }

@@ -63,6 +63,17 @@ tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
   tp_hive *hv = tp_hive_open (path, flags, res);
   if (!hv)
     return res->status;
+  tp_process_opened (opt, hv, expect, label, undo, res);
+  tp_hive_close (hv);
+  return res->status;
+}
+
+tp_status
+tp_process_opened (const tp_options *opt, tp_hive *hv, tp_hive_kind expect,
+                   const char *label, tp_undo_ctx *undo, tp_result *res)
+{
+  bool writes = opt->mode != TP_MODE_CHECK && !opt->dry_run;
+  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
   free (res->target);
   res->target = strdup (label ? label : tp_hive_path (hv));
   res->kind = tp_hive_kind_of (hv);
@@ -87,6 +98,7 @@ tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
          tp_hive_apply (hv, res, opt->backup) < 0))
       res->status = TP_STATUS_ERROR;
   }
-  tp_hive_close (hv);
+  if (tp_hive_read_error (hv) && res->status != TP_STATUS_ERROR)
+    tp_result_fail (res, "%s", tp_hive_read_error (hv));
   return res->status;
 }

@@ -15,13 +15,14 @@
 static const unsigned char *
 cell (const tp_regf *r, size_t off, size_t *len)
 {
-  if (off < BINS || off % 8 != 0 || off > r->size || r->size - off < 8)
+  if (off < BINS || off % 8 != 0 || off > r->size || r->size - off < 8 ||
+      !tp_regf_load (r, off, 4))
     return NULL;
   int32_t raw = (int32_t) tp_le32 (r->buf + off);
   if (raw >= 0)
     return NULL;
   size_t size = (size_t) -(int64_t) raw;
-  if (size < 8 || size > r->size - off)
+  if (size < 8 || size > r->size - off || !tp_regf_load (r, off, size))
     return NULL;
   *len = size - 4;
   return r->buf + off + 4;
@@ -45,7 +46,7 @@ size_t
 tp_regf_root (const tp_regf *r)
 {
   size_t len;
-  if (r->size < BINS)
+  if (r->size < BINS || !tp_regf_load (r, 0, BINS))
     return 0;
   size_t root = rel (tp_le32 (r->buf + 36));
   return record (r, root, "nk", 76, &len) ? root : 0;

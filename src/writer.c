@@ -19,11 +19,12 @@
 
 /* Small in-place edits of the copy, and the new bin being built. */
 typedef struct {
-  struct { size_t off; unsigned char bytes[8]; size_t len; } *pokes;
+  tp_regf_poke *pokes;
   size_t n_pokes;
   unsigned char *bin;           /* the appended hive bin, header included */
   size_t bin_used, bin_cap, bin_size;
   size_t bin_file_off;          /* where the bin starts in the file */
+  const tp_regf *r;             /* the hive as it is (loaded on demand) */
   const unsigned char *buf;
   size_t size;
   char *why;
@@ -37,15 +38,20 @@ fail (patch *p, const char *fmt, const char *detail)
   return -1;
 }
 
+/* Set 4 bytes of an existing record. A poke that changes nothing is
+ * dropped: an in-place writer then touches only what differs. */
 static int
-poke32 (patch *p, size_t off, uint32_t v)
+poke32 (patch *p, size_t off, uint32_t v, tp_regf_phase phase)
 {
+  if (tp_le32 (p->buf + off) == v)
+    return 0;
   void *more = realloc (p->pokes, (p->n_pokes + 1) * sizeof *p->pokes);
   if (!more)
     return fail (p, "%s", "out of memory");
   p->pokes = more;
   p->pokes[p->n_pokes].off = off;
   p->pokes[p->n_pokes].len = 4;
+  p->pokes[p->n_pokes].phase = phase;
   tp_put32 (p->pokes[p->n_pokes].bytes, v);
   p->n_pokes++;
   return 0;
@@ -55,13 +61,13 @@ poke32 (patch *p, size_t off, uint32_t v)
 static size_t
 cell_payload (const patch *p, size_t off)
 {
-  if (off < BINS || off % 8 != 0 || off + 8 > p->size)
+  if (off < BINS || off % 8 != 0 || off + 8 > p->size || !tp_regf_load (p->r, off, 4))
     return 0;
   int32_t raw = (int32_t) tp_le32 (p->buf + off);
   if (raw >= 0)
     return 0;
   size_t len = (size_t) -(int64_t) raw;
-  return len >= 8 && len <= p->size - off ? len - 4 : 0;
+  return len >= 8 && len <= p->size - off && tp_regf_load (p->r, off, len) ? len - 4 : 0;
 }
 
 /* Mark a cell unallocated (its size positive), as hivex and Windows do. */
@@ -71,7 +77,7 @@ free_cell (patch *p, size_t off)
   size_t payload = cell_payload (p, off);
   if (!payload)
     return fail (p, "%s", "a cell to release is damaged");
-  return poke32 (p, off, (uint32_t) (payload + 4));
+  return poke32 (p, off, (uint32_t) (payload + 4), TP_PHASE_RELEASE);
 }
 
 /* Allocate a cell in the new bin; returns its file offset, 0 on error. */
@@ -153,7 +159,7 @@ replace_value (patch *p, size_t vk_off, const tp_value *v)
   if (free_vk_data (p, old) < 0 || set_vk_data (p, vk, v) < 0)
     return -1;
   for (size_t i = 4; i < 16; i += 4)   /* data size, data offset, type */
-    if (poke32 (p, vk_off + 4 + i, tp_le32 (vk + i)) < 0)
+    if (poke32 (p, vk_off + 4 + i, tp_le32 (vk + i), TP_PHASE_LINK) < 0)
       return -1;
   return 0;
 }
@@ -251,13 +257,13 @@ edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
       rc = fail (p, "%s", "out of memory");
     if (rc == 0 && count)
       rc = free_cell (p, (size_t) list_off + BINS);
-    if (rc == 0 && (poke32 (p, nk_off + 4 + 36, new_count) < 0 ||
+    if (rc == 0 && (poke32 (p, nk_off + 4 + 36, new_count, TP_PHASE_LINK) < 0 ||
                     poke32 (p, nk_off + 4 + 40, new_count ? (uint32_t) (new_list - BINS)
-                                                          : NO_OFFSET) < 0))
+                                                          : NO_OFFSET, TP_PHASE_LINK) < 0))
       rc = -1;
   }
-  if (rc == 0 && (poke32 (p, nk_off + 4 + 60, max_name) < 0 ||
-                  poke32 (p, nk_off + 4 + 64, max_data) < 0))
+  if (rc == 0 && (poke32 (p, nk_off + 4 + 60, max_name, TP_PHASE_GROW) < 0 ||
+                  poke32 (p, nk_off + 4 + 64, max_data, TP_PHASE_GROW) < 0))
     rc = -1;
   free (list);
   return rc;
@@ -332,36 +338,48 @@ new_base_block (const unsigned char *old, unsigned char *bb, uint32_t bins_size)
   tp_put32 (bb + 508, tp_regf_checksum (bb));
 }
 
+/* Pokes in write order (phase, then offset), neighbours of one phase
+ * merged: a record's fields that change together go in one write. */
 static int
-write_out (patch *p, int out_fd, int src_fd, uint32_t bins_size, char *why, size_t whylen)
+compare_pokes (const void *a, const void *b)
 {
-  if (copy_all (out_fd, src_fd, p->size) != 0) {
-    snprintf (why, whylen, "%s", strerror (errno));
-    return -1;
+  const tp_regf_poke *x = a, *y = b;
+  if (x->phase != y->phase)
+    return x->phase < y->phase ? -1 : 1;
+  return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void
+merge_pokes (tp_regf_patch *out)
+{
+  if (out->n_pokes == 0)
+    return;
+  qsort (out->pokes, out->n_pokes, sizeof *out->pokes, compare_pokes);
+  size_t k = 0;
+  for (size_t i = 1; i < out->n_pokes; i++) {
+    tp_regf_poke *last = &out->pokes[k], *next = &out->pokes[i];
+    if (next->phase == last->phase && next->off == last->off + last->len &&
+        last->len + next->len <= sizeof last->bytes) {
+      memcpy (last->bytes + last->len, next->bytes, next->len);
+      last->len += next->len;
+    } else
+      out->pokes[++k] = *next;
   }
-  for (size_t i = 0; i < p->n_pokes; i++)
-    if (pwrite (out_fd, p->pokes[i].bytes, p->pokes[i].len, (off_t) p->pokes[i].off) != 4)
-      goto io_error;
-  if (p->bin_size &&
-      pwrite (out_fd, p->bin, p->bin_size, (off_t) p->bin_file_off) != (ssize_t) p->bin_size)
-    goto io_error;
-  unsigned char bb[TP_REGF_BASE_BLOCK_SIZE];
-  new_base_block (p->buf, bb, bins_size);
-  if (pwrite (out_fd, bb, sizeof bb, 0) != (ssize_t) sizeof bb)
-    goto io_error;
-  return 0;
- io_error:
-  snprintf (why, whylen, "%s", errno ? strerror (errno) : "short write");
-  return -1;
+  out->n_pokes = k + 1;
 }
 
 int
-tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
-                     const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
+                    tp_regf_patch *out, char *why, size_t whylen)
 {
   why[0] = '\0';
-  uint32_t bins_size = tp_le32 (buf + 40);
-  patch p = { .buf = buf, .size = size, .why = why, .whylen = whylen,
+  memset (out, 0, sizeof *out);
+  if (r->size < BINS || !tp_regf_load (r, 0, BINS)) {
+    snprintf (why, whylen, "the base block cannot be read");
+    return -1;
+  }
+  uint32_t bins_size = tp_le32 (r->buf + 40);
+  patch p = { .r = r, .buf = r->buf, .size = r->size, .why = why, .whylen = whylen,
               .bin_file_off = BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
   p.bin = calloc (1, p.bin_cap);
   int rc = p.bin ? 0 : fail (&p, "%s", "out of memory");
@@ -379,29 +397,102 @@ tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t si
     else
       bins_size += (uint32_t) bin_size;
   }
-  if (rc == 0)
-    rc = write_out (&p, out_fd, src_fd, bins_size, why, whylen);
-  free (p.pokes);
-  free (p.bin);
+  if (rc != 0) {
+    free (p.pokes);
+    free (p.bin);
+    return -1;
+  }
+  out->pokes = p.pokes;
+  out->n_pokes = p.n_pokes;
+  merge_pokes (out);
+  if (p.bin_size) {
+    out->bin = p.bin;
+    out->bin_off = p.bin_file_off;
+    out->bin_size = p.bin_size;
+  } else
+    free (p.bin);
+  new_base_block (r->buf, out->base_block, bins_size);
+  return 0;
+}
+
+void
+tp_regf_patch_free (tp_regf_patch *p)
+{
+  free (p->pokes);
+  free (p->bin);
+  memset (p, 0, sizeof *p);
+}
+
+bool
+tp_regf_patch_tearproof (const tp_regf_patch *p)
+{
+  for (size_t i = 0; i < p->n_pokes; i++) {
+    const tp_regf_poke *k = &p->pokes[i];
+    if (k->phase == TP_PHASE_LINK && k->off / 4096 != (k->off + k->len - 1) / 4096)
+      return false;
+  }
+  return true;
+}
+
+static int
+write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *why,
+             size_t whylen)
+{
+  if (copy_all (out_fd, src_fd, size) != 0) {
+    snprintf (why, whylen, "%s", strerror (errno));
+    return -1;
+  }
+  errno = 0;
+  for (size_t i = 0; i < p->n_pokes; i++)
+    if (pwrite (out_fd, p->pokes[i].bytes, p->pokes[i].len, (off_t) p->pokes[i].off) !=
+        (ssize_t) p->pokes[i].len)
+      goto io_error;
+  if (p->bin_size &&
+      pwrite (out_fd, p->bin, p->bin_size, (off_t) p->bin_off) != (ssize_t) p->bin_size)
+    goto io_error;
+  if (pwrite (out_fd, p->base_block, BINS, 0) != BINS)
+    goto io_error;
+  return 0;
+ io_error:
+  snprintf (why, whylen, "%s", errno ? strerror (errno) : "short write");
+  return -1;
+}
+
+int
+tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
+                     const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  tp_regf r = { .buf = buf, .size = size };
+  tp_regf_patch p;
+  if (tp_regf_make_patch (&r, edits, n, &p, why, whylen) != 0)
+    return -1;
+  int rc = write_patch (&p, out_fd, src_fd, size, why, whylen);
+  tp_regf_patch_free (&p);
   return rc;
 }
 
 /* ------------------------------------------------------------------ */
 /* Reading the written file back                                      */
 
-/* The allocated cell at file offset `off` of fd: its payload (malloc'd). */
+/* Where the written hive is read back from. */
+typedef struct {
+  tp_regf_read_fn read;
+  void *ctx;
+} source;
+
+/* The allocated cell at file offset `off`: its payload (malloc'd). */
 static unsigned char *
-read_cell (int fd, size_t file_size, size_t off, size_t *len)
+read_cell (const source *fd, size_t file_size, size_t off, size_t *len)
 {
   unsigned char sz[4];
-  if (off < BINS || off + 8 > file_size || pread (fd, sz, 4, (off_t) off) != 4)
+  if (off < BINS || off + 8 > file_size || fd->read (fd->ctx, sz, 4, off) != 0)
     return NULL;
   int32_t raw = (int32_t) tp_le32 (sz);
   if (raw >= 0 || (size_t) -(int64_t) raw > file_size - off || -(int64_t) raw < 8)
     return NULL;
   *len = (size_t) -(int64_t) raw - 4;
   unsigned char *p = malloc (*len);
-  if (p && pread (fd, p, *len, (off_t) off + 4) != (ssize_t) *len) {
+  if (p && fd->read (fd->ctx, p, *len, off + 4) != 0) {
     free (p);
     p = NULL;
   }
@@ -411,7 +502,7 @@ read_cell (int fd, size_t file_size, size_t off, size_t *len)
 /* Value `name` of the key at nk_off, as written: 1 found (filled),
  * 0 absent, -1 damaged. */
 static int
-read_value (int fd, size_t file_size, size_t nk_off, const char *name, tp_value *out)
+read_value (const source *fd, size_t file_size, size_t nk_off, const char *name, tp_value *out)
 {
   size_t nk_len, list_len;
   unsigned char *nk = read_cell (fd, file_size, nk_off, &nk_len);
@@ -456,22 +547,23 @@ read_value (int fd, size_t file_size, size_t nk_off, const char *name, tp_value 
 }
 
 int
-tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+tp_regf_verify_edits_from (tp_regf_read_fn read, void *ctx, size_t end,
+                           const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
 {
+  source src = { .read = read, .ctx = ctx }, *fd = &src;
   unsigned char bb[TP_REGF_BASE_BLOCK_SIZE];
-  off_t end = lseek (fd, 0, SEEK_END);
   tp_regf_header hdr;
-  if (end < 0 || pread (fd, bb, sizeof bb, 0) != (ssize_t) sizeof bb) {
+  if (read (ctx, bb, sizeof bb, 0) != 0) {
     snprintf (why, whylen, "cannot read the written hive back");
     return -1;
   }
   /* tp_regf_check_primary reads only the base block of what it is given. */
-  if (tp_regf_check_primary (bb, (size_t) end < sizeof bb ? sizeof bb : (size_t) end, &hdr,
+  if (tp_regf_check_primary (bb, end < sizeof bb ? sizeof bb : end, &hdr,
                              why, whylen) != 0)
     return -1;
   for (size_t i = 0; i < n; i++) {
     tp_value got = { 0 };
-    int rc = read_value (fd, (size_t) end, edits[i].nk_off, edits[i].name, &got);
+    int rc = read_value (fd, end, edits[i].nk_off, edits[i].name, &got);
     bool ok = rc >= 0 && tp_value_equal (&got, edits[i].value);
     tp_value_free (&got);
     if (!ok) {
@@ -480,4 +572,21 @@ tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, si
     }
   }
   return 0;
+}
+
+static int
+read_fd (void *ctx, void *buf, size_t len, uint64_t off)
+{
+  return pread (*(int *) ctx, buf, len, (off_t) off) == (ssize_t) len ? 0 : -1;
+}
+
+int
+tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  off_t end = lseek (fd, 0, SEEK_END);
+  if (end < 0) {
+    snprintf (why, whylen, "cannot read the written hive back");
+    return -1;
+  }
+  return tp_regf_verify_edits_from (read_fd, &fd, (size_t) end, edits, n, why, whylen);
 }

@@ -14,8 +14,10 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "tlspatch/reader.h"
 #include "tlspatch/regf.h"
 #include "tlspatch/result.h"
+#include "tlspatch/writer.h"
 
 typedef struct tp_hive tp_hive;
 
@@ -28,6 +30,26 @@ enum {
  * records the reason in res (the file is not modified). */
 tp_hive *tp_hive_open (const char *path, int flags, tp_result *res);
 void tp_hive_close (tp_hive *hv);
+
+/* Open a hive of `size` bytes read on demand through `read` (a hive
+ * inside a disk image): only the records lookups need are fetched, in
+ * 64 KiB chunks. Only a clean hive opens (a dirty one needs the whole
+ * file and its logs: bring them over and use tp_hive_open). `label`
+ * names it in reports. Nothing is locked; tp_hive_apply refuses: the
+ * owner writes tp_hive_make_patch's result itself. */
+tp_hive *tp_hive_open_reader (const char *label, size_t size, tp_regf_read_fn read,
+                              void *ctx, tp_result *res);
+
+/* The first read that failed in a hive read on demand, or NULL. */
+const char *tp_hive_read_error (const tp_hive *hv);
+
+/* res's changes as the writes to make (writer.h), remembered for
+ * tp_hive_verify_patch. Returns 0 or -1 (recorded in res). */
+int tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out);
+
+/* Read the hive back through its read function (now `size` bytes) and
+ * check every planned value reads back as planned. */
+int tp_hive_verify_patch (tp_hive *hv, size_t size, tp_result *res);
 
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv);
 const char *tp_hive_path (const tp_hive *hv);

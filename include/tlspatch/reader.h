@@ -23,7 +23,22 @@ typedef struct {
   const unsigned char *buf;
   size_t size;
   uint32_t minor;               /* big data exists from minor 4 on */
+  /* A hive read on demand (inside a disk image): when set, called before
+   * bytes [off, off+len) of buf are read, to fill them. False when they
+   * cannot be read; the bytes then count as damaged. */
+  bool (*load) (void *ctx, size_t off, size_t len);
+  void *load_ctx;
 } tp_regf;
+
+/* Make bytes [off, off+len) of r->buf readable (true when they are). */
+static inline bool
+tp_regf_load (const tp_regf *r, size_t off, size_t len)
+{
+  return !r->load || r->load (r->load_ctx, off, len);
+}
+
+/* Read len bytes at off into buf: 0, or -1 when they cannot all be read. */
+typedef int (*tp_regf_read_fn) (void *ctx, void *buf, size_t len, uint64_t off);
 
 /* The root key (from the base block), or 0 when damaged. */
 size_t tp_regf_root (const tp_regf *r);

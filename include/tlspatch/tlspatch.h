@@ -31,6 +31,11 @@ tp_status tp_process_hive (const tp_options *opt, const char *path,
                            tp_hive_kind expect, const char *label,
                            tp_undo_ctx *undo, tp_result *res);
 
+/* The same on a hive already open (tp_hive_open or tp_hive_open_reader);
+ * the caller closes it. */
+tp_status tp_process_opened (const tp_options *opt, tp_hive *hv, tp_hive_kind expect,
+                             const char *label, tp_undo_ctx *undo, tp_result *res);
+
 #define TP_EXIT_OK           0
 #define TP_EXIT_ERROR        1
 #define TP_EXIT_USAGE        2

@@ -12,8 +12,10 @@
 #ifndef TLSPATCH_WRITER_H
 #define TLSPATCH_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "tlspatch/reader.h"
 #include "tlspatch/result.h"
 
 typedef struct {
@@ -22,6 +24,47 @@ typedef struct {
   const char *name;         /* value name (ASCII) */
   const tp_value *value;    /* the new value; !present deletes it */
 } tp_regf_edit;
+
+/* Writing a patch in place, record by record, is safe against a stop at
+ * any point when the writes of each phase reach the disk before those of
+ * the next: after GROW the new bin lies beyond the hive's end (ignored)
+ * and key hints only grew; HEADER takes the bin in (allocated cells that
+ * nothing references yet: valid); each LINK write switches one key or
+ * value to its new records; RELEASE frees what nothing references any
+ * more. Every state in between is a valid hive, and a second run
+ * finishes the job. */
+typedef enum {
+  TP_PHASE_GROW,            /* the new bin, and larger max-name/max-data hints */
+  TP_PHASE_HEADER,          /* the base block: sequence numbers, hive bins size */
+  TP_PHASE_LINK,            /* counts, list offsets, value fields */
+  TP_PHASE_RELEASE,         /* cells nothing references any more marked free */
+  TP_PHASE_COUNT
+} tp_regf_phase;
+
+typedef struct {
+  size_t off;
+  size_t len;
+  unsigned char bytes[16];
+  tp_regf_phase phase;
+} tp_regf_poke;
+
+typedef struct {
+  tp_regf_poke *pokes;          /* in phase order, neighbours merged */
+  size_t n_pokes;
+  unsigned char *bin;           /* the appended hive bin, or NULL */
+  size_t bin_off, bin_size;
+  unsigned char base_block[4096];   /* only its first 512 bytes change */
+} tp_regf_patch;
+
+/* The writes that carry out `edits` on the hive read through r (its
+ * bytes are loaded on demand). Returns 0, or -1 with a reason in why. */
+int tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
+                        tp_regf_patch *out, char *why, size_t whylen);
+void tp_regf_patch_free (tp_regf_patch *p);
+
+/* True when each LINK write stays within one 4 KiB page, so that no
+ * stop can tear it (NTFS and the page cache write whole pages). */
+bool tp_regf_patch_tearproof (const tp_regf_patch *p);
 
 /* Write src (the hive's `size` bytes, readable as `buf` and from
  * `src_fd`) with the edits applied to `out_fd`, an empty file. Returns
@@ -33,5 +76,9 @@ int tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_
 /* Read the written file back through fd: a clean base block, and each
  * edited value exactly as intended (absent where deleted). */
 int tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
+
+/* The same, reading the written hive (`size` bytes) through `read`. */
+int tp_regf_verify_edits_from (tp_regf_read_fn read, void *ctx, size_t size,
+                               const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
 #endif

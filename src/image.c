@@ -564,6 +564,216 @@ patch_hives (runner *r, guestfs_h *g, guest_hive *hives, size_t n, bool rehearse
     res->dry_run = false;
 }
 
+/* ------------------------------------------------------------------ */
+/* Clean hives: read on demand, written in place                      */
+
+/* A clean hive needs neither its whole bytes nor its logs: the records a
+ * lookup needs are read with guestfs_pread (a few 64 KiB chunks, not the
+ * 80 MB that a download moves through ntfs-3g), and the few records that
+ * change are written in place in the order of writer.h's phases, each
+ * phase synced before the next, so that a stop at any point leaves a
+ * valid hive (and a failure rolls back). */
+
+typedef struct {
+  guestfs_h *g;
+  const char *path;
+} guest_file;
+
+static int
+read_guest (void *ctx, void *buf, size_t len, uint64_t off)
+{
+  guest_file *f = ctx;
+  for (size_t done = 0, got; done < len; done += got) {
+    size_t want = len - done > (1u << 20) ? (1u << 20) : len - done;
+    char *data = guestfs_pread (f->g, f->path, (int) want, (int64_t) (off + done), &got);
+    if (!data || got == 0 || got > want) {
+      free (data);
+      return -1;
+    }
+    memcpy ((char *) buf + done, data, got);
+    free (data);
+  }
+  return 0;
+}
+
+static int
+write_guest (const guest_file *f, const void *buf, size_t len, uint64_t off)
+{
+  for (size_t done = 0; done < len;) {
+    int n = guestfs_pwrite (f->g, f->path, (const char *) buf + done, len - done,
+                            (int64_t) (off + done));
+    if (n <= 0)
+      return -1;
+    done += (size_t) n;
+  }
+  return 0;
+}
+
+typedef struct {
+  guest_file file;
+  tp_hive *hv;
+  tp_result res;
+  int64_t size;                 /* the file's size before */
+  tp_regf_patch patch;
+  bool patched;                 /* patch holds writes */
+} hive_in_place;
+
+/* One phase's writes of one hive; `undo` writes the old bytes instead. */
+static int
+write_phase (hive_in_place *h, tp_regf_phase phase, bool undo)
+{
+  const tp_regf_patch *p = &h->patch;
+  if (phase == TP_PHASE_HEADER)   /* everything that changes is in the first sector */
+    return write_guest (&h->file, undo ? p->old_base_block : p->base_block, 512, 0);
+  if (phase == TP_PHASE_GROW && p->bin_size && !undo &&
+      write_guest (&h->file, p->bin, p->bin_size, p->bin_off) != 0)
+    return -1;
+  int rc = 0;
+  for (size_t i = 0; i < p->n_pokes; i++)
+    if (p->pokes[i].phase == phase &&
+        write_guest (&h->file, undo ? p->pokes[i].old : p->pokes[i].bytes, p->pokes[i].len,
+                     p->pokes[i].off) != 0)
+      rc = -1;
+  if (phase == TP_PHASE_GROW && p->bin_size && undo &&
+      guestfs_truncate_size (h->file.g, h->file.path, h->size) != 0)
+    rc = -1;
+  return rc;
+}
+
+/* Phase by phase over all hives, synced in between; on a failure the
+ * phases done are undone in reverse order. Returns 0 or -1 (*err). */
+static int
+write_hives_in_place (guestfs_h *g, hive_in_place *hs, size_t n, char **err)
+{
+  int phase;
+  for (phase = 0; phase < TP_PHASE_COUNT; phase++) {
+    for (size_t i = 0; i < n; i++)
+      if (hs[i].patched && write_phase (&hs[i], (tp_regf_phase) phase, false) != 0)
+        goto roll_back;
+    if (guestfs_sync (g) != 0)
+      goto roll_back;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const tp_regf_patch *p = &hs[i].patch;
+    size_t size = p->bin_size ? p->bin_off + p->bin_size : (size_t) hs[i].size;
+    tp_result check;
+    tp_result_init (&check, hs[i].res.target);
+    if (hs[i].patched && tp_hive_verify_patch (hs[i].hv, size, &check) != 0) {
+      *err = strdup (check.error ? check.error : "verification failed");
+      tp_result_free (&check);
+      phase = TP_PHASE_COUNT - 1;
+      goto rolled_back;
+    }
+    tp_result_free (&check);
+  }
+  return 0;
+
+ roll_back:
+  *err = last_error (g);
+ rolled_back:
+  for (; phase >= 0; phase--) {
+    for (size_t i = 0; i < n; i++)
+      if (hs[i].patched)
+        write_phase (&hs[i], (tp_regf_phase) phase, true);
+    guestfs_sync (g);
+  }
+  return -1;
+}
+
+/* Where the patch can be written in place: its bin goes right at the
+ * end of the file, and no LINK write can be torn. */
+static bool
+patch_fits_in_place (const hive_in_place *h)
+{
+  return tp_regf_patch_tearproof (&h->patch) &&
+         (!h->patch.bin_size || h->patch.bin_off == (size_t) h->size);
+}
+
+/* Plan every hive read on demand. Returns 1 when a hive needs the
+ * whole-file path (not clean, or a patch that cannot go in place):
+ * then nothing was written or recorded. */
+static int
+plan_in_place (runner *r, guestfs_h *g, guest_hive *hives, hive_in_place *hs, size_t n)
+{
+  tp_options hopt = *r->opt;
+  hopt.dry_run = true;          /* written below, in place */
+  for (size_t i = 0; i < n; i++) {
+    hs[i].file = (guest_file) { .g = g, .path = hives[i].guest };
+    tp_result_init (&hs[i].res, hives[i].label);
+    hs[i].size = guestfs_filesize (g, hives[i].guest);
+    if (hs[i].size > 0)
+      hs[i].hv = tp_hive_open_reader (hives[i].label, (size_t) hs[i].size, read_guest,
+                                      &hs[i].file, &hs[i].res);
+    if (!hs[i].hv)
+      return 1;                 /* dirty, damaged or unreadable: the whole-file path decides */
+    tp_process_opened (&hopt, hs[i].hv, hives[i].kind, hives[i].label, r->undo, &hs[i].res);
+  }
+  bool all_ok = true;
+  for (size_t i = 0; i < n; i++)
+    all_ok = all_ok && hs[i].res.status != TP_STATUS_ERROR;
+  for (size_t i = 0; all_ok && writes (r) && i < n; i++) {
+    if (hs[i].res.status != TP_STATUS_PATCHED)
+      continue;
+    if (tp_hive_make_patch (hs[i].hv, &hs[i].res, &hs[i].patch) != 0)
+      all_ok = false;
+    else if (!(hs[i].patched = true, patch_fits_in_place (&hs[i])))
+      return 1;
+  }
+  return 0;
+}
+
+/* Returns 1 when the whole-file path must do this root instead. */
+static int
+patch_in_place (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hives,
+                size_t n, tp_result *res)
+{
+  if (r->opt->mode == TP_MODE_RECOVER || (writes (r) && r->opt->backup))
+    return 1;                   /* a recovery needs the logs; a backup, a copy */
+  hive_in_place hs[2] = { 0 };
+  int rc = plan_in_place (r, g, hives, hs, n);
+  bool any_error = false, any_write = false;
+  for (size_t i = 0; i < n; i++) {
+    any_error = any_error || hs[i].res.status == TP_STATUS_ERROR;
+    any_write = any_write || hs[i].patched;
+  }
+  if (rc == 0 && any_write && !any_error) {
+    char *config = guest_dirname (hives[0].guest), *err = NULL;
+    if (guestfs_umount_all (g) != 0)
+      tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s",
+                      err = last_error (g));
+    else if (mount_root (g, root, true, res) == 0 && probe_writable (g, config, res) == 0) {
+      bool recorded = true;
+      for (size_t i = 0; i < n; i++)
+        if (hs[i].patched && r->undo->undo_writer &&
+            tp_undo_writer_record (r->undo->undo_writer, &hs[i].res) < 0)
+          recorded = false;
+      if (recorded && write_hives_in_place (g, hs, n, &err) == 0)
+        s->wrote = true;
+      else if (recorded)
+        for (size_t i = 0; i < n; i++)
+          if (hs[i].patched)
+            tp_result_fail (&hs[i].res, "writing into the image failed (%s); every write "
+                            "was rolled back", err ? err : "unknown error");
+    }
+    free (err);
+    free (config);
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (any_error && hs[i].res.status == TP_STATUS_PATCHED && writes (r))
+      tp_result_fail (&hs[i].res, "not written into the image, because the other hive failed");
+    hs[i].res.dry_run = r->opt->dry_run && r->opt->mode != TP_MODE_CHECK;
+    tp_result_merge (res, &hs[i].res, hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
+                                                                         : "HKLM\\SYSTEM");
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (rc != 0)
+      tp_result_free (&hs[i].res);
+    tp_regf_patch_free (&hs[i].patch);
+    tp_hive_close (hs[i].hv);
+  }
+  return rc;
+}
+
 /* Read-only first: download and plan. Only when there is something to
  * write (and nothing refused) is the volume remounted read-write, so a
  * refused or compliant image stays byte-identical. */
@@ -580,9 +790,12 @@ patch_root (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hive
       tp_result_fail (res, "out of memory");
       return;
     }
+  }
+  if (patch_in_place (r, g, s, root, hives, n, res) == 0)
+    return;
+  for (size_t i = 0; i < n; i++)
     if (download_hive (g, hives[i].guest, hives[i].local, res) < 0)
       return;
-  }
   if (!writes (r)) {
     patch_hives (r, g, hives, n, false, res, &s->wrote);
     return;

@@ -52,6 +52,7 @@ poke32 (patch *p, size_t off, uint32_t v, tp_regf_phase phase)
   p->pokes[p->n_pokes].off = off;
   p->pokes[p->n_pokes].len = 4;
   p->pokes[p->n_pokes].phase = phase;
+  memcpy (p->pokes[p->n_pokes].old, p->buf + off, 4);
   tp_put32 (p->pokes[p->n_pokes].bytes, v);
   p->n_pokes++;
   return 0;
@@ -361,6 +362,7 @@ merge_pokes (tp_regf_patch *out)
     if (next->phase == last->phase && next->off == last->off + last->len &&
         last->len + next->len <= sizeof last->bytes) {
       memcpy (last->bytes + last->len, next->bytes, next->len);
+      memcpy (last->old + last->len, next->old, next->len);
       last->len += next->len;
     } else
       out->pokes[++k] = *next;
@@ -412,6 +414,7 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
   } else
     free (p.bin);
   new_base_block (r->buf, out->base_block, bins_size);
+  memcpy (out->old_base_block, r->buf, BINS);
   return 0;
 }
 

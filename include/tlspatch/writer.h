@@ -45,6 +45,7 @@ typedef struct {
   size_t off;
   size_t len;
   unsigned char bytes[16];
+  unsigned char old[16];        /* what they replace: a failed write is rolled back */
   tp_regf_phase phase;
 } tp_regf_poke;
 
@@ -54,6 +55,7 @@ typedef struct {
   unsigned char *bin;           /* the appended hive bin, or NULL */
   size_t bin_off, bin_size;
   unsigned char base_block[4096];   /* only its first 512 bytes change */
+  unsigned char old_base_block[4096];
 } tp_regf_patch;
 
 /* The writes that carry out `edits` on the hive read through r (its

@@ -14,9 +14,7 @@
   X (guestfs_add_drive_opts) X (guestfs_case_sensitive_path) X (guestfs_close) \
   X (guestfs_create) X (guestfs_device_index) X (guestfs_disk_format) \
   X (guestfs_disk_has_backing_file) X (guestfs_download) X (guestfs_exists) \
-  X (guestfs_inspect_get_mountpoints) X (guestfs_inspect_get_product_name) \
-  X (guestfs_inspect_get_type) X (guestfs_inspect_get_windows_software_hive) \
-  X (guestfs_inspect_get_windows_system_hive) X (guestfs_inspect_os) X (guestfs_is_file) \
+  X (guestfs_is_dir) X (guestfs_is_file) \
   X (guestfs_last_error) X (guestfs_launch) X (guestfs_list_filesystems) X (guestfs_ln) \
   X (guestfs_mount) X (guestfs_mount_ro) X (guestfs_ntfs_3g_probe) X (guestfs_part_to_dev) \
   X (guestfs_filesize) X (guestfs_pread) X (guestfs_pwrite) X (guestfs_truncate_size) \
@@ -41,12 +39,7 @@ int tp_gfs_load (char *why, size_t whylen);
 #define guestfs_disk_has_backing_file (*tp_gfs_guestfs_disk_has_backing_file)
 #define guestfs_download (*tp_gfs_guestfs_download)
 #define guestfs_exists (*tp_gfs_guestfs_exists)
-#define guestfs_inspect_get_mountpoints (*tp_gfs_guestfs_inspect_get_mountpoints)
-#define guestfs_inspect_get_product_name (*tp_gfs_guestfs_inspect_get_product_name)
-#define guestfs_inspect_get_type (*tp_gfs_guestfs_inspect_get_type)
-#define guestfs_inspect_get_windows_software_hive (*tp_gfs_guestfs_inspect_get_windows_software_hive)
-#define guestfs_inspect_get_windows_system_hive (*tp_gfs_guestfs_inspect_get_windows_system_hive)
-#define guestfs_inspect_os (*tp_gfs_guestfs_inspect_os)
+#define guestfs_is_dir (*tp_gfs_guestfs_is_dir)
 #define guestfs_is_file (*tp_gfs_guestfs_is_file)
 #define guestfs_last_error (*tp_gfs_guestfs_last_error)
 #define guestfs_launch (*tp_gfs_guestfs_launch)

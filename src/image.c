@@ -321,13 +321,6 @@ launch (runner *r, slot *slots, size_t n, char **err)
 /* ------------------------------------------------------------------ */
 /* One Windows installation                                           */
 
-static int
-compare_mountpoint_length (const void *a, const void *b)
-{
-  const char *const *x = a, *const *y = b;
-  return (int) strlen (x[0]) - (int) strlen (y[0]);
-}
-
 /* Hibernation and Fast Startup leave NTFS "in use by Windows": ntfs-3g
  * would quietly mount it read-only. Find out before touching anything. */
 static int
@@ -354,27 +347,16 @@ check_ntfs_writable (guestfs_h *g, const char *dev, bool rw, tp_result *res)
                          dev, why, probe);
 }
 
+/* A Windows system root lives on one filesystem: it is mounted on /. */
 static int
 mount_root (guestfs_h *g, const char *root, bool rw, tp_result *res)
 {
-  char **mps = guestfs_inspect_get_mountpoints (g, root);
-  if (!mps)
-    return tp_result_fail (res, "cannot list the filesystems of %s", root);
-  size_t n = 0;
-  while (mps[2 * n])
-    n++;
-  qsort (mps, n, 2 * sizeof (char *), compare_mountpoint_length);
-  int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    const char *mp = mps[2 * i], *dev = mps[2 * i + 1];
-    rc = check_ntfs_writable (g, dev, rw, res);
-    if (rc == 0 && (rw ? guestfs_mount (g, dev, mp) : guestfs_mount_ro (g, dev, mp)) != 0) {
-      char *e = last_error (g);
-      rc = tp_result_fail (res, "cannot mount %s: %s", dev, e);
-      free (e);
-    }
+  int rc = check_ntfs_writable (g, root, rw, res);
+  if (rc == 0 && (rw ? guestfs_mount (g, root, "/") : guestfs_mount_ro (g, root, "/")) != 0) {
+    char *e = last_error (g);
+    rc = tp_result_fail (res, "cannot mount %s: %s", root, e);
+    free (e);
   }
-  free_strings (mps);
   return rc;
 }
 
@@ -836,28 +818,83 @@ image_root_name (guestfs_h *g, const char *root)
   return name ? name : strdup (root);
 }
 
+/* UTF-16LE registry string to UTF-8, up to its first NUL. */
+static char *
+utf16_to_utf8 (const unsigned char *p, size_t len)
+{
+  char *out = malloc (len / 2 * 3 + 1), *o = out;
+  for (size_t i = 0; out && i + 1 < len; i += 2) {
+    unsigned c = p[i] | (unsigned) p[i + 1] << 8;
+    if (c == 0)
+      break;
+    if (c >= 0xD800 && c < 0xE000)
+      c = 0xFFFD;               /* a product name has no business with surrogates */
+    if (c < 0x80)
+      *o++ = (char) c;
+    else if (c < 0x800) {
+      *o++ = (char) (0xC0 | c >> 6);
+      *o++ = (char) (0x80 | (c & 0x3F));
+    } else {
+      *o++ = (char) (0xE0 | c >> 12);
+      *o++ = (char) (0x80 | ((c >> 6) & 0x3F));
+      *o++ = (char) (0x80 | (c & 0x3F));
+    }
+  }
+  if (out)
+    *o = '\0';
+  return out;
+}
+
+/* ProductName from SOFTWARE, as inspection reports it (a clean hive
+ * only: a dirty one is not read twice just for its name). */
+static char *
+product_name (guestfs_h *g, const char *software)
+{
+  guest_file f = { .g = g, .path = software };
+  tp_result scratch;
+  tp_result_init (&scratch, software);
+  int64_t size = guestfs_filesize (g, software);
+  tp_hive *hv = size > 0 ? tp_hive_open_reader (software, (size_t) size, read_guest, &f,
+                                                &scratch) : NULL;
+  char *name = NULL;
+  size_t key = hv ? tp_hive_lookup (hv, "\\Microsoft\\Windows NT\\CurrentVersion") : 0;
+  tp_value v = { 0 };
+  char *stored = NULL;
+  if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&
+      v.present && (v.type == 1 || v.type == 2))
+    name = utf16_to_utf8 (v.data, v.len);
+  tp_value_free (&v);
+  free (stored);
+  tp_hive_close (hv);
+  tp_result_free (&scratch);
+  return name;
+}
+
+/* `root` is mounted read-only on /; software and system are its hives
+ * (either may be NULL), owned from here on. */
 static void
-process_root (runner *r, guestfs_h *g, slot *s, const char *root, tp_result *res)
+process_root (runner *r, guestfs_h *g, slot *s, const char *root, char *software,
+              char *system, tp_result *res)
 {
   res->image = strdup (s->img->path);
   res->root = image_root_name (g, root);
-  res->product = guestfs_inspect_get_product_name (g, root);
+  res->product = software ? product_name (g, software) : NULL;
   res->hive_label = strdup (r->opt->no_service ? "SOFTWARE" : "SOFTWARE+SYSTEM");
   res->kind = TP_HIVE_SOFTWARE;
 
   guest_hive hives[2] = {
-    { .kind = TP_HIVE_SOFTWARE, .guest = guestfs_inspect_get_windows_software_hive (g, root) },
-    { .kind = TP_HIVE_SYSTEM, .guest = guestfs_inspect_get_windows_system_hive (g, root) },
+    { .kind = TP_HIVE_SOFTWARE, .guest = software },
+    { .kind = TP_HIVE_SYSTEM, .guest = system },
   };
   size_t n = r->opt->no_service ? 1 : 2;
   char tmpdir[] = "/tmp/tlspatch-image-XXXXXX";
   bool made_tmpdir = false;
   if (!hives[0].guest || (n == 2 && !hives[1].guest))
-    tp_result_fail (res, "inspection found no %s hive in %s", hives[0].guest ? "SYSTEM" : "SOFTWARE",
-                    res->root);
+    tp_result_fail (res, "found no %s hive in the Windows installation on %s",
+                    hives[0].guest ? "SYSTEM" : "SOFTWARE", res->root);
   else if (!(made_tmpdir = mkdtemp (tmpdir) != NULL))
     tp_result_fail (res, "cannot create a temporary directory: %s", strerror (errno));
-  else if (mount_root (g, root, false, res) == 0)
+  else if (check_ntfs_writable (g, root, false, res) == 0)
     patch_root (r, g, s, root, hives, n, tmpdir, res);
 
   if (made_tmpdir)
@@ -872,6 +909,49 @@ process_root (runner *r, guestfs_h *g, slot *s, const char *root, tp_result *res
     free (hives[i].local);
     free (hives[i].label);
   }
+}
+
+/* The system root names libguestfs's inspection tries, in its order. */
+static const char *const system_roots[] = { "/windows", "/winnt", "/win32", "/win", "/reactos" };
+
+static char *
+existing_nocase (guestfs_h *g, const char *path, bool dir)
+{
+  char *real = path ? guestfs_case_sensitive_path (g, path) : NULL;
+  if (real && (dir ? guestfs_is_dir (g, real) : guestfs_is_file (g, real)) != 1) {
+    free (real);
+    real = NULL;
+  }
+  return real;
+}
+
+/* With a filesystem mounted on /: is there a Windows system root, by
+ * inspection's rule (system32/config and system32/cmd.exe)? Then its
+ * hives (NULL when missing). */
+static bool
+find_hives (guestfs_h *g, char **software, char **system)
+{
+  for (size_t i = 0; i < sizeof system_roots / sizeof *system_roots; i++) {
+    char *cmd = dupf ("%s/system32/cmd.exe", system_roots[i]);
+    char *cmd_real = existing_nocase (g, cmd, false);
+    char *config = cmd_real ? dupf ("%s/system32/config", system_roots[i]) : NULL;
+    char *config_real = existing_nocase (g, config, true);
+    if (config_real) {
+      char *sw = dupf ("%s/software", config_real), *sy = dupf ("%s/system", config_real);
+      *software = existing_nocase (g, sw, false);
+      *system = existing_nocase (g, sy, false);
+      free (sw);
+      free (sy);
+    }
+    bool found = config_real != NULL;
+    free (cmd);
+    free (cmd_real);
+    free (config);
+    free (config_real);
+    if (found)
+      return true;
+  }
+  return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -920,31 +1000,39 @@ why_no_windows (guestfs_h *g, const slot *s)
                  : "no Windows installation found in this image");
 }
 
+/* Find the Windows installations the way inspection does, but without
+ * guestfs_inspect_os: that also opens every hive with hivex inside the
+ * appliance, reading them whole (6 s of a one-image run under TCG, and
+ * again for every image sharing an appliance). Only NTFS can hold a
+ * Windows system root that ntfs-3g could write. */
 static void
-inspect_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name, double t0)
+find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name, double t0)
 {
   stage (r, name, t0, "inspecting");
-  char **roots = guestfs_inspect_os (g);
-  for (size_t i = 0; roots && roots[i]; i++) {
-    char *type = guestfs_inspect_get_type (g, roots[i]);
-    slot *s = slot_of_root (g, slots, n, roots[i]);
-    if (s && type && strcmp (type, "windows") == 0) {
-      stage (r, name, t0, "patching");
-      tp_result res;
-      tp_result_init (&res, s->img->path);
-      process_root (r, g, s, roots[i], &res);
-      add_slot_result (s, &res);
+  char **fs = guestfs_list_filesystems (g);
+  for (size_t i = 0; fs && fs[i] && fs[i + 1]; i += 2) {
+    slot *s = strcmp (fs[i + 1], "ntfs") == 0 ? slot_of_root (g, slots, n, fs[i]) : NULL;
+    if (!s || guestfs_mount_ro (g, fs[i], "/") != 0)
+      continue;
+    char *software = NULL, *system = NULL;
+    if (!find_hives (g, &software, &system)) {
+      guestfs_umount_all (g);
+      continue;
     }
-    free (type);
+    stage (r, name, t0, "patching");
+    tp_result res;
+    tp_result_init (&res, s->img->path);
+    process_root (r, g, s, fs[i], software, system, &res);
+    add_slot_result (s, &res);
   }
-  if (!roots) {
+  if (!fs) {
     char *e = last_error (g);
     for (size_t i = 0; i < n; i++)
       if (!slots[i].error)
-        slots[i].error = dupf ("inspection failed: %s", e);
+        slots[i].error = dupf ("cannot list the filesystems: %s", e);
     free (e);
   }
-  free_strings (roots);
+  free_strings (fs);
   for (size_t i = 0; i < n; i++)
     if (!slots[i].error && slots[i].n_results == 0)
       slots[i].error = why_no_windows (g, &slots[i]);
@@ -1017,7 +1105,7 @@ process_group (runner *r, size_t first, size_t count)
   char *err = NULL;
   guestfs_h *g = launch (r, slots, count, &err);
   if (g) {
-    inspect_and_patch (r, g, slots, count, name, t0);
+    find_and_patch (r, g, slots, count, name, t0);
     finish (g, slots, count);
     guestfs_close (g);
   } else

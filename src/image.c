@@ -600,66 +600,56 @@ typedef struct {
   bool patched;                 /* patch holds writes */
 } hive_in_place;
 
-/* One phase's writes of one hive; `undo` writes the old bytes instead. */
 static int
-write_phase (hive_in_place *h, tp_regf_phase phase, bool undo)
+write_target (void *ctx, const void *buf, size_t len, uint64_t off)
 {
-  const tp_regf_patch *p = &h->patch;
-  if (phase == TP_PHASE_HEADER)   /* everything that changes is in the first sector */
-    return write_guest (&h->file, undo ? p->old_base_block : p->base_block, 512, 0);
-  if (phase == TP_PHASE_GROW && p->bin_size && !undo &&
-      write_guest (&h->file, p->bin, p->bin_size, p->bin_off) != 0)
-    return -1;
-  int rc = 0;
-  for (size_t i = 0; i < p->n_pokes; i++)
-    if (p->pokes[i].phase == phase &&
-        write_guest (&h->file, undo ? p->pokes[i].old : p->pokes[i].bytes, p->pokes[i].len,
-                     p->pokes[i].off) != 0)
-      rc = -1;
-  if (phase == TP_PHASE_GROW && p->bin_size && undo &&
-      guestfs_truncate_size (h->file.g, h->file.path, h->size) != 0)
-    rc = -1;
-  return rc;
+  return write_guest (ctx, buf, len, off);
 }
 
-/* Phase by phase over all hives, synced in between; on a failure the
- * phases done are undone in reverse order. Returns 0 or -1 (*err). */
+static int
+truncate_target (void *ctx, uint64_t size)
+{
+  const guest_file *f = ctx;
+  return guestfs_truncate_size (f->g, f->path, (int64_t) size);
+}
+
+static int
+sync_appliance (void *g)
+{
+  return guestfs_sync (g);
+}
+
+/* Write, sync and verify every patch; on a failure everything written
+ * is rolled back. Returns 0 or -1 (*err). */
 static int
 write_hives_in_place (guestfs_h *g, hive_in_place *hs, size_t n, char **err)
 {
-  int phase;
-  for (phase = 0; phase < TP_PHASE_COUNT; phase++) {
-    for (size_t i = 0; i < n; i++)
-      if (hs[i].patched && write_phase (&hs[i], (tp_regf_phase) phase, false) != 0)
-        goto roll_back;
-    if (guestfs_sync (g) != 0)
-      goto roll_back;
+  const tp_regf_patch *patches[2] = { NULL, NULL };
+  tp_regf_target targets[2];
+  for (size_t i = 0; i < n; i++) {
+    patches[i] = hs[i].patched ? &hs[i].patch : NULL;
+    targets[i] = (tp_regf_target) { .write = write_target, .truncate = truncate_target,
+                                    .ctx = &hs[i].file, .size = (uint64_t) hs[i].size };
+  }
+  if (tp_regf_write_in_place (patches, targets, n, sync_appliance, g) != 0) {
+    *err = last_error (g);
+    return -1;
   }
   for (size_t i = 0; i < n; i++) {
     const tp_regf_patch *p = &hs[i].patch;
     size_t size = p->bin_size ? p->bin_off + p->bin_size : (size_t) hs[i].size;
     tp_result check;
     tp_result_init (&check, hs[i].res.target);
-    if (hs[i].patched && tp_hive_verify_patch (hs[i].hv, size, &check) != 0) {
+    int rc = hs[i].patched ? tp_hive_verify_patch (hs[i].hv, size, &check) : 0;
+    if (rc != 0) {
       *err = strdup (check.error ? check.error : "verification failed");
-      tp_result_free (&check);
-      phase = TP_PHASE_COUNT - 1;
-      goto rolled_back;
+      tp_regf_roll_back_in_place (patches, targets, n, sync_appliance, g);
     }
     tp_result_free (&check);
+    if (rc != 0)
+      return -1;
   }
   return 0;
-
- roll_back:
-  *err = last_error (g);
- rolled_back:
-  for (; phase >= 0; phase--) {
-    for (size_t i = 0; i < n; i++)
-      if (hs[i].patched)
-        write_phase (&hs[i], (tp_regf_phase) phase, true);
-    guestfs_sync (g);
-  }
-  return -1;
 }
 
 /* Where the patch can be written in place: its bin goes right at the

@@ -437,6 +437,62 @@ tp_regf_patch_tearproof (const tp_regf_patch *p)
   return true;
 }
 
+/* One phase of one patch; `undo` writes the old bytes instead. */
+static int
+write_phase (const tp_regf_patch *p, const tp_regf_target *t, tp_regf_phase phase, bool undo)
+{
+  if (phase == TP_PHASE_HEADER)   /* everything that changes is in the first sector */
+    return t->write (t->ctx, undo ? p->old_base_block : p->base_block, 512, 0);
+  if (phase == TP_PHASE_GROW && p->bin_size && !undo &&
+      t->write (t->ctx, p->bin, p->bin_size, p->bin_off) != 0)
+    return -1;
+  int rc = 0;
+  for (size_t i = 0; i < p->n_pokes; i++)
+    if (p->pokes[i].phase == phase &&
+        t->write (t->ctx, undo ? p->pokes[i].old : p->pokes[i].bytes, p->pokes[i].len,
+                  p->pokes[i].off) != 0)
+      rc = -1;
+  if (phase == TP_PHASE_GROW && p->bin_size && undo && t->truncate (t->ctx, t->size) != 0)
+    rc = -1;
+  return rc;
+}
+
+static void
+roll_back (const tp_regf_patch *const *patches, const tp_regf_target *targets, size_t n,
+           int last_phase, int (*sync) (void *), void *sync_ctx)
+{
+  for (int phase = last_phase; phase >= 0; phase--) {
+    for (size_t i = 0; i < n; i++)
+      if (patches[i])
+        write_phase (patches[i], &targets[i], (tp_regf_phase) phase, true);
+    sync (sync_ctx);
+  }
+}
+
+int
+tp_regf_write_in_place (const tp_regf_patch *const *patches, const tp_regf_target *targets,
+                        size_t n, int (*sync) (void *), void *sync_ctx)
+{
+  for (int phase = 0; phase < TP_PHASE_COUNT; phase++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+      if (patches[i])
+        rc = write_phase (patches[i], &targets[i], (tp_regf_phase) phase, false);
+    if (rc != 0 || sync (sync_ctx) != 0) {
+      roll_back (patches, targets, n, phase, sync, sync_ctx);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void
+tp_regf_roll_back_in_place (const tp_regf_patch *const *patches, const tp_regf_target *targets,
+                            size_t n, int (*sync) (void *), void *sync_ctx)
+{
+  roll_back (patches, targets, n, TP_PHASE_COUNT - 1, sync, sync_ctx);
+}
+
 static int
 write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *why,
              size_t whylen)

@@ -60,9 +60,13 @@ export_reg () {
 # fails when libregf reports an error.
 regf_dump () {
   local out
-  out=$("$REGFEXPORT" "$1" 2>&1) || { echo "$out"; return 1; }
-  if printf '%s\n' "$out" | grep -qi 'error\|unable\|corrupt'; then
+  out=$("$REGFEXPORT" "$1" 2>"$WORK/regf.err") || { echo "$out"; cat "$WORK/regf.err"; return 1; }
+  # libregf reports on stderr, or as "Unable ..." / "corrupt" lines (not
+  # names such as the ErrorControl value of every service).
+  if grep -qi 'error\|unable\|corrupt' "$WORK/regf.err" ||
+     printf '%s\n' "$out" | grep -qi '^unable\|corrupt'; then
     printf '%s\n' "$out"
+    cat "$WORK/regf.err"
     return 1
   fi
   printf '%s\n' "$out"

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tlspatch/reader.h"
 #include "tlspatch/result.h"
@@ -67,6 +68,28 @@ void tp_regf_patch_free (tp_regf_patch *p);
 /* True when each LINK write stays within one 4 KiB page, so that no
  * stop can tear it (NTFS and the page cache write whole pages). */
 bool tp_regf_patch_tearproof (const tp_regf_patch *p);
+
+/* A hive file written in place, through functions (a file in a disk
+ * image, or a local one in the tests). */
+typedef struct {
+  int (*write) (void *ctx, const void *buf, size_t len, uint64_t off);   /* 0 or -1 */
+  int (*truncate) (void *ctx, uint64_t size);
+  void *ctx;
+  uint64_t size;                /* the file's size before */
+} tp_regf_target;
+
+/* Write patches[i] (NULL: none) into targets[i], phase by phase across
+ * all of them, calling sync(sync_ctx) after each phase so that no write
+ * of a phase reaches the disk before the previous phase's. On a failed
+ * write or sync, what was written is rolled back in reverse order (the
+ * files return to their old bytes and sizes) and -1 returned. */
+int tp_regf_write_in_place (const tp_regf_patch *const *patches, const tp_regf_target *targets,
+                            size_t n, int (*sync) (void *), void *sync_ctx);
+
+/* Undo a completed tp_regf_write_in_place (its verification failed). */
+void tp_regf_roll_back_in_place (const tp_regf_patch *const *patches,
+                                 const tp_regf_target *targets, size_t n,
+                                 int (*sync) (void *), void *sync_ctx);
 
 /* Write src (the hive's `size` bytes, readable as `buf` and from
  * `src_fd`) with the edits applied to `out_fd`, an empty file. Returns

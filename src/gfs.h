@@ -17,7 +17,8 @@
   X (guestfs_is_dir) X (guestfs_is_file) \
   X (guestfs_last_error) X (guestfs_launch) X (guestfs_list_filesystems) X (guestfs_ln) \
   X (guestfs_mount) X (guestfs_mount_ro) X (guestfs_ntfs_3g_probe) X (guestfs_part_to_dev) \
-  X (guestfs_filesize) X (guestfs_pread) X (guestfs_pwrite) X (guestfs_truncate_size) \
+  X (guestfs_list_devices) X (guestfs_list_partitions) X (guestfs_mkmountpoint) \
+  X (guestfs_filesize) X (guestfs_pread) X (guestfs_pread_device) X (guestfs_pwrite) X (guestfs_truncate_size) \
   X (guestfs_rename) X (guestfs_rm) X (guestfs_rm_f) X (guestfs_set_backend_settings) \
   X (guestfs_set_error_handler) X (guestfs_set_pgroup) X (guestfs_shutdown) X (guestfs_sync) \
   X (guestfs_touch) X (guestfs_umount_all) X (guestfs_upload) X (guestfs_vfs_type)
@@ -49,8 +50,12 @@ int tp_gfs_load (char *why, size_t whylen);
 #define guestfs_mount_ro (*tp_gfs_guestfs_mount_ro)
 #define guestfs_ntfs_3g_probe (*tp_gfs_guestfs_ntfs_3g_probe)
 #define guestfs_part_to_dev (*tp_gfs_guestfs_part_to_dev)
+#define guestfs_list_devices (*tp_gfs_guestfs_list_devices)
+#define guestfs_list_partitions (*tp_gfs_guestfs_list_partitions)
+#define guestfs_mkmountpoint (*tp_gfs_guestfs_mkmountpoint)
 #define guestfs_filesize (*tp_gfs_guestfs_filesize)
 #define guestfs_pread (*tp_gfs_guestfs_pread)
+#define guestfs_pread_device (*tp_gfs_guestfs_pread_device)
 #define guestfs_pwrite (*tp_gfs_guestfs_pwrite)
 #define guestfs_truncate_size (*tp_gfs_guestfs_truncate_size)
 #define guestfs_rename (*tp_gfs_guestfs_rename)

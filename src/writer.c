@@ -478,7 +478,9 @@ tp_regf_write_in_place (const tp_regf_patch *const *patches, const tp_regf_targe
     for (size_t i = 0; i < n && rc == 0; i++)
       if (patches[i])
         rc = write_phase (patches[i], &targets[i], (tp_regf_phase) phase, false);
-    if (rc != 0 || sync (sync_ctx) != 0) {
+    /* A barrier between phases; after the last one the caller syncs
+     * (with the rest of its work: the appliance syncs at shutdown). */
+    if (rc != 0 || (phase + 1 < TP_PHASE_COUNT && sync (sync_ctx) != 0)) {
       roll_back (patches, targets, n, phase, sync, sync_ctx);
       return -1;
     }

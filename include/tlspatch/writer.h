@@ -79,8 +79,9 @@ typedef struct {
 } tp_regf_target;
 
 /* Write patches[i] (NULL: none) into targets[i], phase by phase across
- * all of them, calling sync(sync_ctx) after each phase so that no write
- * of a phase reaches the disk before the previous phase's. On a failed
+ * all of them, calling sync(sync_ctx) between phases so that no write
+ * of a phase reaches the disk before the previous phase's (the caller
+ * syncs after the last one, e.g. with the rest of its work). On a failed
  * write or sync, what was written is rolled back in reverse order (the
  * files return to their old bytes and sizes) and -1 returned. */
 int tp_regf_write_in_place (const tp_regf_patch *const *patches, const tp_regf_target *targets,

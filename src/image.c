@@ -734,8 +734,27 @@ utf16_to_utf8 (const unsigned char *p, size_t len)
   return out;
 }
 
-/* ProductName from SOFTWARE, as inspection reports it (a clean hive
- * only: a dirty one is not read twice just for its name). */
+/* ProductName from SOFTWARE, as inspection reports it. */
+static char *
+product_of (tp_hive *hv)
+{
+  tp_result scratch;
+  tp_result_init (&scratch, "SOFTWARE");
+  char *name = NULL;
+  size_t key = tp_hive_lookup (hv, "\\Microsoft\\Windows NT\\CurrentVersion");
+  tp_value v = { 0 };
+  char *stored = NULL;
+  if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&
+      v.present && (v.type == 1 || v.type == 2))
+    name = utf16_to_utf8 (v.data, v.len);
+  tp_value_free (&v);
+  free (stored);
+  tp_result_free (&scratch);
+  return name;
+}
+
+/* The same for a hive not planned in place (a clean one only: a dirty
+ * one is not read twice just for its name). */
 static char *
 product_name (guestfs_h *g, const char *software)
 {
@@ -745,15 +764,7 @@ product_name (guestfs_h *g, const char *software)
   int64_t size = guestfs_filesize (g, software);
   tp_hive *hv = size > 0 ? tp_hive_open_reader (software, (size_t) size, read_guest, &f,
                                                 &scratch) : NULL;
-  char *name = NULL;
-  size_t key = hv ? tp_hive_lookup (hv, "\\Microsoft\\Windows NT\\CurrentVersion") : 0;
-  tp_value v = { 0 };
-  char *stored = NULL;
-  if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&
-      v.present && (v.type == 1 || v.type == 2))
-    name = utf16_to_utf8 (v.data, v.len);
-  tp_value_free (&v);
-  free (stored);
+  char *name = hv ? product_of (hv) : NULL;
   tp_hive_close (hv);
   tp_result_free (&scratch);
   return name;
@@ -831,6 +842,8 @@ plan_root (runner *r, guestfs_h *g, root_job *job)
     check_ntfs_writable (g, job->dev, false, res);
   if (plan_in_place (r, g, job->hives, job->hs, job->n) == 0) {
     job->in_place = true;
+    if (job->hs[0].hv && tp_hive_kind_of (job->hs[0].hv) == TP_HIVE_SOFTWARE)
+      job->res.product = product_of (job->hs[0].hv);
     bool any_error = false, any_write = false;
     for (size_t i = 0; i < job->n; i++) {
       any_error = any_error || job->hs[i].res.status == TP_STATUS_ERROR;
@@ -850,6 +863,7 @@ plan_root (runner *r, guestfs_h *g, root_job *job)
     tp_result_fail (res, "cannot create a temporary directory: %s", strerror (errno));
     return;
   }
+  res->product = product_name (g, job->hives[0].guest);
   patch_whole_files (r, g, job->s, job->dev, job->hives, job->n, tmpdir, res);
   nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
@@ -1174,7 +1188,6 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     tp_result_init (&job->res, s->img->path);
     job->res.image = strdup (s->img->path);
     job->res.root = image_root_name (fs[i].path, fs[i].dev_len);
-    job->res.product = software ? product_name (g, software) : NULL;
     job->res.hive_label = strdup (r->opt->no_service ? "SOFTWARE" : "SOFTWARE+SYSTEM");
     job->res.kind = TP_HIVE_SOFTWARE;
     stage (r, name, t0, "patching");
@@ -1208,18 +1221,16 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
       slots[i].error = why_no_windows (g, &slots[i]);
 }
 
-/* Writes are only real once the appliance has flushed and shut down. */
+/* Writes are only real once the appliance has flushed and shut down:
+ * guestfs_shutdown syncs every drive first (autosync, which tlspatch
+ * never turns off) and fails when that fails. */
 static void
 finish (guestfs_h *g, slot *slots, size_t n)
 {
   bool wrote = false;
   for (size_t i = 0; i < n; i++)
     wrote |= slots[i].wrote;
-  int rc = 0;
-  if (wrote)
-    rc = guestfs_sync (g);
-  if (rc == 0)
-    rc = guestfs_shutdown (g);
+  int rc = guestfs_shutdown (g);
   if (rc != 0 && wrote) {
     char *e = last_error (g);
     for (size_t i = 0; i < n; i++)

@@ -588,6 +588,7 @@ write_guest (const guest_file *f, const void *buf, size_t len, uint64_t off)
 
 typedef struct {
   guest_file file;              /* read through the read-only mount */
+  char *read_path;
   guest_file write_file;        /* the same file under the read-write mount */
   tp_hive *hv;
   tp_result res;
@@ -628,14 +629,16 @@ patch_fits_in_place (const hive_in_place *h)
  * whole-file path (not clean, or a patch that cannot go in place):
  * then nothing was written or recorded. */
 static int
-plan_in_place (runner *r, guestfs_h *g, guest_hive *hives, hive_in_place *hs, size_t n)
+plan_in_place (runner *r, guestfs_h *g, const char *mp, guest_hive *hives, hive_in_place *hs,
+               size_t n)
 {
   tp_options hopt = *r->opt;
   hopt.dry_run = true;          /* written below, in place */
   for (size_t i = 0; i < n; i++) {
-    hs[i].file = (guest_file) { .g = g, .path = hives[i].guest };
+    hs[i].read_path = dupf ("%s%s", mp, hives[i].guest);
+    hs[i].file = (guest_file) { .g = g, .path = hs[i].read_path };
     tp_result_init (&hs[i].res, hives[i].label);
-    hs[i].size = guestfs_filesize (g, hives[i].guest);
+    hs[i].size = hs[i].read_path ? guestfs_filesize (g, hs[i].read_path) : -1;
     if (hs[i].size > 0)
       hs[i].hv = tp_hive_open_reader (hives[i].label, (size_t) hs[i].size, read_guest,
                                       &hs[i].file, &hs[i].res);
@@ -655,56 +658,6 @@ plan_in_place (runner *r, guestfs_h *g, guest_hive *hives, hive_in_place *hs, si
       return 1;
   }
   return 0;
-}
-
-/* The whole-file path: download the hives (and logs), plan and commit
- * on the host, upload. */
-static void
-patch_whole_files (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hives,
-                   size_t n, const char *tmpdir, tp_result *res)
-{
-  for (size_t i = 0; i < n; i++) {
-    hives[i].local = dupf ("%s/%s", tmpdir, tp_hive_kind_name (hives[i].kind));
-    if (!hives[i].local) {
-      tp_result_fail (res, "out of memory");
-      return;
-    }
-  }
-  for (size_t i = 0; i < n; i++)
-    if (download_hive (g, hives[i].guest, hives[i].local, res) < 0)
-      return;
-  if (!writes (r)) {
-    patch_hives (r, g, hives, n, false, res, &s->wrote);
-    return;
-  }
-  tp_result plan;
-  tp_result_init (&plan, s->img->path);
-  patch_hives (r, g, hives, n, true, &plan, &s->wrote);
-  bool nothing_to_write = plan.status != TP_STATUS_PATCHED;   /* changes or a recovery */
-  tp_result_free (&plan);
-  if (nothing_to_write) {         /* report the plan: errors, or "unchanged" */
-    patch_hives (r, g, hives, n, true, res, &s->wrote);
-    return;
-  }
-  char *config = guest_dirname (hives[0].guest);
-  if (guestfs_umount_all (g) != 0) {
-    char *e = last_error (g);
-    tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
-    free (e);
-  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, config, res) == 0)
-    patch_hives (r, g, hives, n, false, res, &s->wrote);
-  free (config);
-}
-
-/* In a shared appliance the image may be /dev/sdc: name its roots as
- * they would be in an appliance of its own (/dev/sda2), so reports and
- * undo records do not depend on how images were grouped. */
-static char *
-image_root_name (const char *root, size_t dev_len)
-{
-  if (strncmp (root, "/dev/sd", 7) == 0 && dev_len == 8)
-    return dupf ("/dev/sda%s", root + dev_len);
-  return strdup (root);
 }
 
 /* UTF-16LE registry string to UTF-8, up to its first NUL. */
@@ -753,6 +706,64 @@ product_of (tp_hive *hv)
   return name;
 }
 
+/* The whole-file path: download the hives (and logs), plan and commit
+ * on the host, upload. */
+static void
+patch_whole_files (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hives,
+                   size_t n, const char *tmpdir, tp_result *res)
+{
+  for (size_t i = 0; i < n; i++) {
+    hives[i].local = dupf ("%s/%s", tmpdir, tp_hive_kind_name (hives[i].kind));
+    if (!hives[i].local) {
+      tp_result_fail (res, "out of memory");
+      return;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (download_hive (g, hives[i].guest, hives[i].local, res) < 0)
+      return;
+  if (!res->product) {          /* a dirty SOFTWARE: its name as recovered */
+    tp_result scratch;
+    tp_result_init (&scratch, hives[0].local);
+    tp_hive *hv = tp_hive_open (hives[0].local, TP_HIVE_OPEN_RECOVER, &scratch);
+    res->product = hv ? product_of (hv) : NULL;
+    tp_hive_close (hv);
+    tp_result_free (&scratch);
+  }
+  if (!writes (r)) {
+    patch_hives (r, g, hives, n, false, res, &s->wrote);
+    return;
+  }
+  tp_result plan;
+  tp_result_init (&plan, s->img->path);
+  patch_hives (r, g, hives, n, true, &plan, &s->wrote);
+  bool nothing_to_write = plan.status != TP_STATUS_PATCHED;   /* changes or a recovery */
+  tp_result_free (&plan);
+  if (nothing_to_write) {         /* report the plan: errors, or "unchanged" */
+    patch_hives (r, g, hives, n, true, res, &s->wrote);
+    return;
+  }
+  char *config = guest_dirname (hives[0].guest);
+  if (guestfs_umount_all (g) != 0) {
+    char *e = last_error (g);
+    tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
+    free (e);
+  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, config, res) == 0)
+    patch_hives (r, g, hives, n, false, res, &s->wrote);
+  free (config);
+}
+
+/* In a shared appliance the image may be /dev/sdc: name its roots as
+ * they would be in an appliance of its own (/dev/sda2), so reports and
+ * undo records do not depend on how images were grouped. */
+static char *
+image_root_name (const char *root, size_t dev_len)
+{
+  if (strncmp (root, "/dev/sd", 7) == 0 && dev_len == 8)
+    return dupf ("/dev/sda%s", root + dev_len);
+  return strdup (root);
+}
+
 /* The same for a hive not planned in place (a clean one only: a dirty
  * one is not read twice just for its name). */
 static char *
@@ -784,6 +795,8 @@ typedef struct {
   bool in_place;                /* hs holds the results */
   bool pending;                 /* planned in place, to be written */
   bool written;                 /* ... and written */
+  bool whole_file;              /* to be done by the whole-file path */
+  char *mp;                     /* where it is mounted read-only for planning */
 } root_job;
 
 static void
@@ -794,10 +807,12 @@ free_root_job (root_job *job)
     free (job->hives[i].local);
     free (job->hives[i].label);
     free ((char *) job->hs[i].write_file.path);
+    free (job->hs[i].read_path);
     tp_regf_patch_free (&job->hs[i].patch);
     tp_hive_close (job->hs[i].hv);
   }
   free (job->dev);
+  free (job->mp);
 }
 
 /* Report an in-place root: its hives' results into the root's. */
@@ -840,7 +855,7 @@ plan_root (runner *r, guestfs_h *g, root_job *job)
   }
   if (!writes (r))              /* a write would find out anyway */
     check_ntfs_writable (g, job->dev, false, res);
-  if (plan_in_place (r, g, job->hives, job->hs, job->n) == 0) {
+  if (plan_in_place (r, g, job->mp, job->hives, job->hs, job->n) == 0) {
     job->in_place = true;
     if (job->hs[0].hv && tp_hive_kind_of (job->hs[0].hv) == TP_HIVE_SOFTWARE)
       job->res.product = product_of (job->hs[0].hv);
@@ -852,20 +867,36 @@ plan_root (runner *r, guestfs_h *g, root_job *job)
     job->pending = any_write && !any_error;
     return;
   }
-  for (size_t i = 0; i < job->n; i++) {     /* not in place: start over */
+  for (size_t i = 0; i < job->n; i++) {     /* not in place: start over, later */
     tp_result_free (&job->hs[i].res);
     tp_regf_patch_free (&job->hs[i].patch);
     tp_hive_close (job->hs[i].hv);
+    free (job->hs[i].read_path);
     job->hs[i] = (hive_in_place) { 0 };
   }
+  job->whole_file = true;
+}
+
+/* The whole-file path for one root, with nothing else mounted. */
+static void
+run_whole_file (runner *r, guestfs_h *g, root_job *job)
+{
+  tp_result *res = &job->res;
   char tmpdir[] = "/tmp/tlspatch-image-XXXXXX";
   if (!mkdtemp (tmpdir)) {
     tp_result_fail (res, "cannot create a temporary directory: %s", strerror (errno));
     return;
   }
-  res->product = product_name (g, job->hives[0].guest);
-  patch_whole_files (r, g, job->s, job->dev, job->hives, job->n, tmpdir, res);
+  if (mount_root (g, job->dev, "/", false, res) == 0) {
+    res->product = product_name (g, job->hives[0].guest);
+    patch_whole_files (r, g, job->s, job->dev, job->hives, job->n, tmpdir, res);
+  }
   nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+  if (guestfs_umount_all (g) != 0 && job->s->wrote) {
+    char *e = last_error (g);
+    tp_result_fail (res, "unmounting failed after writing: %s; the image may be incomplete", e);
+    free (e);
+  }
 }
 
 /* The system root names libguestfs's inspection tries, in its order. */
@@ -882,23 +913,27 @@ existing_nocase (guestfs_h *g, const char *path, bool dir)
   return real;
 }
 
-/* With a filesystem mounted on /: is there a Windows system root, by
+/* With a filesystem mounted on `mp`: is there a Windows system root, by
  * inspection's rule (system32/config and system32/cmd.exe)? Then its
- * hives (NULL when missing). */
+ * hives, as paths in that filesystem (NULL when missing). */
 static bool
-find_hives (guestfs_h *g, char **software, char **system)
+find_hives (guestfs_h *g, const char *mp, char **software, char **system)
 {
+  size_t mp_len = strlen (mp);
   for (size_t i = 0; i < sizeof system_roots / sizeof *system_roots; i++) {
-    char *cmd = dupf ("%s/system32/cmd.exe", system_roots[i]);
+    char *cmd = dupf ("%s%s/system32/cmd.exe", mp, system_roots[i]);
     char *cmd_real = existing_nocase (g, cmd, false);
-    char *config = cmd_real ? dupf ("%s/system32/config", system_roots[i]) : NULL;
+    char *config = cmd_real ? dupf ("%s%s/system32/config", mp, system_roots[i]) : NULL;
     char *config_real = existing_nocase (g, config, true);
     if (config_real) {
       char *sw = dupf ("%s/software", config_real), *sy = dupf ("%s/system", config_real);
-      *software = existing_nocase (g, sw, false);
-      *system = existing_nocase (g, sy, false);
+      char *sw_real = existing_nocase (g, sw, false), *sy_real = existing_nocase (g, sy, false);
+      *software = sw_real ? strdup (sw_real + mp_len) : NULL;
+      *system = sy_real ? strdup (sy_real + mp_len) : NULL;
       free (sw);
       free (sy);
+      free (sw_real);
+      free (sy_real);
     }
     bool found = config_real != NULL;
     free (cmd);
@@ -1165,24 +1200,26 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
   guest_fs *fs = ntfs_filesystems (g);
   root_job **jobs = NULL;         /* pointers: the hive sessions point into each job */
   size_t n_jobs = 0;
+  /* Each filesystem on a mountpoint of its own: one unmount for all. */
   for (size_t i = 0; fs && fs[i].path; i++) {
     slot *s = slot_of_drive (slots, n, fs[i].drive);
-    if (!s || guestfs_mount_ro (g, fs[i].path, "/") != 0)
-      continue;
+    char *mp = s ? dupf ("/ro%zu", i) : NULL;
     char *software = NULL, *system = NULL;
     root_job **more = NULL, *job = NULL;
-    if (!find_hives (g, &software, &system) ||
+    if (!mp || guestfs_mkmountpoint (g, mp) != 0 || guestfs_mount_ro (g, fs[i].path, mp) != 0 ||
+        !find_hives (g, mp, &software, &system) ||
         !(more = realloc (jobs, (n_jobs + 1) * sizeof *jobs)) ||
         !(job = calloc (1, sizeof *job))) {
       jobs = more ? more : jobs;
+      free (mp);
       free (software);
       free (system);
-      guestfs_umount_all (g);
       continue;
     }
     jobs = more;
     jobs[n_jobs++] = job;
-    *job = (root_job) { .s = s, .dev = strdup (fs[i].path), .n = r->opt->no_service ? 1 : 2,
+    *job = (root_job) { .s = s, .dev = strdup (fs[i].path), .mp = mp,
+                        .n = r->opt->no_service ? 1 : 2,
                         .hives = { { .kind = TP_HIVE_SOFTWARE, .guest = software },
                                    { .kind = TP_HIVE_SYSTEM, .guest = system } } };
     tp_result_init (&job->res, s->img->path);
@@ -1192,14 +1229,12 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     job->res.kind = TP_HIVE_SOFTWARE;
     stage (r, name, t0, "patching");
     plan_root (r, g, job);
-    if (guestfs_umount_all (g) != 0 && s->wrote) {
-      char *e = last_error (g);
-      tp_result_fail (&job->res, "unmounting failed after writing: %s; the image may be "
-                      "incomplete", e);
-      free (e);
-    }
   }
+  guestfs_umount_all (g);        /* nothing was written: read-only mounts */
   write_pending_roots (r, g, jobs, n_jobs);
+  for (size_t k = 0; k < n_jobs; k++)
+    if (jobs[k]->whole_file)
+      run_whole_file (r, g, jobs[k]);
   for (size_t k = 0; k < n_jobs; k++) {
     if (jobs[k]->in_place)
       finish_in_place (r, jobs[k]);

@@ -4,7 +4,8 @@
 # Writes docs/performance.md; anything below the NOTES marker in that file
 # (e.g. a "Where the time goes" section) is kept across runs.
 # Environment: BENCH_REPS (hive files, default 5), BENCH_IMG_REPS (one image,
-# default 1), BENCH_FLEET_REPS (eight images, default 1), BENCH_IMAGES (8),
+# default 1), BENCH_FLEET_REPS (eight images, default 1), BENCH_SHARE_REPS (2 more
+# samples of one-image apply and --share-appliance, alternating), BENCH_IMAGES (8),
 # BENCH_CLSIDS (52000: 5 keys each), BENCH_SERVICES (400 per control set),
 # BENCH_REPORT_ONLY=1 (report from the last samples), BENCH_QCOW2=1 (also time apply on the qcow2 image), BENCH_VWR_JOBS (2: the
 # eight virt-win-reg runs go two at a time, as tlspatch -j 2).
@@ -13,6 +14,7 @@ set -u
 top_srcdir=$(cd "${top_srcdir:-.}" && pwd)
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
 REPS=${BENCH_REPS:-5} IMG_REPS=${BENCH_IMG_REPS:-1} FLEET_REPS=${BENCH_FLEET_REPS:-1}
+SHARE_REPS=${BENCH_SHARE_REPS:-2}
 QCOW2=${BENCH_QCOW2:-0} VWR_JOBS=${BENCH_VWR_JOBS:-2}
 NIMG=${BENCH_IMAGES:-8} CLSIDS=${BENCH_CLSIDS:-52000} SERVICES=${BENCH_SERVICES:-400}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
@@ -69,7 +71,7 @@ fi
 # ---- measuring --------------------------------------------------------------
 samples=$work/samples
 # BENCH_REPORT_ONLY=1: no measuring, rewrite the report from the last samples
-if [ "${BENCH_REPORT_ONLY:-0}" = 1 ]; then REPS=0 IMG_REPS=0 FLEET_REPS=0; else : >"$samples"; fi
+if [ "${BENCH_REPORT_ONLY:-0}" = 1 ]; then REPS=0 IMG_REPS=0 FLEET_REPS=0 SHARE_REPS=0; else : >"$samples"; fi
 # t NAME OKRCS CMD...: one timed run; records "NAME seconds maxrss_kB"
 t () {
   local name=$1 ok=$2 rc e m; shift 2
@@ -126,7 +128,15 @@ for r in $(seq "$FLEET_REPS"); do
   [ "$r" = 1 ] && compliant "${imgs[@]}"
   fleet; t fleet_vwr 0 sh -c 'j=$1; shift; printf "%s\0" "$@" | xargs -0 -P "$j" -I{} bash "$0" {} raw' "$bench/virt-win-reg.sh" "$VWR_JOBS" "${imgs[@]}"
 done
-rm -f "${imgs[@]}"
+# The --share-appliance target compares two tlspatch runs (~15 s and ~30 s
+# under TCG): more samples of just those two, alternating, steady the ratio
+# without repeating the 15-minute virt-win-reg fleet.
+log "one image and --share-appliance $NIMG again: $SHARE_REPS rep(s)"
+for r in $(seq "$SHARE_REPS"); do
+  cp --sparse=always "$cache/win.img" "$one"; sync; t img_apply 0 "$tlspatch" apply -q "$one"
+  fleet; t fleet_share 0 "$tlspatch" apply -q --share-appliance "$NIMG" "${imgs[@]}"
+done
+rm -f "${imgs[@]}" "$one"
 
 # ---- report -----------------------------------------------------------------
 div () { awk -v a="$1" -v b="$2" 'BEGIN{if(b+0==0){print "nan"}else printf "%.2f", a/b}'; }

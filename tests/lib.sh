@@ -59,17 +59,18 @@ export_reg () {
 # regf_dump HIVE: the whole hive as libregf (an independent parser) sees it;
 # fails when libregf reports an error.
 regf_dump () {
-  local out
-  out=$("$REGFEXPORT" "$1" 2>"$WORK/regf.err") || { echo "$out"; cat "$WORK/regf.err"; return 1; }
+  local out errf rc=0
+  errf=$(mktemp)                # not in $WORK: tests count the files there
+  out=$("$REGFEXPORT" "$1" 2>"$errf") || rc=1
   # libregf reports on stderr, or as "Unable ..." / "corrupt" lines (not
   # names such as the ErrorControl value of every service).
-  if grep -qi 'error\|unable\|corrupt' "$WORK/regf.err" ||
-     printf '%s\n' "$out" | grep -qi '^unable\|corrupt'; then
-    printf '%s\n' "$out"
-    cat "$WORK/regf.err"
-    return 1
+  if grep -qi 'error\|unable\|corrupt' "$errf" || printf '%s\n' "$out" | grep -qi '^unable\|corrupt'; then
+    rc=1
   fi
   printf '%s\n' "$out"
+  [ "$rc" = 0 ] || cat "$errf"
+  rm -f "$errf"
+  return "$rc"
 }
 
 # same_bytes A B: byte-identical files.

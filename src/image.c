@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "tlspatch/image.h"
-#include "gfs.h"
+#include "guest-hive.h"
 
 /* ------------------------------------------------------------------ */
 /* Recognising images                                                 */
@@ -63,6 +63,7 @@ typedef struct {
   size_t n_results;
   bool wrote;
   int drive;                    /* index among the appliance's drives */
+  char *canon;                  /* the image as undo records name it */
 } slot;
 
 typedef struct {
@@ -105,37 +106,6 @@ stage (runner *r, const char *name, double t0, const char *what)
     fprintf (stderr, "%s: %s (%.1fs)\n", name, what, now_seconds () - t0);
   fflush (stderr);
   pthread_mutex_unlock (&r->lock);
-}
-
-static char *
-dupf (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  char *s = NULL;
-  if (vasprintf (&s, fmt, ap) < 0)
-    s = NULL;
-  va_end (ap);
-  return s;
-}
-
-static char *
-last_error (guestfs_h *g)
-{
-  const char *e = guestfs_last_error (g);
-  char *s = strdup (e ? e : "unknown libguestfs error");
-  for (char *p = s; p && *p; p++)   /* one line */
-    if (*p == '\n')
-      *p = ' ';
-  /* libguestfs appends how to debug it; our one-line errors keep the cause. */
-  static const char *const advice[] = { ". To see full error messages", " To see full error messages",
-                                        ". This usually means", " This usually means" };
-  for (size_t i = 0; s && i < sizeof advice / sizeof advice[0]; i++) {
-    char *cut = strstr (s, advice[i]);
-    if (cut)
-      *cut = '\0';
-  }
-  return s;
 }
 
 static void
@@ -198,7 +168,7 @@ choose_format (guestfs_h *g, slot *s)
   }
   char *fmt = guestfs_disk_format (g, s->img->path);
   if (!fmt) {
-    s->error = last_error (g);
+    s->error = tp_guest_error (g);
     return;
   }
   if (strcmp (fmt, "unknown") == 0) {
@@ -209,8 +179,8 @@ choose_format (guestfs_h *g, slot *s)
   int backing = guestfs_disk_has_backing_file (g, s->img->path);
   if (backing != 0) {
     s->error = backing > 0
-      ? dupf ("%s image has a backing file; refusing to follow it unless you give --format", fmt)
-      : last_error (g);
+      ? tp_guest_strf ("%s image has a backing file; refusing to follow it unless you give --format", fmt)
+      : tp_guest_error (g);
     free (fmt);
     return;
   }
@@ -228,7 +198,7 @@ add_uri_drive (guestfs_h *g, const slot *s, bool readonly)
   const char *slash = strchr (rest, '/');
   char *hostport = slash ? strndup (rest, (size_t) (slash - rest)) : strdup (rest);
   const char *export = slash ? slash + 1 : "";
-  char *server = dupf ("tcp:%s", hostport);
+  char *server = tp_guest_strf ("tcp:%s", hostport);
   char *servers[] = { server, NULL };
   int rc = guestfs_add_drive_opts (g, export,
                                    GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->format,
@@ -304,7 +274,7 @@ launch (runner *r, slot *slots, size_t n, char **err)
     }
     if (rc == 0 && drive > 0 && guestfs_launch (g) == 0)
       return g;
-    *err = last_error (g);
+    *err = tp_guest_error (g);
     guestfs_close (g);
     if (drive == 0 || tcg || tcg_already (r) || strstr (*err, "lock"))
       break;
@@ -318,441 +288,6 @@ launch (runner *r, slot *slots, size_t n, char **err)
   return NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* One Windows installation                                           */
-
-/* Hibernation and Fast Startup leave NTFS "in use by Windows": ntfs-3g
- * would quietly mount it read-only. Find out before touching anything. */
-static int
-check_ntfs_writable (guestfs_h *g, const char *dev, bool rw, tp_result *res)
-{
-  int probe = guestfs_ntfs_3g_probe (g, 1, dev);
-  if (probe == 0)
-    return 0;
-  const char *why = probe == 14 ? "Windows is hibernated or was shut down with Fast Startup"
-                  : probe == 15 ? "the NTFS journal is unclean (Windows did not shut down cleanly)"
-                  : "ntfs-3g cannot mount it for writing";
-  if (!rw) {
-    tp_result_warn (res, "volume %s: %s; it cannot be written", dev, why);
-    return 0;
-  }
-  return tp_result_fail (res, "volume %s cannot be written safely: %s (ntfs-3g probe %d). "
-                         "Boot Windows and restart it (not shut down), or disable Fast "
-                         "Startup (powercfg /h off), then try again; the image was not touched",
-                         dev, why, probe);
-}
-
-/* A Windows system root lives on one filesystem, mounted on `mp`. */
-static int
-mount_root (guestfs_h *g, const char *root, const char *mp, bool rw, tp_result *res)
-{
-  int rc = rw ? check_ntfs_writable (g, root, true, res) : 0;
-  if (rc == 0 && (rw ? guestfs_mount (g, root, mp) : guestfs_mount_ro (g, root, mp)) != 0) {
-    char *e = last_error (g);
-    rc = tp_result_fail (res, "cannot mount %s: %s", root, e);
-    free (e);
-  }
-  return rc;
-}
-
-/* ntfs-3g may still have fallen back to read-only: prove it writes. */
-static int
-probe_writable (guestfs_h *g, const char *dir, tp_result *res)
-{
-  char *probe = dupf ("%s/.tlspatch-write-probe", dir);
-  int rc = 0;
-  if (!probe || guestfs_touch (g, probe) != 0 || guestfs_rm (g, probe) != 0)
-    rc = tp_result_fail (res, "the Windows volume is mounted read-only (hibernation, Fast "
-                         "Startup or an unclean NTFS); the image was not touched");
-  free (probe);
-  return rc;
-}
-
-static char *
-guest_dirname (const char *path)
-{
-  const char *slash = strrchr (path, '/');
-  return slash && slash != path ? strndup (path, (size_t) (slash - path)) : strdup ("/");
-}
-
-/* Bring the hive and its transaction logs to the host. */
-static int
-download_hive (guestfs_h *g, const char *guest, const char *local, tp_result *res)
-{
-  if (guestfs_download (g, guest, local) != 0) {
-    char *e = last_error (g);
-    tp_result_fail (res, "cannot download %s: %s", guest, e);
-    free (e);
-    return -1;
-  }
-  static const char *const suffixes[] = { ".LOG", ".LOG1", ".LOG2" };
-  for (size_t i = 0; i < 3; i++) {
-    char *want = dupf ("%s%s", guest, suffixes[i]);
-    char *real = want ? guestfs_case_sensitive_path (g, want) : NULL;
-    char *dst = dupf ("%s%s", local, suffixes[i]);
-    int rc = 0;
-    if (real && dst && guestfs_is_file (g, real) == 1 && guestfs_download (g, real, dst) != 0) {
-      /* Without it a recovery could miss newer data: stop here. */
-      unlink (dst);
-      char *e = last_error (g);
-      rc = tp_result_fail (res, "cannot download the transaction log %s: %s", real, e);
-      free (e);
-    }
-    free (want);
-    free (real);
-    free (dst);
-    if (rc != 0)
-      return -1;
-  }
-  return 0;
-}
-
-static bool
-same_file_bytes (const char *a, const char *b)
-{
-  FILE *fa = fopen (a, "rb"), *fb = fopen (b, "rb");
-  bool same = fa && fb;
-  while (same) {
-    int ca = getc (fa), cb = getc (fb);
-    same = ca == cb;
-    if (ca == EOF)
-      break;
-  }
-  if (fa)
-    fclose (fa);
-  if (fb)
-    fclose (fb);
-  return same;
-}
-
-/* guestfs_upload truncates in place; never do that to the live hive.
- * Upload beside it, read it back, then rename over the original. */
-static int
-upload_atomically (guestfs_h *g, const char *local, const char *guest, bool backup,
-                   tp_result *res)
-{
-  char *dir = guest_dirname (guest);
-  char *copy = strdup (guest);
-  char *tmp = dupf ("%s/.%s.tlspatch-tmp", dir, basename (copy));
-  char *readback = dupf ("%s.readback", local);
-  char *bak = dupf ("%s.tlspatch-bak", guest);
-  for (int k = 1; bak && k < 1000 && guestfs_exists (g, bak) == 1; k++) {
-    free (bak);
-    bak = dupf ("%s.tlspatch-bak.%d", guest, k);
-  }
-  char *e = NULL;
-  int rc = -1;
-  if (!tmp || !readback || !bak)
-    tp_result_fail (res, "out of memory");
-  else if (guestfs_upload (g, local, tmp) != 0 || guestfs_download (g, tmp, readback) != 0)
-    tp_result_fail (res, "cannot write %s into the image: %s", tmp, e = last_error (g));
-  else if (!same_file_bytes (local, readback))
-    tp_result_fail (res, "the hive uploaded to %s does not read back identical", tmp);
-  else if (backup && guestfs_ln (g, guest, bak) != 0)
-    tp_result_fail (res, "cannot keep a backup as %s: %s", bak, e = last_error (g));
-  else if (guestfs_rename (g, tmp, guest) != 0)
-    tp_result_fail (res, "cannot rename %s over %s: %s", tmp, guest, e = last_error (g));
-  else {
-    rc = 0;
-    if (backup)
-      res->backup = strdup (bak);
-  }
-  if (rc != 0 && tmp)
-    guestfs_rm_f (g, tmp);
-  if (rc != 0 && backup && bak && guestfs_exists (g, bak) == 1 && guestfs_exists (g, guest) == 1)
-    guestfs_rm_f (g, bak);
-  free (e);
-  free (dir);
-  free (copy);
-  free (tmp);
-  free (readback);
-  free (bak);
-  return rc;
-}
-
-static int
-remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st; (void) flag; (void) ftw;
-  return remove (path);
-}
-
-/* The hives of one Windows installation, as copied to the host. */
-typedef struct {
-  tp_hive_kind kind;
-  char *guest;                  /* path in the guest */
-  char *local;                  /* the host copy */
-  char *label;                  /* IMAGE:ROOT:GUEST, for reports and undo */
-} guest_hive;
-
-/* Name the logs a recovery used by their paths in the guest, not by
- * the host copies (which are gone when the result is read). */
-static void
-name_logs_in_guest (tp_result *hres, const guest_hive *h)
-{
-  tp_recovery_info *info = hres->recovery;
-  size_t local_len = strlen (h->local);
-  for (size_t i = 0; info && i < info->n_logs_used; i++) {
-    const char *used = info->logs_used[i];
-    if (strncmp (used, h->local, local_len) != 0)
-      continue;
-    char *guest = dupf ("%s%s", h->guest, used + local_len);
-    if (guest) {
-      free (info->logs_used[i]);
-      info->logs_used[i] = guest;
-    }
-  }
-}
-
-/* Run tp_process_hive on every host copy. With `rehearse`, nothing is
- * written anywhere (the plan only). Otherwise every hive is committed
- * on the host first, and only when all of them succeeded do they go
- * back into the image, stopping at the first failed upload: an image is
- * never left with SOFTWARE patched because SYSTEM failed on the host. */
-static void
-patch_hives (runner *r, guestfs_h *g, guest_hive *hives, size_t n, bool rehearse,
-             tp_result *res, bool *wrote)
-{
-  tp_options hopt = *r->opt;
-  hopt.backup = false;          /* the backup belongs in the image, beside the hive */
-  hopt.dry_run = hopt.dry_run || rehearse;
-  tp_result hres[2];
-  bool all_ok = true;
-  for (size_t i = 0; i < n; i++) {
-    tp_result_init (&hres[i], hives[i].label);
-    tp_process_hive (&hopt, hives[i].local, hives[i].kind, hives[i].label, r->undo, &hres[i]);
-    name_logs_in_guest (&hres[i], &hives[i]);
-    all_ok = all_ok && hres[i].status != TP_STATUS_ERROR;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (!rehearse && writes (r) && hres[i].status == TP_STATUS_PATCHED) {
-      if (!all_ok)
-        tp_result_fail (&hres[i], "not written into the image, because the other hive failed");
-      else if (upload_atomically (g, hives[i].local, hives[i].guest, r->opt->backup,
-                                  &hres[i]) == 0)
-        *wrote = true;
-      else
-        all_ok = false;
-    }
-    tp_result_merge (res, &hres[i], hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
-                                                                      : "HKLM\\SYSTEM");
-  }
-  if (rehearse && !r->opt->dry_run && r->opt->mode != TP_MODE_CHECK)
-    res->dry_run = false;
-}
-
-/* ------------------------------------------------------------------ */
-/* Clean hives: read on demand, written in place                      */
-
-/* A clean hive needs neither its whole bytes nor its logs: the records a
- * lookup needs are read with guestfs_pread (a few 64 KiB chunks, not the
- * 80 MB that a download moves through ntfs-3g), and the few records that
- * change are written in place in the order of writer.h's phases, each
- * phase synced before the next, so that a stop at any point leaves a
- * valid hive (and a failure rolls back). */
-
-typedef struct {
-  guestfs_h *g;
-  const char *path;
-} guest_file;
-
-static int
-read_guest (void *ctx, void *buf, size_t len, uint64_t off)
-{
-  guest_file *f = ctx;
-  for (size_t done = 0, got; done < len; done += got) {
-    size_t want = len - done > (1u << 20) ? (1u << 20) : len - done;
-    char *data = guestfs_pread (f->g, f->path, (int) want, (int64_t) (off + done), &got);
-    if (!data || got == 0 || got > want) {
-      free (data);
-      return -1;
-    }
-    memcpy ((char *) buf + done, data, got);
-    free (data);
-  }
-  return 0;
-}
-
-static int
-write_guest (const guest_file *f, const void *buf, size_t len, uint64_t off)
-{
-  for (size_t done = 0; done < len;) {
-    int n = guestfs_pwrite (f->g, f->path, (const char *) buf + done, len - done,
-                            (int64_t) (off + done));
-    if (n <= 0)
-      return -1;
-    done += (size_t) n;
-  }
-  return 0;
-}
-
-typedef struct {
-  guest_file file;              /* read through the read-only mount */
-  char *read_path;
-  guest_file write_file;        /* the same file under the read-write mount */
-  tp_hive *hv;
-  tp_result res;
-  int64_t size;                 /* the file's size before */
-  tp_regf_patch patch;
-  bool patched;                 /* patch holds writes */
-} hive_in_place;
-
-static int
-write_target (void *ctx, const void *buf, size_t len, uint64_t off)
-{
-  return write_guest (ctx, buf, len, off);
-}
-
-static int
-truncate_target (void *ctx, uint64_t size)
-{
-  const guest_file *f = ctx;
-  return guestfs_truncate_size (f->g, f->path, (int64_t) size);
-}
-
-static int
-sync_appliance (void *g)
-{
-  return guestfs_sync (g);
-}
-
-/* Where the patch can be written in place: its bin goes right at the
- * end of the file, and no LINK write can be torn. */
-static bool
-patch_fits_in_place (const hive_in_place *h)
-{
-  return tp_regf_patch_tearproof (&h->patch) &&
-         (!h->patch.bin_size || h->patch.bin_off == (size_t) h->size);
-}
-
-/* Plan every hive read on demand. Returns 1 when a hive needs the
- * whole-file path (not clean, or a patch that cannot go in place):
- * then nothing was written or recorded. */
-static int
-plan_in_place (runner *r, guestfs_h *g, const char *mp, guest_hive *hives, hive_in_place *hs,
-               size_t n)
-{
-  tp_options hopt = *r->opt;
-  hopt.dry_run = true;          /* written below, in place */
-  for (size_t i = 0; i < n; i++) {
-    hs[i].read_path = dupf ("%s%s", mp, hives[i].guest);
-    hs[i].file = (guest_file) { .g = g, .path = hs[i].read_path };
-    tp_result_init (&hs[i].res, hives[i].label);
-    hs[i].size = hs[i].read_path ? guestfs_filesize (g, hs[i].read_path) : -1;
-    if (hs[i].size > 0)
-      hs[i].hv = tp_hive_open_reader (hives[i].label, (size_t) hs[i].size, read_guest,
-                                      &hs[i].file, &hs[i].res);
-    if (!hs[i].hv)
-      return 1;                 /* dirty, damaged or unreadable: the whole-file path decides */
-    tp_process_opened (&hopt, hs[i].hv, hives[i].kind, hives[i].label, r->undo, &hs[i].res);
-  }
-  bool all_ok = true;
-  for (size_t i = 0; i < n; i++)
-    all_ok = all_ok && hs[i].res.status != TP_STATUS_ERROR;
-  for (size_t i = 0; all_ok && writes (r) && i < n; i++) {
-    if (hs[i].res.status != TP_STATUS_PATCHED)
-      continue;
-    if (tp_hive_make_patch (hs[i].hv, &hs[i].res, &hs[i].patch) != 0)
-      all_ok = false;
-    else if (!(hs[i].patched = true, patch_fits_in_place (&hs[i])))
-      return 1;
-  }
-  return 0;
-}
-
-/* UTF-16LE registry string to UTF-8, up to its first NUL. */
-static char *
-utf16_to_utf8 (const unsigned char *p, size_t len)
-{
-  char *out = malloc (len / 2 * 3 + 1), *o = out;
-  for (size_t i = 0; out && i + 1 < len; i += 2) {
-    unsigned c = p[i] | (unsigned) p[i + 1] << 8;
-    if (c == 0)
-      break;
-    if (c >= 0xD800 && c < 0xE000)
-      c = 0xFFFD;               /* a product name has no business with surrogates */
-    if (c < 0x80)
-      *o++ = (char) c;
-    else if (c < 0x800) {
-      *o++ = (char) (0xC0 | c >> 6);
-      *o++ = (char) (0x80 | (c & 0x3F));
-    } else {
-      *o++ = (char) (0xE0 | c >> 12);
-      *o++ = (char) (0x80 | ((c >> 6) & 0x3F));
-      *o++ = (char) (0x80 | (c & 0x3F));
-    }
-  }
-  if (out)
-    *o = '\0';
-  return out;
-}
-
-/* ProductName from SOFTWARE, as inspection reports it. */
-static char *
-product_of (tp_hive *hv)
-{
-  tp_result scratch;
-  tp_result_init (&scratch, "SOFTWARE");
-  char *name = NULL;
-  size_t key = tp_hive_lookup (hv, "\\Microsoft\\Windows NT\\CurrentVersion");
-  tp_value v = { 0 };
-  char *stored = NULL;
-  if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&
-      v.present && (v.type == 1 || v.type == 2))
-    name = utf16_to_utf8 (v.data, v.len);
-  tp_value_free (&v);
-  free (stored);
-  tp_result_free (&scratch);
-  return name;
-}
-
-/* The whole-file path: download the hives (and logs), plan and commit
- * on the host, upload. */
-static void
-patch_whole_files (runner *r, guestfs_h *g, slot *s, const char *root, guest_hive *hives,
-                   size_t n, const char *tmpdir, tp_result *res)
-{
-  for (size_t i = 0; i < n; i++) {
-    hives[i].local = dupf ("%s/%s", tmpdir, tp_hive_kind_name (hives[i].kind));
-    if (!hives[i].local) {
-      tp_result_fail (res, "out of memory");
-      return;
-    }
-  }
-  for (size_t i = 0; i < n; i++)
-    if (download_hive (g, hives[i].guest, hives[i].local, res) < 0)
-      return;
-  if (!res->product) {          /* a dirty SOFTWARE: its name as recovered */
-    tp_result scratch;
-    tp_result_init (&scratch, hives[0].local);
-    tp_hive *hv = tp_hive_open (hives[0].local, TP_HIVE_OPEN_RECOVER, &scratch);
-    res->product = hv ? product_of (hv) : NULL;
-    tp_hive_close (hv);
-    tp_result_free (&scratch);
-  }
-  if (!writes (r)) {
-    patch_hives (r, g, hives, n, false, res, &s->wrote);
-    return;
-  }
-  tp_result plan;
-  tp_result_init (&plan, s->img->path);
-  patch_hives (r, g, hives, n, true, &plan, &s->wrote);
-  bool nothing_to_write = plan.status != TP_STATUS_PATCHED;   /* changes or a recovery */
-  tp_result_free (&plan);
-  if (nothing_to_write) {         /* report the plan: errors, or "unchanged" */
-    patch_hives (r, g, hives, n, true, res, &s->wrote);
-    return;
-  }
-  char *config = guest_dirname (hives[0].guest);
-  if (guestfs_umount_all (g) != 0) {
-    char *e = last_error (g);
-    tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
-    free (e);
-  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, config, res) == 0)
-    patch_hives (r, g, hives, n, false, res, &s->wrote);
-  free (config);
-}
-
 /* In a shared appliance the image may be /dev/sdc: name its roots as
  * they would be in an appliance of its own (/dev/sda2), so reports and
  * undo records do not depend on how images were grouped. */
@@ -760,144 +295,10 @@ static char *
 image_root_name (const char *root, size_t dev_len)
 {
   if (strncmp (root, "/dev/sd", 7) == 0 && dev_len == 8)
-    return dupf ("/dev/sda%s", root + dev_len);
+    return tp_guest_strf ("/dev/sda%s", root + dev_len);
   return strdup (root);
 }
 
-/* The same for a hive not planned in place (a clean one only: a dirty
- * one is not read twice just for its name). */
-static char *
-product_name (guestfs_h *g, const char *software)
-{
-  guest_file f = { .g = g, .path = software };
-  tp_result scratch;
-  tp_result_init (&scratch, software);
-  int64_t size = guestfs_filesize (g, software);
-  tp_hive *hv = size > 0 ? tp_hive_open_reader (software, (size_t) size, read_guest, &f,
-                                                &scratch) : NULL;
-  char *name = hv ? product_of (hv) : NULL;
-  tp_hive_close (hv);
-  tp_result_free (&scratch);
-  return name;
-}
-
-/* One Windows installation of a group. Planned with its filesystem
- * mounted read-only on /; when its clean hives are to be written in
- * place it waits ("pending") and all pending roots of the group are
- * then written together, phase by phase, with one sync per phase. */
-typedef struct {
-  slot *s;
-  char *dev;
-  tp_result res;
-  guest_hive hives[2];
-  size_t n;
-  hive_in_place hs[2];
-  bool in_place;                /* hs holds the results */
-  bool pending;                 /* planned in place, to be written */
-  bool written;                 /* ... and written */
-  bool whole_file;              /* to be done by the whole-file path */
-  char *mp;                     /* where it is mounted read-only for planning */
-} root_job;
-
-static void
-free_root_job (root_job *job)
-{
-  for (size_t i = 0; i < 2; i++) {
-    free (job->hives[i].guest);
-    free (job->hives[i].local);
-    free (job->hives[i].label);
-    free ((char *) job->hs[i].write_file.path);
-    free (job->hs[i].read_path);
-    tp_regf_patch_free (&job->hs[i].patch);
-    tp_hive_close (job->hs[i].hv);
-  }
-  free (job->dev);
-  free (job->mp);
-}
-
-/* Report an in-place root: its hives' results into the root's. */
-static void
-finish_in_place (runner *r, root_job *job)
-{
-  bool any_error = false;
-  for (size_t i = 0; i < job->n; i++)
-    any_error = any_error || job->hs[i].res.status == TP_STATUS_ERROR;
-  for (size_t i = 0; i < job->n; i++) {
-    tp_result *hres = &job->hs[i].res;
-    if (hres->status == TP_STATUS_PATCHED && writes (r) && !job->written)
-      tp_result_fail (hres, any_error ? "not written into the image, because the other hive "
-                                        "failed" : "not written into the image");
-    hres->dry_run = r->opt->dry_run && r->opt->mode != TP_MODE_CHECK;
-    tp_result_merge (&job->res, hres, job->hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
-                                                                            : "HKLM\\SYSTEM");
-  }
-}
-
-/* Plan one root, mounted read-only on /: in place when its hives are
- * clean, else by the whole-file path right away. */
-static void
-plan_root (runner *r, guestfs_h *g, root_job *job)
-{
-  tp_result *res = &job->res;
-  if (!job->hives[0].guest || (job->n == 2 && !job->hives[1].guest)) {
-    tp_result_fail (res, "found no %s hive in the Windows installation on %s",
-                    job->hives[0].guest ? "SYSTEM" : "SOFTWARE", res->root);
-    return;
-  }
-  char *canon = is_uri (job->s->img->path) ? NULL : realpath (job->s->img->path, NULL);
-  for (size_t i = 0; i < job->n; i++)
-    job->hives[i].label = dupf ("%s:%s:%s", canon ? canon : job->s->img->path, res->root,
-                                job->hives[i].guest);
-  free (canon);
-  if (!job->hives[0].label || (job->n == 2 && !job->hives[1].label)) {
-    tp_result_fail (res, "out of memory");
-    return;
-  }
-  if (!writes (r))              /* a write would find out anyway */
-    check_ntfs_writable (g, job->dev, false, res);
-  if (plan_in_place (r, g, job->mp, job->hives, job->hs, job->n) == 0) {
-    job->in_place = true;
-    if (job->hs[0].hv && tp_hive_kind_of (job->hs[0].hv) == TP_HIVE_SOFTWARE)
-      job->res.product = product_of (job->hs[0].hv);
-    bool any_error = false, any_write = false;
-    for (size_t i = 0; i < job->n; i++) {
-      any_error = any_error || job->hs[i].res.status == TP_STATUS_ERROR;
-      any_write = any_write || job->hs[i].patched;
-    }
-    job->pending = any_write && !any_error;
-    return;
-  }
-  for (size_t i = 0; i < job->n; i++) {     /* not in place: start over, later */
-    tp_result_free (&job->hs[i].res);
-    tp_regf_patch_free (&job->hs[i].patch);
-    tp_hive_close (job->hs[i].hv);
-    free (job->hs[i].read_path);
-    job->hs[i] = (hive_in_place) { 0 };
-  }
-  job->whole_file = true;
-}
-
-/* The whole-file path for one root, with nothing else mounted. */
-static void
-run_whole_file (runner *r, guestfs_h *g, root_job *job)
-{
-  tp_result *res = &job->res;
-  char tmpdir[] = "/tmp/tlspatch-image-XXXXXX";
-  if (!mkdtemp (tmpdir)) {
-    tp_result_fail (res, "cannot create a temporary directory: %s", strerror (errno));
-    return;
-  }
-  if (mount_root (g, job->dev, "/", false, res) == 0) {
-    res->product = product_name (g, job->hives[0].guest);
-    patch_whole_files (r, g, job->s, job->dev, job->hives, job->n, tmpdir, res);
-  }
-  nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-  if (guestfs_umount_all (g) != 0 && job->s->wrote) {
-    char *e = last_error (g);
-    tp_result_fail (res, "unmounting failed after writing: %s; the image may be incomplete", e);
-    free (e);
-  }
-}
 
 /* The system root names libguestfs's inspection tries, in its order. */
 static const char *const system_roots[] = { "/windows", "/winnt", "/win32", "/win", "/reactos" };
@@ -921,12 +322,12 @@ find_hives (guestfs_h *g, const char *mp, char **software, char **system)
 {
   size_t mp_len = strlen (mp);
   for (size_t i = 0; i < sizeof system_roots / sizeof *system_roots; i++) {
-    char *cmd = dupf ("%s%s/system32/cmd.exe", mp, system_roots[i]);
+    char *cmd = tp_guest_strf ("%s%s/system32/cmd.exe", mp, system_roots[i]);
     char *cmd_real = existing_nocase (g, cmd, false);
-    char *config = cmd_real ? dupf ("%s%s/system32/config", mp, system_roots[i]) : NULL;
+    char *config = cmd_real ? tp_guest_strf ("%s%s/system32/config", mp, system_roots[i]) : NULL;
     char *config_real = existing_nocase (g, config, true);
     if (config_real) {
-      char *sw = dupf ("%s/software", config_real), *sy = dupf ("%s/system", config_real);
+      char *sw = tp_guest_strf ("%s/software", config_real), *sy = tp_guest_strf ("%s/system", config_real);
       char *sw_real = existing_nocase (g, sw, false), *sy_real = existing_nocase (g, sy, false);
       *software = sw_real ? strdup (sw_real + mp_len) : NULL;
       *system = sy_real ? strdup (sy_real + mp_len) : NULL;
@@ -987,109 +388,6 @@ why_no_windows (guestfs_h *g, const slot *s)
   return strdup (bitlocker
                  ? "the Windows volume is encrypted with BitLocker; unlock or decrypt it first"
                  : "no Windows installation found in this image");
-}
-
-/* Mount a pending root read-write on its own mountpoint and prove it
- * writes; then its hives are written under that mountpoint. */
-static int
-ready_for_writing (runner *r, guestfs_h *g, root_job *job, size_t k)
-{
-  char *mp = dupf ("/tlspatch%zu", k);
-  char *config = job->hives[0].guest ? guest_dirname (job->hives[0].guest) : NULL;
-  char *mp_config = mp && config ? dupf ("%s%s", mp, config) : NULL;
-  int rc = -1;
-  if (!mp_config)
-    tp_result_fail (&job->res, "out of memory");
-  else if (guestfs_mkmountpoint (g, mp) != 0) {
-    char *e = last_error (g);
-    tp_result_fail (&job->res, "cannot make a mountpoint for writing: %s", e);
-    free (e);
-  } else if (mount_root (g, job->dev, mp, true, &job->res) == 0 &&
-             probe_writable (g, mp_config, &job->res) == 0) {
-    rc = 0;
-    for (size_t i = 0; i < job->n; i++) {
-      job->hs[i].write_file = (guest_file) { .g = g,
-                                             .path = dupf ("%s%s", mp, job->hives[i].guest) };
-      if (!job->hs[i].write_file.path)
-        rc = tp_result_fail (&job->res, "out of memory");
-      if (rc == 0 && job->hs[i].patched && r->undo->undo_writer &&
-          tp_undo_writer_record (r->undo->undo_writer, &job->hs[i].res) < 0)
-        rc = -1;
-    }
-  }
-  free (mp);
-  free (config);
-  free (mp_config);
-  return rc;
-}
-
-/* Write every pending root of the group: phase by phase across all
- * their hives, one sync per phase (a sync flushes every drive of the
- * appliance, so its cost is shared), then verify each hive through the
- * appliance. A failure rolls back every write of the group. */
-static void
-write_pending_roots (runner *r, guestfs_h *g, root_job **jobs, size_t n_jobs)
-{
-  size_t n = 0;
-  const tp_regf_patch **patches = calloc (2 * n_jobs + 1, sizeof *patches);
-  tp_regf_target *targets = calloc (2 * n_jobs + 1, sizeof *targets);
-  hive_in_place **owners = calloc (2 * n_jobs + 1, sizeof *owners);
-  for (size_t k = 0; patches && targets && owners && k < n_jobs; k++) {
-    root_job *job = jobs[k];
-    if (!job->pending || ready_for_writing (r, g, job, k) != 0) {
-      job->pending = false;
-      continue;
-    }
-    for (size_t i = 0; i < job->n; i++) {
-      hive_in_place *h = &job->hs[i];
-      if (!h->patched)
-        continue;
-      patches[n] = &h->patch;
-      targets[n] = (tp_regf_target) { .write = write_target, .truncate = truncate_target,
-                                      .ctx = &h->write_file, .size = (uint64_t) h->size };
-      owners[n++] = h;
-    }
-  }
-  char *err = NULL;
-  int rc = n ? tp_regf_write_in_place (patches, targets, n, sync_appliance, g) : 0;
-  if (rc != 0)
-    err = last_error (g);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    const tp_regf_patch *p = patches[i];
-    size_t size = p->bin_size ? p->bin_off + p->bin_size : (size_t) owners[i]->size;
-    tp_result check;
-    tp_result_init (&check, owners[i]->res.target);
-    owners[i]->file = owners[i]->write_file;    /* read back what was written */
-    if (tp_hive_verify_patch (owners[i]->hv, size, &check) != 0) {
-      err = strdup (check.error ? check.error : "verification failed");
-      tp_regf_roll_back_in_place (patches, targets, n, sync_appliance, g);
-      rc = -1;
-    }
-    tp_result_free (&check);
-  }
-  for (size_t k = 0; k < n_jobs; k++) {
-    if (!jobs[k]->pending)
-      continue;
-    if (rc == 0)
-      jobs[k]->s->wrote = jobs[k]->written = true;
-    else
-      for (size_t i = 0; i < jobs[k]->n; i++)
-        if (jobs[k]->hs[i].patched)
-          tp_result_fail (&jobs[k]->hs[i].res, "writing into the image failed (%s); every "
-                          "write was rolled back", err ? err : "out of memory");
-  }
-  if (n && guestfs_umount_all (g) != 0 && rc == 0) {
-    char *e = last_error (g);
-    for (size_t k = 0; k < n_jobs; k++)
-      if (jobs[k]->pending)
-        tp_result_fail (&jobs[k]->res, "unmounting failed after writing: %s; the image may "
-                        "be incomplete", e);
-    free (e);
-  }
-  free (err);
-  free (patches);
-  free (targets);
-  free (owners);
 }
 
 /* A filesystem that could hold a Windows system root. */
@@ -1198,56 +496,66 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
 {
   stage (r, name, t0, "inspecting");
   guest_fs *fs = ntfs_filesystems (g);
-  root_job **jobs = NULL;         /* pointers: the hive sessions point into each job */
+  tp_guest_root **jobs = NULL;    /* pointers: the hive sessions point into each job */
+  slot **owners = NULL;
   size_t n_jobs = 0;
+  tp_guest_run run = { .opt = r->opt, .undo = r->undo };
   /* Each filesystem on a mountpoint of its own: one unmount for all. */
   for (size_t i = 0; fs && fs[i].path; i++) {
     slot *s = slot_of_drive (slots, n, fs[i].drive);
-    char *mp = s ? dupf ("/ro%zu", i) : NULL;
+    char *mp = s ? tp_guest_strf ("/ro%zu", i) : NULL;
     char *software = NULL, *system = NULL;
-    root_job **more = NULL, *job = NULL;
+    tp_guest_root **more = NULL, *job = NULL;
+    slot **more_owners = NULL;
     if (!mp || guestfs_mkmountpoint (g, mp) != 0 || guestfs_mount_ro (g, fs[i].path, mp) != 0 ||
         !find_hives (g, mp, &software, &system) ||
         !(more = realloc (jobs, (n_jobs + 1) * sizeof *jobs)) ||
+        !(more_owners = realloc (owners, (n_jobs + 1) * sizeof *owners)) ||
         !(job = calloc (1, sizeof *job))) {
       jobs = more ? more : jobs;
+      owners = more_owners ? more_owners : owners;
       free (mp);
       free (software);
       free (system);
       continue;
     }
     jobs = more;
+    owners = more_owners;
+    owners[n_jobs] = s;
     jobs[n_jobs++] = job;
-    *job = (root_job) { .s = s, .dev = strdup (fs[i].path), .mp = mp,
-                        .n = r->opt->no_service ? 1 : 2,
-                        .hives = { { .kind = TP_HIVE_SOFTWARE, .guest = software },
-                                   { .kind = TP_HIVE_SYSTEM, .guest = system } } };
+    *job = (tp_guest_root) { .image_name = s->canon ? s->canon : s->img->path,
+                             .dev = strdup (fs[i].path), .mp = mp,
+                             .n = r->opt->no_service ? 1 : 2,
+                             .hives = { { .kind = TP_HIVE_SOFTWARE, .guest = software },
+                                        { .kind = TP_HIVE_SYSTEM, .guest = system } } };
     tp_result_init (&job->res, s->img->path);
     job->res.image = strdup (s->img->path);
     job->res.root = image_root_name (fs[i].path, fs[i].dev_len);
     job->res.hive_label = strdup (r->opt->no_service ? "SOFTWARE" : "SOFTWARE+SYSTEM");
     job->res.kind = TP_HIVE_SOFTWARE;
     stage (r, name, t0, "patching");
-    plan_root (r, g, job);
+    tp_guest_root_plan (&run, g, job);
   }
   guestfs_umount_all (g);        /* nothing was written: read-only mounts */
-  write_pending_roots (r, g, jobs, n_jobs);
+  tp_guest_roots_write (&run, g, jobs, n_jobs);
   for (size_t k = 0; k < n_jobs; k++)
     if (jobs[k]->whole_file)
-      run_whole_file (r, g, jobs[k]);
+      tp_guest_root_whole_file (&run, g, jobs[k]);
   for (size_t k = 0; k < n_jobs; k++) {
     if (jobs[k]->in_place)
-      finish_in_place (r, jobs[k]);
-    add_slot_result (jobs[k]->s, &jobs[k]->res);
-    free_root_job (jobs[k]);
+      tp_guest_root_finish (&run, jobs[k]);
+    owners[k]->wrote |= jobs[k]->wrote;
+    add_slot_result (owners[k], &jobs[k]->res);
+    tp_guest_root_free (jobs[k]);
     free (jobs[k]);
   }
+  free (owners);
   free (jobs);
   if (!fs) {
-    char *e = last_error (g);
+    char *e = tp_guest_error (g);
     for (size_t i = 0; i < n; i++)
       if (!slots[i].error)
-        slots[i].error = dupf ("cannot list the filesystems: %s", e);
+        slots[i].error = tp_guest_strf ("cannot list the filesystems: %s", e);
     free (e);
   }
   free_guest_fs (fs);
@@ -1267,7 +575,7 @@ finish (guestfs_h *g, slot *slots, size_t n)
     wrote |= slots[i].wrote;
   int rc = guestfs_shutdown (g);
   if (rc != 0 && wrote) {
-    char *e = last_error (g);
+    char *e = tp_guest_error (g);
     for (size_t i = 0; i < n; i++)
       for (size_t k = 0; slots[i].wrote && k < slots[i].n_results; k++)
         tp_result_fail (&slots[i].results[k], "the appliance failed to flush and shut down "
@@ -1300,12 +608,13 @@ process_group (runner *r, size_t first, size_t count)
 {
   double t0 = now_seconds ();
   slot *slots = calloc (count, sizeof *slots);
-  char *name = count > 1 ? dupf ("%s (+%zu more)", r->images[first].path, count - 1)
+  char *name = count > 1 ? tp_guest_strf ("%s (+%zu more)", r->images[first].path, count - 1)
                          : strdup (r->images[first].path);
   guestfs_h *probe = new_handle (false);
   for (size_t i = 0; i < count; i++) {
     slots[i].img = &r->images[first + i];
     slots[i].drive = -1;
+    slots[i].canon = is_uri (slots[i].img->path) ? NULL : realpath (slots[i].img->path, NULL);
     if (writes (r) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
       slots[i].error = strdup ("image is in use: a running VM or qemu process holds its lock; "
                                "shut it down first");
@@ -1340,6 +649,7 @@ process_group (runner *r, size_t first, size_t count)
   for (size_t i = 0; i < count; i++) {
     emit_slot (r, &slots[i]);
     free (slots[i].format);
+    free (slots[i].canon);
     free (slots[i].error);
     free (slots[i].results);
   }

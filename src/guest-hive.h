@@ -1,0 +1,94 @@
+/* tlspatch: the hives of a Windows installation inside a disk image,
+ * for image.c (internal).
+ *
+ * A root is planned with its filesystem mounted read-only. Clean hives
+ * are read on demand (guestfs_pread, 64 KiB chunks) and their patches
+ * written in place (writer.h's phases); all pending roots of one
+ * appliance are written together, one sync per phase. Anything else (a
+ * dirty hive, recover, --backup, a patch that cannot go in place) takes
+ * the whole-file path: download, patch on the host, upload beside the
+ * hive, read back, rename.
+ */
+#ifndef TLSPATCH_GUEST_HIVE_H
+#define TLSPATCH_GUEST_HIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tlspatch/tlspatch.h"
+#include "gfs.h"
+
+/* What a run asks of every root. */
+typedef struct {
+  const tp_options *opt;
+  tp_undo_ctx *undo;
+} tp_guest_run;
+
+/* The hives of one Windows installation, as copied to the host. */
+typedef struct {
+  tp_hive_kind kind;
+  char *guest;                  /* path in the guest */
+  char *local;                  /* the host copy */
+  char *label;                  /* IMAGE:ROOT:GUEST, for reports and undo */
+} guest_hive;
+
+/* A file in the appliance. */
+typedef struct {
+  guestfs_h *g;
+  const char *path;
+} guest_file;
+
+/* One hive of a root planned in place. */
+typedef struct {
+  guest_file file;              /* read through the read-only mount */
+  char *read_path;
+  guest_file write_file;        /* the same file under the read-write mount */
+  tp_hive *hv;
+  tp_result res;
+  int64_t size;                 /* the file's size before */
+  tp_regf_patch patch;
+  bool patched;                 /* patch holds writes */
+} hive_in_place;
+
+/* One Windows installation of a group. Planned with its filesystem
+ * mounted read-only on `mp`; when its clean hives are to be written in
+ * place it waits ("pending") and all pending roots of the group are
+ * then written together, phase by phase, with one sync per phase. */
+typedef struct {
+  const char *image_name;       /* the image as undo records name it (canonical path) */
+  char *dev;
+  tp_result res;
+  guest_hive hives[2];
+  size_t n;
+  hive_in_place hs[2];
+  bool in_place;                /* hs holds the results */
+  bool pending;                 /* planned in place, to be written */
+  bool written;                 /* ... and written */
+  bool whole_file;              /* to be done by the whole-file path */
+  char *mp;                     /* where it is mounted read-only for planning */
+  bool wrote;                   /* something reached the image */
+} tp_guest_root;
+
+
+/* Plan the root (its hives' paths, labels and result filled in): in
+ * place, or marked whole_file. */
+void tp_guest_root_plan (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job);
+
+/* Write every pending root; nothing may be mounted. */
+void tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
+                           size_t n_jobs);
+
+/* The whole-file path for a root marked so; nothing may be mounted. */
+void tp_guest_root_whole_file (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job);
+
+/* Fold an in-place root's hive results into job->res. */
+void tp_guest_root_finish (const tp_guest_run *r, tp_guest_root *job);
+void tp_guest_root_free (tp_guest_root *job);
+
+/* printf into a malloc'd string (NULL when out of memory). */
+char *tp_guest_strf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* libguestfs's last error as one malloc'd line. */
+char *tp_guest_error (guestfs_h *g);
+
+#endif

@@ -46,6 +46,10 @@ ok "regfexport: obengine Start = 2 in Current (ControlSet001) and Default (Contr
 ok "regfexport: LastKnownGood ControlSet003 untouched" \
   test "$(regf_value snap/SYSTEM '\ControlSet003\Services\obengine' Start)" = "REG_DWORD_LITTLE_ENDIAN 3"
 ok "no temporary files left in the guest's config folder" eval '! grep -q tlspatch snap/ls'
+cp "$IMAGES/SOFTWARE" host.SOFTWARE; cp "$IMAGES/SYSTEM" host.SYSTEM
+"$TLSPATCH" apply -q host.SOFTWARE host.SYSTEM
+ok "written in place in the image, both hives read as tlspatch writes them on the host (regfexport)" \
+  eval 'diff <(regf_dump host.SOFTWARE) <(regf_dump snap/SOFTWARE) && diff <(regf_dump host.SYSTEM) <(regf_dump snap/SYSTEM)'
 
 cp --sparse=always win.img win.patched
 run_tp apply --json win.img
@@ -58,6 +62,16 @@ snapshot win.img raw after
 snapshot win.orig raw before
 ok "after revert: both hives read exactly as before (regfexport)" \
   eval 'diff <(regf_dump before/SOFTWARE) <(regf_dump after/SOFTWARE) && diff <(regf_dump before/SYSTEM) <(regf_dump after/SYSTEM)'
+
+# --backup takes the whole-file path: the original stays beside the hive.
+copy win.img bk.img
+run_tp apply --json --backup bk.img
+snapshot bk.img raw bk
+ok "--backup on an image: patched, SOFTWARE.tlspatch-bak and SYSTEM.tlspatch-bak in the guest" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ] &&
+        grep -qx SOFTWARE.tlspatch-bak bk/ls && grep -qx SYSTEM.tlspatch-bak bk/ls'
+ok "--backup on an image: the hives read as the in-place write made them (regfexport)" \
+  eval 'diff <(regf_dump snap/SOFTWARE) <(regf_dump bk/SOFTWARE) && diff <(regf_dump snap/SYSTEM) <(regf_dump bk/SYSTEM)'
 
 # --- many images in one shared appliance: formats, two Windows, refusals ------
 copy win.qcow2 win.qcow2

@@ -327,13 +327,13 @@ sync_appliance (void *g)
   return guestfs_sync (g);
 }
 
-/* Where the patch can be written in place: its bin goes right at the
- * end of the file, and no LINK write can be torn. */
+/* Where the patch can be written in place: its bin starts within the
+ * file or right at its end, and no LINK write can be torn. */
 static bool
 patch_fits_in_place (const hive_in_place *h)
 {
   return tp_regf_patch_tearproof (&h->patch) &&
-         (!h->patch.bin_size || h->patch.bin_off == (size_t) h->size);
+         (!h->patch.bin_size || h->patch.bin_off <= (size_t) h->size);
 }
 
 /* Plan every hive read on demand. Returns 1 when a hive needs the
@@ -649,7 +649,9 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
     err = tp_guest_error (g);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     const tp_regf_patch *p = patches[i];
-    size_t size = p->bin_size ? p->bin_off + p->bin_size : (size_t) owners[i]->size;
+    size_t end = p->bin_off + p->bin_size, size = (size_t) owners[i]->size;
+    if (p->bin_size && end > size)
+      size = end;
     tp_result check;
     tp_result_init (&check, owners[i]->res.target);
     owners[i]->file = owners[i]->write_file;    /* read back what was written */

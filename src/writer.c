@@ -411,6 +411,19 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
     out->bin = p.bin;
     out->bin_off = p.bin_file_off;
     out->bin_size = p.bin_size;
+    /* Windows leaves room past the last bin (files grow in 256 KiB
+     * steps): the bin goes there, and a rollback puts those bytes back. */
+    size_t bin_end = out->bin_off + out->bin_size;
+    size_t old_end = r->size < bin_end ? r->size : bin_end;
+    out->bin_old_len = old_end > out->bin_off ? old_end - out->bin_off : 0;
+    out->bin_old = out->bin_old_len ? malloc (out->bin_old_len) : NULL;
+    if (out->bin_old_len && (!out->bin_old || !tp_regf_load (r, out->bin_off, out->bin_old_len))) {
+      snprintf (why, whylen, "cannot read the room past the last hive bin");
+      tp_regf_patch_free (out);
+      return -1;
+    }
+    if (out->bin_old_len)
+      memcpy (out->bin_old, r->buf + out->bin_off, out->bin_old_len);
   } else
     free (p.bin);
   new_base_block (r->buf, out->base_block, bins_size);
@@ -423,6 +436,7 @@ tp_regf_patch_free (tp_regf_patch *p)
 {
   free (p->pokes);
   free (p->bin);
+  free (p->bin_old);
   memset (p, 0, sizeof *p);
 }
 
@@ -452,7 +466,11 @@ write_phase (const tp_regf_patch *p, const tp_regf_target *t, tp_regf_phase phas
         t->write (t->ctx, undo ? p->pokes[i].old : p->pokes[i].bytes, p->pokes[i].len,
                   p->pokes[i].off) != 0)
       rc = -1;
-  if (phase == TP_PHASE_GROW && p->bin_size && undo && t->truncate (t->ctx, t->size) != 0)
+  if (phase == TP_PHASE_GROW && undo && p->bin_old_len &&
+      t->write (t->ctx, p->bin_old, p->bin_old_len, p->bin_off) != 0)
+    rc = -1;
+  if (phase == TP_PHASE_GROW && undo && p->bin_off + p->bin_size > t->size &&
+      t->truncate (t->ctx, t->size) != 0)
     rc = -1;
   return rc;
 }

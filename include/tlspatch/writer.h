@@ -55,6 +55,8 @@ typedef struct {
   size_t n_pokes;
   unsigned char *bin;           /* the appended hive bin, or NULL */
   size_t bin_off, bin_size;
+  unsigned char *bin_old;       /* the file's bytes the bin replaces (room past the last bin) */
+  size_t bin_old_len;
   unsigned char base_block[4096];   /* only its first 512 bytes change */
   unsigned char old_base_block[4096];
 } tp_regf_patch;

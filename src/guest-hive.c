@@ -582,23 +582,19 @@ tp_guest_root_whole_file (const tp_guest_run *r, guestfs_h *g, tp_guest_root *jo
   }
 }
 
-/* Mount a pending root read-write on its own mountpoint and prove it
- * writes; then its hives are written under that mountpoint. */
+/* Mount a pending root read-write where it was planned (job->mp, free
+ * again) and prove it writes; its undo records go out first. */
 static int
-ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job, size_t k)
+ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
 {
-  char *mp = tp_guest_strf ("/tlspatch%zu", k);
+  const char *mp = job->mp;
   char *config = job->hives[0].guest ? guest_dirname (job->hives[0].guest) : NULL;
-  char *mp_config = mp && config ? tp_guest_strf ("%s%s", mp, config) : NULL;
+  char *mp_config = config ? tp_guest_strf ("%s%s", mp, config) : NULL;
   int rc = -1;
   if (!mp_config)
     tp_result_fail (&job->res, "out of memory");
-  else if (guestfs_mkmountpoint (g, mp) != 0) {
-    char *e = tp_guest_error (g);
-    tp_result_fail (&job->res, "cannot make a mountpoint for writing: %s", e);
-    free (e);
-  } else if (mount_root (g, job->dev, mp, true, &job->res) == 0 &&
-             probe_writable (g, mp_config, &job->res) == 0) {
+  else if (mount_root (g, job->dev, mp, true, &job->res) == 0 &&
+           probe_writable (g, mp_config, &job->res) == 0) {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -610,7 +606,6 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job, size
         rc = -1;
     }
   }
-  free (mp);
   free (config);
   free (mp_config);
   return rc;
@@ -629,7 +624,7 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
   hive_in_place **owners = calloc (2 * n_jobs + 1, sizeof *owners);
   for (size_t k = 0; patches && targets && owners && k < n_jobs; k++) {
     tp_guest_root *job = jobs[k];
-    if (!job->pending || ready_for_writing (r, g, job, k) != 0) {
+    if (!job->pending || ready_for_writing (r, g, job) != 0) {
       job->pending = false;
       continue;
     }

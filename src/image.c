@@ -316,7 +316,9 @@ existing_nocase (guestfs_h *g, const char *path, bool dir)
 
 /* With a filesystem mounted on `mp`: is there a Windows system root, by
  * inspection's rule (system32/config and system32/cmd.exe)? Then its
- * hives, as paths in that filesystem (NULL when missing). */
+ * hives, as paths in that filesystem (NULL when missing). Each check is
+ * a round trip to the appliance: the hive paths also prove the config
+ * folder, which is only looked at on its own when they do not resolve. */
 static bool
 find_hives (guestfs_h *g, const char *mp, char **software, char **system)
 {
@@ -324,21 +326,26 @@ find_hives (guestfs_h *g, const char *mp, char **software, char **system)
   for (size_t i = 0; i < sizeof system_roots / sizeof *system_roots; i++) {
     char *cmd = tp_guest_strf ("%s%s/system32/cmd.exe", mp, system_roots[i]);
     char *cmd_real = existing_nocase (g, cmd, false);
-    char *config = cmd_real ? tp_guest_strf ("%s%s/system32/config", mp, system_roots[i]) : NULL;
-    char *config_real = existing_nocase (g, config, true);
-    if (config_real) {
-      char *sw = tp_guest_strf ("%s/software", config_real), *sy = tp_guest_strf ("%s/system", config_real);
-      char *sw_real = existing_nocase (g, sw, false), *sy_real = existing_nocase (g, sy, false);
+    free (cmd);
+    if (!cmd_real)
+      continue;
+    char *system32 = strndup (cmd_real, (size_t) (strrchr (cmd_real, '/') - cmd_real));
+    char *sw = system32 ? tp_guest_strf ("%s/config/software", system32) : NULL;
+    char *sy = system32 ? tp_guest_strf ("%s/config/system", system32) : NULL;
+    char *sw_real = existing_nocase (g, sw, false), *sy_real = existing_nocase (g, sy, false);
+    char *config = system32 ? tp_guest_strf ("%s/config", system32) : NULL;
+    char *config_real = sw_real || sy_real ? NULL : existing_nocase (g, config, true);
+    bool found = sw_real || sy_real || config_real;
+    if (found) {
       *software = sw_real ? strdup (sw_real + mp_len) : NULL;
       *system = sy_real ? strdup (sy_real + mp_len) : NULL;
-      free (sw);
-      free (sy);
-      free (sw_real);
-      free (sy_real);
     }
-    bool found = config_real != NULL;
-    free (cmd);
     free (cmd_real);
+    free (system32);
+    free (sw);
+    free (sy);
+    free (sw_real);
+    free (sy_real);
     free (config);
     free (config_real);
     if (found)

@@ -405,8 +405,10 @@ pick_target (const tp_undo_doc *doc, tp_hive *hv, const char *name, bool *ambigu
     const undo_entry *e = &doc->entries[i];
     if (e->kind != tp_hive_kind_of (hv) || !e->target)
       continue;
-    if (strcmp (e->target, name) == 0)
+    if (strcmp (e->target, name) == 0) {
+      *ambiguous = false;       /* other hives' records before it do not matter */
       return e->target;
+    }
     if (only && strcmp (only, e->target) != 0)
       *ambiguous = true;
     only = e->target;

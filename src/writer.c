@@ -17,9 +17,18 @@
 #define BINS 4096               /* the hive bins data starts after the base block */
 #define NO_OFFSET 0xFFFFFFFFu
 
+/* A 4-byte edit of an existing record, as planned (merged into runs
+ * of tp_regf_poke afterwards). */
+typedef struct {
+  size_t off;
+  unsigned char bytes[4];
+  tp_regf_phase phase;
+  size_t seq;                   /* planning order: a later edit of the same bytes wins */
+} edit32;
+
 /* Small in-place edits of the copy, and the new bin being built. */
 typedef struct {
-  tp_regf_poke *pokes;
+  edit32 *pokes;
   size_t n_pokes;
   unsigned char *bin;           /* the appended hive bin, header included */
   size_t bin_used, bin_cap, bin_size;
@@ -49,10 +58,7 @@ poke32 (patch *p, size_t off, uint32_t v, tp_regf_phase phase)
   if (!more)
     return fail (p, "%s", "out of memory");
   p->pokes = more;
-  p->pokes[p->n_pokes].off = off;
-  p->pokes[p->n_pokes].len = 4;
-  p->pokes[p->n_pokes].phase = phase;
-  memcpy (p->pokes[p->n_pokes].old, p->buf + off, 4);
+  p->pokes[p->n_pokes] = (edit32) { .off = off, .phase = phase, .seq = p->n_pokes };
   tp_put32 (p->pokes[p->n_pokes].bytes, v);
   p->n_pokes++;
   return 0;
@@ -339,35 +345,49 @@ new_base_block (const unsigned char *old, unsigned char *bb, uint32_t bins_size)
   tp_put32 (bb + 508, tp_regf_checksum (bb));
 }
 
-/* Pokes in write order (phase, then offset), neighbours of one phase
- * merged: a record's fields that change together go in one write. */
+/* Edits in write order: phase, offset, planning order. */
 static int
-compare_pokes (const void *a, const void *b)
+compare_edits (const void *a, const void *b)
 {
-  const tp_regf_poke *x = a, *y = b;
+  const edit32 *x = a, *y = b;
   if (x->phase != y->phase)
     return x->phase < y->phase ? -1 : 1;
-  return x->off < y->off ? -1 : x->off > y->off;
+  if (x->off != y->off)
+    return x->off < y->off ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static void
-merge_pokes (tp_regf_patch *out)
+#define PAGE 4096
+
+/* One write per 4 KiB page and phase: the edits of a page (a key's
+ * counters, its neighbours') go in one write of the bytes between them
+ * as they are, with the edits laid over. Fewer writes, each within one
+ * page (which a stop cannot tear). */
+static int
+edits_to_runs (const tp_regf *r, edit32 *e, size_t n, tp_regf_patch *out)
 {
-  if (out->n_pokes == 0)
-    return;
-  qsort (out->pokes, out->n_pokes, sizeof *out->pokes, compare_pokes);
-  size_t k = 0;
-  for (size_t i = 1; i < out->n_pokes; i++) {
-    tp_regf_poke *last = &out->pokes[k], *next = &out->pokes[i];
-    if (next->phase == last->phase && next->off == last->off + last->len &&
-        last->len + next->len <= sizeof last->bytes) {
-      memcpy (last->bytes + last->len, next->bytes, next->len);
-      memcpy (last->old + last->len, next->old, next->len);
-      last->len += next->len;
-    } else
-      out->pokes[++k] = *next;
+  qsort (e, n, sizeof *e, compare_edits);
+  out->pokes = calloc (n + 1, sizeof *out->pokes);
+  if (!out->pokes)
+    return -1;
+  for (size_t i = 0, j; i < n; i = j) {
+    size_t start = e[i].off, end = e[i].off + 4;
+    for (j = i + 1; j < n && e[j].phase == e[i].phase && e[j].off / PAGE == start / PAGE &&
+                    (e[j].off + 3) / PAGE == start / PAGE; j++)
+      end = e[j].off + 4 > end ? e[j].off + 4 : end;
+    if (!tp_regf_load (r, start, end - start))
+      return -1;
+    tp_regf_poke *run = &out->pokes[out->n_pokes++];
+    *run = (tp_regf_poke) { .off = start, .len = end - start, .phase = e[i].phase,
+                            .bytes = malloc (end - start), .old = malloc (end - start) };
+    if (!run->bytes || !run->old)
+      return -1;
+    memcpy (run->old, r->buf + start, end - start);
+    memcpy (run->bytes, r->buf + start, end - start);
+    for (size_t k = i; k < j; k++)
+      memcpy (run->bytes + (e[k].off - start), e[k].bytes, 4);
   }
-  out->n_pokes = k + 1;
+  return 0;
 }
 
 int
@@ -404,9 +424,14 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
     free (p.bin);
     return -1;
   }
-  out->pokes = p.pokes;
-  out->n_pokes = p.n_pokes;
-  merge_pokes (out);
+  int runs = edits_to_runs (r, p.pokes, p.n_pokes, out);
+  free (p.pokes);
+  if (runs != 0) {
+    snprintf (why, whylen, "out of memory");
+    free (p.bin);
+    tp_regf_patch_free (out);
+    return -1;
+  }
   if (p.bin_size) {
     out->bin = p.bin;
     out->bin_off = p.bin_file_off;
@@ -434,6 +459,10 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
 void
 tp_regf_patch_free (tp_regf_patch *p)
 {
+  for (size_t i = 0; p->pokes && i < p->n_pokes; i++) {
+    free (p->pokes[i].bytes);
+    free (p->pokes[i].old);
+  }
   free (p->pokes);
   free (p->bin);
   free (p->bin_old);

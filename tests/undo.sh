@@ -51,4 +51,13 @@ cp -p SOFTWARE before2.hive
 run_tp revert --undo bad.reg SOFTWARE
 ok "damaged undo file: exit 1, file untouched" eval '[ $rc -eq 1 ] && same_file_state before2.hive SOFTWARE'
 
+# One record for several hives of a kind: each hive reverts from its own
+# part, wherever that part is in the file (here the last of three).
+fixture software-server2019 m1.hive
+cp m1.hive m2.hive; cp m1.hive m3.hive; cp m1.hive m3.orig
+run_tp apply --undo multi.reg m1.hive m2.hive m3.hive
+run_tp revert --undo multi.reg m3.hive
+ok "revert of the third of three SOFTWARE hives in one record: exit 0, restored (hivexregedit)" \
+  eval '[ $rc -eq 0 ] && diff <(export_reg m3.orig) <(export_reg m3.hive)'
+
 done_testing

@@ -42,16 +42,18 @@ typedef enum {
   TP_PHASE_COUNT
 } tp_regf_phase;
 
+/* One write into existing records: all edits of one phase within one
+ * 4 KiB page, with the bytes between them as they are. */
 typedef struct {
   size_t off;
   size_t len;
-  unsigned char bytes[16];
-  unsigned char old[16];        /* what they replace: a failed write is rolled back */
+  unsigned char *bytes;
+  unsigned char *old;           /* what they replace: a failed write is rolled back */
   tp_regf_phase phase;
 } tp_regf_poke;
 
 typedef struct {
-  tp_regf_poke *pokes;          /* in phase order, neighbours merged */
+  tp_regf_poke *pokes;          /* in phase order, one per page and phase */
   size_t n_pokes;
   unsigned char *bin;           /* the appended hive bin, or NULL */
   size_t bin_off, bin_size;
@@ -68,7 +70,8 @@ int tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
 void tp_regf_patch_free (tp_regf_patch *p);
 
 /* True when each LINK write stays within one 4 KiB page, so that no
- * stop can tear it (NTFS and the page cache write whole pages). */
+ * stop can tear it (NTFS and the page cache write whole pages). Runs
+ * are built that way; this checks it. */
 bool tp_regf_patch_tearproof (const tp_regf_patch *p);
 
 /* A hive file written in place, through functions (a file in a disk

@@ -107,6 +107,31 @@ guest_dirname (const char *path)
   return slash && slash != path ? strndup (path, (size_t) (slash - path)) : strdup ("/");
 }
 
+/* Mount read-write and prove it writes into `dir`; only when that fails
+ * ask ntfs-3g why (its probe costs a round trip per image otherwise).
+ * Mounting does not write: ntfs-3g checks for hibernation and an
+ * unclean journal first, then refuses or falls back to read-only, and
+ * the write probe catches the fallback. */
+static int
+mount_for_writing (guestfs_h *g, const char *dev, const char *mp, const char *dir,
+                   tp_result *res)
+{
+  tp_result first;
+  tp_result_init (&first, dev);
+  if (guestfs_mount (g, dev, mp) != 0) {
+    char *e = tp_guest_error (g);
+    tp_result_fail (&first, "cannot mount %s: %s", dev, e);
+    free (e);
+  } else if (probe_writable (g, dir, &first) == 0) {
+    tp_result_free (&first);
+    return 0;
+  }
+  if (check_ntfs_writable (g, dev, true, res) == 0)
+    tp_result_fail (res, "%s", first.error);
+  tp_result_free (&first);
+  return -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* The whole-file path                                                */
 
@@ -593,8 +618,7 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
   int rc = -1;
   if (!mp_config)
     tp_result_fail (&job->res, "out of memory");
-  else if (mount_root (g, job->dev, mp, true, &job->res) == 0 &&
-           probe_writable (g, mp_config, &job->res) == 0) {
+  else if (mount_for_writing (g, job->dev, mp, mp_config, &job->res) == 0) {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -624,6 +648,7 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
   hive_in_place **owners = calloc (2 * n_jobs + 1, sizeof *owners);
   for (size_t k = 0; patches && targets && owners && k < n_jobs; k++) {
     tp_guest_root *job = jobs[k];
+    job->mount_tried = job->pending;
     if (!job->pending || ready_for_writing (r, g, job) != 0) {
       job->pending = false;
       continue;
@@ -668,7 +693,10 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
           tp_result_fail (&jobs[k]->hs[i].res, "writing into the image failed (%s); every "
                           "write was rolled back", err ? err : "out of memory");
   }
-  if (n && guestfs_umount_all (g) != 0 && rc == 0) {
+  bool tried = false;           /* a failed root may be left mounted read-only */
+  for (size_t k = 0; k < n_jobs; k++)
+    tried = tried || jobs[k]->mount_tried;
+  if (tried && guestfs_umount_all (g) != 0 && rc == 0 && n) {
     char *e = tp_guest_error (g);
     for (size_t k = 0; k < n_jobs; k++)
       if (jobs[k]->pending)

@@ -67,6 +67,7 @@ typedef struct {
   bool whole_file;              /* to be done by the whole-file path */
   char *mp;                     /* where it is mounted read-only for planning */
   bool wrote;                   /* something reached the image */
+  bool mount_tried;             /* mounted (or tried) for writing */
 } tp_guest_root;
 
 

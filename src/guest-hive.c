@@ -563,7 +563,9 @@ tp_guest_root_plan (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
   }
   if (!writes (r))              /* a write would find out anyway */
     check_ntfs_writable (g, job->dev, false, res);
-  if (plan_in_place (r, g, job->mp, job->hives, job->hs, job->n) == 0) {
+  /* A recovery needs the logs and the whole hive; a backup, a copy. */
+  bool whole = r->opt->mode == TP_MODE_RECOVER || (writes (r) && r->opt->backup);
+  if (!whole && plan_in_place (r, g, job->mp, job->hives, job->hs, job->n) == 0) {
     job->in_place = true;
     if (job->hs[0].hv && tp_hive_kind_of (job->hs[0].hv) == TP_HIVE_SOFTWARE)
       job->res.product = product_of (job->hs[0].hv);

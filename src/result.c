@@ -194,6 +194,10 @@ tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
     tp_result_warn (dst, "%s: %s", hive, src->warnings[i]);
   if (src->error)
     tp_result_fail (dst, "%s: %s", hive, src->error);
+  if (src->backup && !dst->backup) {   /* an image root reports its first hive's */
+    dst->backup = src->backup;
+    src->backup = NULL;
+  }
   if (src->recovery && !dst->recovery) {
     dst->recovery = src->recovery;
     src->recovery = NULL;

@@ -366,7 +366,8 @@ compare_edits (const void *a, const void *b)
 static int
 edits_to_runs (const tp_regf *r, edit32 *e, size_t n, tp_regf_patch *out)
 {
-  qsort (e, n, sizeof *e, compare_edits);
+  if (n)                        /* qsort's array must not be NULL, even empty */
+    qsort (e, n, sizeof *e, compare_edits);
   out->pokes = calloc (n + 1, sizeof *out->pokes);
   if (!out->pokes)
     return -1;

@@ -69,6 +69,7 @@ run_tp apply --json --backup bk.img
 snapshot bk.img raw bk
 ok "--backup on an image: patched, SOFTWARE.tlspatch-bak and SYSTEM.tlspatch-bak in the guest" \
   eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ] &&
+        [ "$(json_get .backup)" = /Windows/System32/config/SOFTWARE.tlspatch-bak ] &&
         grep -qx SOFTWARE.tlspatch-bak bk/ls && grep -qx SYSTEM.tlspatch-bak bk/ls'
 ok "--backup on an image: the hives read as the in-place write made them (regfexport)" \
   eval 'diff <(regf_dump snap/SOFTWARE) <(regf_dump bk/SOFTWARE) && diff <(regf_dump snap/SYSTEM) <(regf_dump bk/SYSTEM)'

@@ -107,30 +107,6 @@ guest_dirname (const char *path)
   return slash && slash != path ? strndup (path, (size_t) (slash - path)) : strdup ("/");
 }
 
-/* Mount read-write and prove it writes into `dir`; only when that fails
- * ask ntfs-3g why (its probe costs a round trip per image otherwise).
- * Mounting does not write: ntfs-3g checks for hibernation and an
- * unclean journal first, then refuses or falls back to read-only, and
- * the write probe catches the fallback. */
-static int
-mount_for_writing (guestfs_h *g, const char *dev, const char *mp, const char *dir,
-                   tp_result *res)
-{
-  tp_result first;
-  tp_result_init (&first, dev);
-  if (guestfs_mount (g, dev, mp) != 0) {
-    char *e = tp_guest_error (g);
-    tp_result_fail (&first, "cannot mount %s: %s", dev, e);
-    free (e);
-  } else if (probe_writable (g, dir, &first) == 0) {
-    tp_result_free (&first);
-    return 0;
-  }
-  if (check_ntfs_writable (g, dev, true, res) == 0)
-    tp_result_fail (res, "%s", first.error);
-  tp_result_free (&first);
-  return -1;
-}
 
 /* ------------------------------------------------------------------ */
 /* The whole-file path                                                */
@@ -620,7 +596,10 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
   int rc = -1;
   if (!mp_config)
     tp_result_fail (&job->res, "out of memory");
-  else if (mount_for_writing (g, job->dev, mp, mp_config, &job->res) == 0) {
+  /* ntfs-3g's probe first: mounting an unclean NTFS read-write would
+   * clear its journal (ntfs-3g's default "recover"), a change. */
+  else if (mount_root (g, job->dev, mp, true, &job->res) == 0 &&
+           probe_writable (g, mp_config, &job->res) == 0) {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -666,9 +645,11 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
     }
   }
   char *err = NULL;
-  int rc = n ? tp_regf_write_in_place (patches, targets, n, sync_appliance, g) : 0;
+  /* 0 written; -1 failed, rolled back; -2 failed, and so did the rollback */
+  int rc = !patches || !targets || !owners ? -1
+         : n ? tp_regf_write_in_place (patches, targets, n, sync_appliance, g) : 0;
   if (rc != 0)
-    err = tp_guest_error (g);
+    err = patches && targets && owners ? tp_guest_error (g) : strdup ("out of memory");
   for (size_t i = 0; rc == 0 && i < n; i++) {
     const tp_regf_patch *p = patches[i];
     size_t end = p->bin_off + p->bin_size, size = (size_t) owners[i]->size;
@@ -679,21 +660,22 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
     owners[i]->file = owners[i]->write_file;    /* read back what was written */
     if (tp_hive_verify_patch (owners[i]->hv, size, &check) != 0) {
       err = strdup (check.error ? check.error : "verification failed");
-      tp_regf_roll_back_in_place (patches, targets, n, sync_appliance, g);
-      rc = -1;
+      rc = tp_regf_roll_back_in_place (patches, targets, n, sync_appliance, g) == 0 ? -1 : -2;
     }
     tp_result_free (&check);
   }
   for (size_t k = 0; k < n_jobs; k++) {
     if (!jobs[k]->pending)
       continue;
-    if (rc == 0)
-      jobs[k]->wrote = jobs[k]->written = true;
-    else
-      for (size_t i = 0; i < jobs[k]->n; i++)
-        if (jobs[k]->hs[i].patched)
-          tp_result_fail (&jobs[k]->hs[i].res, "writing into the image failed (%s); every "
-                          "write was rolled back", err ? err : "out of memory");
+    jobs[k]->wrote = rc != -1;    /* rolled back: the hives are as they were */
+    jobs[k]->written = rc == 0;
+    for (size_t i = 0; rc != 0 && i < jobs[k]->n; i++)
+      if (jobs[k]->hs[i].patched)
+        tp_result_fail (&jobs[k]->hs[i].res, rc == -1
+                        ? "writing into the image failed (%s); every write was rolled back"
+                        : "writing into the image failed (%s), and so did the rollback: the "
+                          "hive is valid but only partly patched; run again",
+                        err ? err : "unknown error");
   }
   bool tried = false;           /* a failed root may be left mounted read-only */
   for (size_t k = 0; k < n_jobs; k++)

@@ -179,7 +179,8 @@ map_and_validate (tp_hive *hv, int flags, tp_result *res)
 static int
 start_reader (tp_hive *hv, tp_result *res)
 {
-  hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor };
+  hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor,
+                           .bins_end = 4096 + (size_t) hv->hdr.bins_size };
   if (!tp_regf_root (&hv->reader))
     return tp_result_fail (res, "the hive's root key is missing or damaged");
   return 0;
@@ -288,6 +289,7 @@ tp_hive_open_reader (const char *label, size_t size, tp_regf_read_fn read, void 
     goto fail;
   }
   hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor,
+                           .bins_end = 4096 + (size_t) hv->hdr.bins_size,
                            .load = load_on_demand, .load_ctx = hv };
   if (!tp_regf_root (&hv->reader)) {
     tp_result_fail (res, "the hive's root key is missing or damaged");
@@ -525,6 +527,13 @@ plan_edits (tp_hive *hv, tp_result *res)
       return NULL;
     }
     size_t val = tp_regf_value (&hv->reader, node, c->name, &hv->damaged);
+    if (!val != !c->old_value.present || hv->damaged || hv->read_error) {
+      /* an unreadable value must not turn into a second one of that name */
+      tp_result_fail (res, "value %s of %s cannot be read again: %s", c->name, c->key,
+                      hv->read_error ? hv->read_error : "the key or its list is damaged");
+      free (edits);
+      return NULL;
+    }
     edits[i] = (tp_regf_edit) { .nk_off = node, .vk_off = val, .name = c->name,
                                 .value = &c->new_value };
   }

@@ -15,14 +15,14 @@
 static const unsigned char *
 cell (const tp_regf *r, size_t off, size_t *len)
 {
-  if (off < BINS || off % 8 != 0 || off > r->size || r->size - off < 8 ||
-      !tp_regf_load (r, off, 4))
+  size_t end = tp_regf_cells_end (r);
+  if (off < BINS || off % 8 != 0 || off > end || end - off < 8 || !tp_regf_load (r, off, 4))
     return NULL;
   int32_t raw = (int32_t) tp_le32 (r->buf + off);
   if (raw >= 0)
     return NULL;
   size_t size = (size_t) -(int64_t) raw;
-  if (size < 8 || size > r->size - off || !tp_regf_load (r, off, size))
+  if (size < 8 || size > end - off || !tp_regf_load (r, off, size))
     return NULL;
   *len = size - 4;
   return r->buf + off + 4;

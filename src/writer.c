@@ -23,6 +23,7 @@ typedef struct {
   size_t off;
   unsigned char bytes[4];
   tp_regf_phase phase;
+  size_t record;                /* the cell it belongs to: one record's LINK edits are one change */
   size_t seq;                   /* planning order: a later edit of the same bytes wins */
 } edit32;
 
@@ -50,7 +51,7 @@ fail (patch *p, const char *fmt, const char *detail)
 /* Set 4 bytes of an existing record. A poke that changes nothing is
  * dropped: an in-place writer then touches only what differs. */
 static int
-poke32 (patch *p, size_t off, uint32_t v, tp_regf_phase phase)
+poke32 (patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase)
 {
   if (tp_le32 (p->buf + off) == v)
     return 0;
@@ -58,7 +59,8 @@ poke32 (patch *p, size_t off, uint32_t v, tp_regf_phase phase)
   if (!more)
     return fail (p, "%s", "out of memory");
   p->pokes = more;
-  p->pokes[p->n_pokes] = (edit32) { .off = off, .phase = phase, .seq = p->n_pokes };
+  p->pokes[p->n_pokes] = (edit32) { .off = off, .phase = phase, .record = record,
+                                    .seq = p->n_pokes };
   tp_put32 (p->pokes[p->n_pokes].bytes, v);
   p->n_pokes++;
   return 0;
@@ -68,13 +70,14 @@ poke32 (patch *p, size_t off, uint32_t v, tp_regf_phase phase)
 static size_t
 cell_payload (const patch *p, size_t off)
 {
-  if (off < BINS || off % 8 != 0 || off + 8 > p->size || !tp_regf_load (p->r, off, 4))
+  size_t end = tp_regf_cells_end (p->r);
+  if (off < BINS || off % 8 != 0 || off + 8 > end || !tp_regf_load (p->r, off, 4))
     return 0;
   int32_t raw = (int32_t) tp_le32 (p->buf + off);
   if (raw >= 0)
     return 0;
   size_t len = (size_t) -(int64_t) raw;
-  return len >= 8 && len <= p->size - off && tp_regf_load (p->r, off, len) ? len - 4 : 0;
+  return len >= 8 && len <= end - off && tp_regf_load (p->r, off, len) ? len - 4 : 0;
 }
 
 /* Mark a cell unallocated (its size positive), as hivex and Windows do. */
@@ -84,7 +87,7 @@ free_cell (patch *p, size_t off)
   size_t payload = cell_payload (p, off);
   if (!payload)
     return fail (p, "%s", "a cell to release is damaged");
-  return poke32 (p, off, (uint32_t) (payload + 4), TP_PHASE_RELEASE);
+  return poke32 (p, off, off, (uint32_t) (payload + 4), TP_PHASE_RELEASE);
 }
 
 /* Allocate a cell in the new bin; returns its file offset, 0 on error. */
@@ -166,7 +169,7 @@ replace_value (patch *p, size_t vk_off, const tp_value *v)
   if (free_vk_data (p, old) < 0 || set_vk_data (p, vk, v) < 0)
     return -1;
   for (size_t i = 4; i < 16; i += 4)   /* data size, data offset, type */
-    if (poke32 (p, vk_off + 4 + i, tp_le32 (vk + i), TP_PHASE_LINK) < 0)
+    if (poke32 (p, vk_off, vk_off + 4 + i, tp_le32 (vk + i), TP_PHASE_LINK) < 0)
       return -1;
   return 0;
 }
@@ -264,13 +267,13 @@ edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
       rc = fail (p, "%s", "out of memory");
     if (rc == 0 && count)
       rc = free_cell (p, (size_t) list_off + BINS);
-    if (rc == 0 && (poke32 (p, nk_off + 4 + 36, new_count, TP_PHASE_LINK) < 0 ||
-                    poke32 (p, nk_off + 4 + 40, new_count ? (uint32_t) (new_list - BINS)
-                                                          : NO_OFFSET, TP_PHASE_LINK) < 0))
+    if (rc == 0 && (poke32 (p, nk_off, nk_off + 4 + 36, new_count, TP_PHASE_LINK) < 0 ||
+                    poke32 (p, nk_off, nk_off + 4 + 40, new_count ? (uint32_t) (new_list - BINS)
+                                                                  : NO_OFFSET, TP_PHASE_LINK) < 0))
       rc = -1;
   }
-  if (rc == 0 && (poke32 (p, nk_off + 4 + 60, max_name, TP_PHASE_GROW) < 0 ||
-                  poke32 (p, nk_off + 4 + 64, max_data, TP_PHASE_GROW) < 0))
+  if (rc == 0 && (poke32 (p, nk_off, nk_off + 4 + 60, max_name, TP_PHASE_GROW) < 0 ||
+                  poke32 (p, nk_off, nk_off + 4 + 64, max_data, TP_PHASE_GROW) < 0))
     rc = -1;
   free (list);
   return rc;
@@ -358,37 +361,84 @@ compare_edits (const void *a, const void *b)
 }
 
 #define PAGE 4096
+#define SECTOR 512
+
+/* A page as it stands after the phases written so far. */
+typedef struct {
+  size_t start, len;
+  unsigned char *bytes;
+} page_state;
+
+static page_state *
+page_of (const tp_regf *r, page_state **pages, size_t *n, size_t off)
+{
+  size_t start = off / PAGE * PAGE;
+  for (size_t i = 0; i < *n; i++)
+    if ((*pages)[i].start == start)
+      return &(*pages)[i];
+  size_t len = r->size - start < PAGE ? r->size - start : PAGE;
+  page_state *more = realloc (*pages, (*n + 1) * sizeof **pages);
+  if (!more)
+    return NULL;
+  *pages = more;
+  page_state *pg = &more[(*n)++];
+  *pg = (page_state) { .start = start, .len = len, .bytes = malloc (len) };
+  if (!pg->bytes || !tp_regf_load (r, start, len))
+    return NULL;
+  memcpy (pg->bytes, r->buf + start, len);
+  return pg;
+}
 
 /* One write per 4 KiB page and phase: the edits of a page (a key's
- * counters, its neighbours') go in one write of the bytes between them
- * as they are, with the edits laid over. Fewer writes, each within one
- * page (which a stop cannot tear). */
+ * counters, its neighbours') go in one write of the bytes between them,
+ * as they stand after the earlier phases, with this phase's edits laid
+ * over. Fewer writes, each within one page. */
 static int
 edits_to_runs (const tp_regf *r, edit32 *e, size_t n, tp_regf_patch *out)
 {
   if (n)                        /* qsort's array must not be NULL, even empty */
     qsort (e, n, sizeof *e, compare_edits);
   out->pokes = calloc (n + 1, sizeof *out->pokes);
-  if (!out->pokes)
-    return -1;
-  for (size_t i = 0, j; i < n; i = j) {
+  page_state *pages = NULL;
+  size_t n_pages = 0;
+  int rc = out->pokes ? 0 : -1;
+  for (size_t i = 0, j; rc == 0 && i < n; i = j) {
     size_t start = e[i].off, end = e[i].off + 4;
-    for (j = i + 1; j < n && e[j].phase == e[i].phase && e[j].off / PAGE == start / PAGE &&
-                    (e[j].off + 3) / PAGE == start / PAGE; j++)
+    for (j = i + 1; j < n && e[j].phase == e[i].phase && e[j].off / PAGE == start / PAGE; j++)
       end = e[j].off + 4 > end ? e[j].off + 4 : end;
-    if (!tp_regf_load (r, start, end - start))
-      return -1;
+    page_state *pg = page_of (r, &pages, &n_pages, start);
     tp_regf_poke *run = &out->pokes[out->n_pokes++];
     *run = (tp_regf_poke) { .off = start, .len = end - start, .phase = e[i].phase,
                             .bytes = malloc (end - start), .old = malloc (end - start) };
-    if (!run->bytes || !run->old)
-      return -1;
-    memcpy (run->old, r->buf + start, end - start);
-    memcpy (run->bytes, r->buf + start, end - start);
+    if (!pg || end > pg->start + pg->len || !run->bytes || !run->old) {
+      rc = -1;
+      break;
+    }
+    unsigned char *at = pg->bytes + (start - pg->start);
+    memcpy (run->old, at, end - start);
     for (size_t k = i; k < j; k++)
-      memcpy (run->bytes + (e[k].off - start), e[k].bytes, 4);
+      memcpy (pg->bytes + (e[k].off - pg->start), e[k].bytes, 4);
+    memcpy (run->bytes, at, end - start);
   }
-  return 0;
+  for (size_t i = 0; i < n_pages; i++)
+    free (pages[i].bytes);
+  free (pages);
+  return rc;
+}
+
+/* Each record's LINK edits (a value's size, offset and type; a key's
+ * count and list) switch it as one change: they must lie in one 512-byte
+ * sector, which no stop can tear. Edits are 4-byte aligned, so a single
+ * one never crosses a sector. */
+static bool
+links_tearproof (const edit32 *e, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = i + 1; k < n; k++)
+      if (e[i].phase == TP_PHASE_LINK && e[k].phase == TP_PHASE_LINK &&
+          e[i].record == e[k].record && e[i].off / SECTOR != e[k].off / SECTOR)
+        return false;
+  return true;
 }
 
 int
@@ -425,6 +475,7 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
     free (p.bin);
     return -1;
   }
+  out->tearproof = links_tearproof (p.pokes, p.n_pokes);
   int runs = edits_to_runs (r, p.pokes, p.n_pokes, out);
   free (p.pokes);
   if (runs != 0) {
@@ -473,12 +524,10 @@ tp_regf_patch_free (tp_regf_patch *p)
 bool
 tp_regf_patch_tearproof (const tp_regf_patch *p)
 {
-  for (size_t i = 0; i < p->n_pokes; i++) {
-    const tp_regf_poke *k = &p->pokes[i];
-    if (k->phase == TP_PHASE_LINK && k->off / 4096 != (k->off + k->len - 1) / 4096)
+  for (size_t i = 0; i < p->n_pokes; i++)
+    if (p->pokes[i].off / PAGE != (p->pokes[i].off + p->pokes[i].len - 1) / PAGE)
       return false;
-  }
-  return true;
+  return p->tearproof;
 }
 
 /* One phase of one patch; `undo` writes the old bytes instead. */
@@ -505,16 +554,21 @@ write_phase (const tp_regf_patch *p, const tp_regf_target *t, tp_regf_phase phas
   return rc;
 }
 
-static void
+/* Undo phases last_phase..0, each synced before the next. Stops at the
+ * first failed write or sync: the file is then left between two phases
+ * or within one, a valid hive (writer.h), only not the original. */
+static int
 roll_back (const tp_regf_patch *const *patches, const tp_regf_target *targets, size_t n,
            int last_phase, int (*sync) (void *), void *sync_ctx)
 {
   for (int phase = last_phase; phase >= 0; phase--) {
     for (size_t i = 0; i < n; i++)
-      if (patches[i])
-        write_phase (patches[i], &targets[i], (tp_regf_phase) phase, true);
-    sync (sync_ctx);
+      if (patches[i] && write_phase (patches[i], &targets[i], (tp_regf_phase) phase, true) != 0)
+        return -1;
+    if (sync (sync_ctx) != 0)
+      return -1;
   }
+  return 0;
 }
 
 int
@@ -528,19 +582,17 @@ tp_regf_write_in_place (const tp_regf_patch *const *patches, const tp_regf_targe
         rc = write_phase (patches[i], &targets[i], (tp_regf_phase) phase, false);
     /* A barrier between phases; after the last one the caller syncs
      * (with the rest of its work: the appliance syncs at shutdown). */
-    if (rc != 0 || (phase + 1 < TP_PHASE_COUNT && sync (sync_ctx) != 0)) {
-      roll_back (patches, targets, n, phase, sync, sync_ctx);
-      return -1;
-    }
+    if (rc != 0 || (phase + 1 < TP_PHASE_COUNT && sync (sync_ctx) != 0))
+      return roll_back (patches, targets, n, phase, sync, sync_ctx) == 0 ? -1 : -2;
   }
   return 0;
 }
 
-void
+int
 tp_regf_roll_back_in_place (const tp_regf_patch *const *patches, const tp_regf_target *targets,
                             size_t n, int (*sync) (void *), void *sync_ctx)
 {
-  roll_back (patches, targets, n, TP_PHASE_COUNT - 1, sync, sync_ctx);
+  return roll_back (patches, targets, n, TP_PHASE_COUNT - 1, sync, sync_ctx);
 }
 
 static int
@@ -571,7 +623,8 @@ int
 tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                      const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
 {
-  tp_regf r = { .buf = buf, .size = size };
+  tp_regf r = { .buf = buf, .size = size,
+                .bins_end = size >= BINS ? BINS + (size_t) tp_le32 (buf + 40) : 0 };
   tp_regf_patch p;
   if (tp_regf_make_patch (&r, edits, n, &p, why, whylen) != 0)
     return -1;
@@ -620,6 +673,7 @@ read_value (const source *fd, size_t file_size, size_t nk_off, const char *name,
     return -1;
   }
   uint32_t count = tp_le32 (nk + 36), list_off = tp_le32 (nk + 40);
+  uint32_t max_name = tp_le32 (nk + 60), max_data = tp_le32 (nk + 64);
   free (nk);
   if (count == 0)
     return 0;
@@ -652,6 +706,10 @@ read_value (const source *fd, size_t file_size, size_t nk_off, const char *name,
     free (vk);
   }
   free (list);
+  /* The key's hints (longest name in UTF-16 bytes, largest data) must
+   * cover the value: readers size their buffers by them. */
+  if (found == 1 && (max_name < 2 * strlen (name) || max_data < out->len))
+    found = -1;
   return found;
 }
 

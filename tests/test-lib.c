@@ -226,6 +226,63 @@ test_damaged_list (void)
   unlink (hive);
 }
 
+/* The keys that gain SchUseStrongCrypto sit close together in the
+ * fixture (one 4 KiB page): their max-name / max-data hints must cover
+ * the new value in the written file, read straight from its bytes (a
+ * write of one key's counters once carried a neighbour's old hints). */
+static void
+test_hints_cover_new_values (void)
+{
+  const char *src = getenv ("top_srcdir"), *build = getenv ("top_builddir");
+  char hive[] = "/tmp/tlspatch-hints-XXXXXX", cmd[1024];
+  int fd = mkstemp (hive);
+  close (fd);
+  snprintf (cmd, sizeof cmd, "%s/tests/mkhive %s/fixtures/software-server2019.reg %s",
+            build ? build : ".", src ? src : ".", hive);
+  if (system (cmd) != 0) {
+    ok (0, "cannot build the fixture: %s", cmd);
+    return;
+  }
+  tp_options opt;
+  tp_options_init (&opt);
+  tp_undo_ctx undo = { 0 };
+  tp_result res;
+  tp_result_init (&res, hive);
+  tp_status st = tp_process_hive (&opt, hive, TP_HIVE_UNKNOWN, NULL, &undo, &res);
+  ok (st == TP_STATUS_PATCHED, "apply on the fixture: patched (%s)", res.error ? res.error : "-");
+  tp_result_free (&res);
+
+  FILE *fp = fopen (hive, "rb");
+  unsigned char *buf = calloc (1, 1 << 20);
+  size_t len = fp ? fread (buf, 1, 1 << 20, fp) : 0;
+  if (fp)
+    fclose (fp);
+  tp_regf r = { .buf = buf, .size = len, .minor = 5 };
+  static const char *const keys[][4] = {
+    { "Microsoft", ".NETFramework", "v2.0.50727", NULL },
+    { "Microsoft", ".NETFramework", "v3.0", NULL },
+    { "Microsoft", ".NETFramework", "v4.0.30319", NULL },
+    { "Wow6432Node", "Microsoft", ".NETFramework", "v2.0.50727" },
+  };
+  int good = 0;
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    bool damaged = false;
+    size_t nk = tp_regf_root (&r);
+    for (size_t i = 0; nk && i < 4 && keys[k][i]; i++)
+      nk = tp_regf_child (&r, nk, keys[k][i], &damaged);
+    uint32_t max_name = nk ? tp_le32 (buf + nk + 4 + 60) : 0;
+    uint32_t max_data = nk ? tp_le32 (buf + nk + 4 + 64) : 0;
+    if (nk && max_name >= 2 * strlen ("SchUseStrongCrypto") && max_data >= 4)
+      good++;
+    else
+      printf ("# %s\\%s: max name %u, max data %u\n", keys[k][1], keys[k][2], max_name,
+              max_data);
+  }
+  ok (good == 4, "every key that gained the value has hints that cover it (%d of 4)", good);
+  free (buf);
+  unlink (hive);
+}
+
 int
 main (void)
 {
@@ -235,6 +292,7 @@ main (void)
   test_value_rewritable ();
   test_undo_roundtrip ();
   test_damaged_list ();
+  test_hints_cover_new_values ();
   printf ("1..%d\n", test_no);
   return failures ? 1 : 0;
 }

@@ -23,12 +23,23 @@ typedef struct {
   const unsigned char *buf;
   size_t size;
   uint32_t minor;               /* big data exists from minor 4 on */
+  /* Where the hive bins end (4096 + the base block's hive bins size),
+   * when less than size: cells past it (in the room Windows leaves at
+   * the end of the file) are not the hive's. 0: size. */
+  size_t bins_end;
   /* A hive read on demand (inside a disk image): when set, called before
    * bytes [off, off+len) of buf are read, to fill them. False when they
    * cannot be read; the bytes then count as damaged. */
   bool (*load) (void *ctx, size_t off, size_t len);
   void *load_ctx;
 } tp_regf;
+
+/* The end of the hive's cells. */
+static inline size_t
+tp_regf_cells_end (const tp_regf *r)
+{
+  return r->bins_end && r->bins_end < r->size ? r->bins_end : r->size;
+}
 
 /* Make bytes [off, off+len) of r->buf readable (true when they are). */
 static inline bool

@@ -28,12 +28,16 @@ typedef struct {
 
 /* Writing a patch in place, record by record, is safe against a stop at
  * any point when the writes of each phase reach the disk before those of
- * the next: after GROW the new bin lies beyond the hive's end (ignored)
- * and key hints only grew; HEADER takes the bin in (allocated cells that
- * nothing references yet: valid); each LINK write switches one key or
- * value to its new records; RELEASE frees what nothing references any
- * more. Every state in between is a valid hive, and a second run
- * finishes the job. */
+ * the next: after GROW the new bin lies beyond the hive's end (ignored:
+ * Windows and hivex read bins up to the base block's hive bins size) and
+ * key hints only grew; HEADER takes the bin in (allocated cells that
+ * nothing references yet); each LINK change switches one key or value
+ * to its new records in one write within a 512-byte sector; RELEASE
+ * frees what nothing references any more. Every state in between is a
+ * valid hive whose values read old or new. A stop can leave allocated
+ * cells that nothing references (the new bin's, before LINK; the old
+ * ones, before RELEASE): leaked space, as Windows and hivex tolerate;
+ * a second run completes the values. */
 typedef enum {
   TP_PHASE_GROW,            /* the new bin, and larger max-name/max-data hints */
   TP_PHASE_HEADER,          /* the base block: sequence numbers, hive bins size */
@@ -61,6 +65,7 @@ typedef struct {
   size_t bin_old_len;
   unsigned char base_block[4096];   /* only its first 512 bytes change */
   unsigned char old_base_block[4096];
+  bool tearproof;               /* each record's LINK edits within one sector */
 } tp_regf_patch;
 
 /* The writes that carry out `edits` on the hive read through r (its
@@ -69,9 +74,8 @@ int tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
                         tp_regf_patch *out, char *why, size_t whylen);
 void tp_regf_patch_free (tp_regf_patch *p);
 
-/* True when each LINK write stays within one 4 KiB page, so that no
- * stop can tear it (NTFS and the page cache write whole pages). Runs
- * are built that way; this checks it. */
+/* True when every record's LINK change lies in one 512-byte sector and
+ * every write in one 4 KiB page, so that no stop can tear a change. */
 bool tp_regf_patch_tearproof (const tp_regf_patch *p);
 
 /* A hive file written in place, through functions (a file in a disk
@@ -87,15 +91,18 @@ typedef struct {
  * all of them, calling sync(sync_ctx) between phases so that no write
  * of a phase reaches the disk before the previous phase's (the caller
  * syncs after the last one, e.g. with the rest of its work). On a failed
- * write or sync, what was written is rolled back in reverse order (the
- * files return to their old bytes and sizes) and -1 returned. */
+ * write or sync, what was written is rolled back phase by phase in
+ * reverse: -1 when the files are back to their old bytes and sizes, -2
+ * when the rollback failed too (it stops there: the files are valid
+ * hives, but not the originals). */
 int tp_regf_write_in_place (const tp_regf_patch *const *patches, const tp_regf_target *targets,
                             size_t n, int (*sync) (void *), void *sync_ctx);
 
-/* Undo a completed tp_regf_write_in_place (its verification failed). */
-void tp_regf_roll_back_in_place (const tp_regf_patch *const *patches,
-                                 const tp_regf_target *targets, size_t n,
-                                 int (*sync) (void *), void *sync_ctx);
+/* Undo a completed tp_regf_write_in_place (its verification failed):
+ * 0, or -1 when a write or sync failed (stopped there, as above). */
+int tp_regf_roll_back_in_place (const tp_regf_patch *const *patches,
+                                const tp_regf_target *targets, size_t n,
+                                int (*sync) (void *), void *sync_ctx);
 
 /* Write src (the hive's `size` bytes, readable as `buf` and from
  * `src_fd`) with the edits applied to `out_fd`, an empty file. Returns

@@ -43,9 +43,8 @@ struct tp_hive {
   /* A hive read on demand (tp_hive_open_reader): no file, no lock. */
   tp_regf_read_fn read;
   void *read_ctx;
-  unsigned char *loaded;        /* one flag per chunk of the buffer */
+  struct chunk_cache *cache;    /* its bytes (map points into it) */
   char *read_error;             /* the first failed read */
-  size_t map_len;               /* the anonymous buffer's length */
   tp_regf_edit *edits;          /* what tp_hive_make_patch planned */
   size_t n_edits;
 };
@@ -176,11 +175,14 @@ map_and_validate (tp_hive *hv, int flags, tp_result *res)
   return tp_result_fail (res, "%s", why);
 }
 
+static bool load_on_demand (void *ctx, size_t off, size_t len);
+
 static int
 start_reader (tp_hive *hv, tp_result *res)
 {
   hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor,
-                           .bins_end = 4096 + (size_t) hv->hdr.bins_size };
+                           .bins_end = 4096 + (size_t) hv->hdr.bins_size,
+                           .load = hv->read ? load_on_demand : NULL, .load_ctx = hv };
   if (!tp_regf_root (&hv->reader))
     return tp_result_fail (res, "the hive's root key is missing or damaged");
   return 0;
@@ -228,29 +230,73 @@ static tp_regf_edit *plan_edits (tp_hive *hv, tp_result *res);
 /* A hive read on demand                                              */
 
 /* Reads go in chunks: a lookup touches a few dozen records spread over
- * the file, and each read inside an appliance costs a round trip. */
+ * the file, and each read inside an appliance costs a round trip. The
+ * bytes land in an anonymous mapping: untouched pages cost nothing. */
 #define CHUNK (64 * 1024)
+
+struct chunk_cache {
+  unsigned char *buf;
+  unsigned char *loaded;        /* one flag per chunk */
+  size_t size, map_len;
+  tp_regf_read_fn read;
+  void *ctx;
+};
+
+static void
+cache_free (struct chunk_cache *c)
+{
+  if (c && c->buf)
+    munmap (c->buf, c->map_len);
+  if (c)
+    free (c->loaded);
+  free (c);
+}
+
+static struct chunk_cache *
+cache_new (size_t size, tp_regf_read_fn read, void *ctx)
+{
+  struct chunk_cache *c = calloc (1, sizeof *c);
+  if (!c)
+    return NULL;
+  *c = (struct chunk_cache) { .size = size, .map_len = size ? size : 1, .read = read,
+                              .ctx = ctx, .loaded = calloc (size / CHUNK + 1, 1) };
+  void *m = mmap (NULL, c->map_len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  c->buf = m == MAP_FAILED ? NULL : m;
+  if (!c->buf || !c->loaded) {
+    cache_free (c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Bring bytes [off, off+len) in. 0, or -1 with the failed chunk's
+ * start in *failed. */
+static int
+cache_fill (struct chunk_cache *c, size_t off, size_t len, size_t *failed)
+{
+  if (off > c->size || len > c->size - off)
+    return *failed = off, -1;
+  for (size_t k = off / CHUNK; len && k <= (off + len - 1) / CHUNK; k++) {
+    size_t start = k * CHUNK, n = c->size - start < CHUNK ? c->size - start : CHUNK;
+    if (!c->loaded[k] && c->read (c->ctx, c->buf + start, n, start) != 0)
+      return *failed = start, -1;
+    c->loaded[k] = 1;
+  }
+  return 0;
+}
 
 static bool
 load_on_demand (void *ctx, size_t off, size_t len)
 {
   tp_hive *hv = ctx;
-  if (off > hv->size || len > hv->size - off)
-    return false;
-  for (size_t c = off / CHUNK; len && c <= (off + len - 1) / CHUNK; c++) {
-    if (hv->loaded[c])
-      continue;
-    size_t start = c * CHUNK;
-    size_t n = hv->size - start < CHUNK ? hv->size - start : CHUNK;
-    if (hv->read (hv->read_ctx, (unsigned char *) hv->map + start, n, start) != 0) {
-      if (!hv->read_error && asprintf (&hv->read_error, "cannot read %zu bytes at offset %zu",
-                                       n, start) < 0)
-        hv->read_error = NULL;
-      return false;
-    }
-    hv->loaded[c] = 1;
-  }
-  return true;
+  size_t failed;
+  if (cache_fill (hv->cache, off, len, &failed) == 0)
+    return true;
+  if (!hv->read_error &&
+      asprintf (&hv->read_error, "cannot read the hive at offset %zu", failed) < 0)
+    hv->read_error = NULL;
+  return false;
 }
 
 tp_hive *
@@ -267,18 +313,12 @@ tp_hive_open_reader (const char *label, size_t size, tp_regf_read_fn read, void 
   hv->read = read;
   hv->read_ctx = ctx;
   hv->size = hv->file_size = size;
-  hv->map_len = size ? size : 1;
-  /* Untouched pages of an anonymous mapping cost nothing. */
-  void *m = mmap (NULL, hv->map_len, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  hv->loaded = calloc (size / CHUNK + 1, 1);
-  if (m == MAP_FAILED || !hv->loaded || !hv->path) {
-    if (m != MAP_FAILED)
-      munmap (m, hv->map_len);
+  hv->cache = cache_new (size, read, ctx);
+  if (!hv->cache || !hv->path) {
     tp_result_fail (res, "out of memory");
     goto fail;
   }
-  hv->map = m;
+  hv->map = hv->cache->buf;
   char why[256];
   if (size < TP_REGF_BASE_BLOCK_SIZE || !load_on_demand (hv, 0, TP_REGF_BASE_BLOCK_SIZE)) {
     tp_result_fail (res, "%s", hv->read_error ? hv->read_error : "not a registry hive (too short)");
@@ -288,13 +328,8 @@ tp_hive_open_reader (const char *label, size_t size, tp_regf_read_fn read, void 
     tp_result_fail (res, "%s", why);
     goto fail;
   }
-  hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor,
-                           .bins_end = 4096 + (size_t) hv->hdr.bins_size,
-                           .load = load_on_demand, .load_ctx = hv };
-  if (!tp_regf_root (&hv->reader)) {
-    tp_result_fail (res, "the hive's root key is missing or damaged");
+  if (start_reader (hv, res) < 0)
     goto fail;
-  }
   hv->kind = classify (hv);
   return hv;
 
@@ -319,28 +354,17 @@ tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
   return 0;
 }
 
-/* The hive as written, read afresh (nothing from the planning reads),
- * in chunks: the verification reads a few dozen small records. */
-typedef struct {
-  tp_hive *hv;
-  unsigned char *buf;
-  unsigned char *loaded;
-  size_t size;
-} fresh_view;
-
+/* The hive as written, read afresh (nothing from the planning reads)
+ * through a cache of its own: the verification reads a few dozen small
+ * records. */
 static int
 read_fresh (void *ctx, void *buf, size_t len, uint64_t off)
 {
-  fresh_view *f = ctx;
-  if (off > f->size || len > f->size - off)
+  struct chunk_cache *c = ctx;
+  size_t failed;
+  if (cache_fill (c, (size_t) off, len, &failed) != 0)
     return -1;
-  for (size_t c = off / CHUNK; len && c <= (off + len - 1) / CHUNK; c++) {
-    size_t start = c * CHUNK, n = f->size - start < CHUNK ? f->size - start : CHUNK;
-    if (!f->loaded[c] && f->hv->read (f->hv->read_ctx, f->buf + start, n, start) != 0)
-      return -1;
-    f->loaded[c] = 1;
-  }
-  memcpy (buf, f->buf + off, len);
+  memcpy (buf, c->buf + off, len);
   return 0;
 }
 
@@ -348,18 +372,10 @@ int
 tp_hive_verify_patch (tp_hive *hv, size_t size, tp_result *res)
 {
   char why[256] = "out of memory";
-  fresh_view f = { .hv = hv, .size = size };
-  void *m = mmap (NULL, size ? size : 1, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  f.buf = m == MAP_FAILED ? NULL : m;
-  f.loaded = calloc (size / CHUNK + 1, 1);
-  int rc = -1;
-  if (f.buf && f.loaded)
-    rc = tp_regf_verify_edits_from (read_fresh, &f, size, hv->edits, hv->n_edits,
-                                    why, sizeof why);
-  if (f.buf)
-    munmap (f.buf, size ? size : 1);
-  free (f.loaded);
+  struct chunk_cache *fresh = cache_new (size, hv->read, hv->read_ctx);
+  int rc = fresh ? tp_regf_verify_edits_from (read_fresh, fresh, size, hv->edits, hv->n_edits,
+                                              why, sizeof why) : -1;
+  cache_free (fresh);
   if (rc != 0)
     return tp_result_fail (res, "verification of the written hive failed: %s", why);
   return 0;
@@ -370,9 +386,7 @@ tp_hive_close (tp_hive *hv)
 {
   if (!hv)
     return;
-  if (hv->read && hv->map)
-    munmap ((void *) hv->map, hv->map_len);
-  free (hv->loaded);
+  cache_free (hv->cache);
   free (hv->read_error);
   free (hv->edits);
   if (hv->file_map)

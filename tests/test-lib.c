@@ -186,19 +186,31 @@ test_undo_roundtrip (void)
 
 /* A hive whose \Wow6432Node subkey list is damaged: the 32-bit branch
  * must not look "absent" (which would let check say compliant). */
+/* Build fixtures/software-server2019.reg into a new temp file `hive`
+ * (a mkstemp template). 0, or -1 after a failed test line. */
+static int
+make_software_fixture (char *hive)
+{
+  const char *src = getenv ("top_srcdir"), *build = getenv ("top_builddir");
+  char cmd[1024];
+  int fd = mkstemp (hive);
+  if (fd >= 0)
+    close (fd);
+  snprintf (cmd, sizeof cmd, "%s/tests/mkhive %s/fixtures/software-server2019.reg %s",
+            build ? build : ".", src ? src : ".", hive);
+  if (fd < 0 || system (cmd) != 0) {
+    ok (0, "cannot build the fixture: %s", cmd);
+    return -1;
+  }
+  return 0;
+}
+
 static void
 test_damaged_list (void)
 {
-  const char *src = getenv ("top_srcdir"), *build = getenv ("top_builddir");
-  char hive[] = "/tmp/tlspatch-damaged-XXXXXX", cmd[1024];
-  int fd = mkstemp (hive);
-  close (fd);
-  snprintf (cmd, sizeof cmd, "%s/tests/mkhive %s/fixtures/software-server2019.reg %s",
-            build ? build : ".", src ? src : ".", hive);
-  if (system (cmd) != 0) {
-    ok (0, "cannot build the fixture: %s", cmd);
+  char hive[] = "/tmp/tlspatch-damaged-XXXXXX";
+  if (make_software_fixture (hive) < 0)
     return;
-  }
   FILE *fp = fopen (hive, "r+b");
   unsigned char *buf = calloc (1, 1 << 20);
   size_t len = fread (buf, 1, 1 << 20, fp);
@@ -233,16 +245,9 @@ test_damaged_list (void)
 static void
 test_hints_cover_new_values (void)
 {
-  const char *src = getenv ("top_srcdir"), *build = getenv ("top_builddir");
-  char hive[] = "/tmp/tlspatch-hints-XXXXXX", cmd[1024];
-  int fd = mkstemp (hive);
-  close (fd);
-  snprintf (cmd, sizeof cmd, "%s/tests/mkhive %s/fixtures/software-server2019.reg %s",
-            build ? build : ".", src ? src : ".", hive);
-  if (system (cmd) != 0) {
-    ok (0, "cannot build the fixture: %s", cmd);
+  char hive[] = "/tmp/tlspatch-hints-XXXXXX";
+  if (make_software_fixture (hive) < 0)
     return;
-  }
   tp_options opt;
   tp_options_init (&opt);
   tp_undo_ctx undo = { 0 };

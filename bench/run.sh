@@ -34,7 +34,7 @@ for c in hivexregedit hivexget guestfish virt-win-reg qemu-img; do
 mkdir -p "$cache" "$work" || exit 1
 
 # ---- inputs, generated once (the stamp holds what they depend on) ----------
-stamp="gen=$(md5sum <"$bench/gen-hives.awk" | cut -c1-12) clsids=$CLSIDS services=$SERVICES"
+stamp="gen=$(md5sum <"$bench/gen-hives.awk" | cut -c1-12) clsids=$CLSIDS services=$SERVICES layout=2"
 if [ "$(cat "$cache/hives.stamp" 2>/dev/null)" != "$stamp" ]; then
   log "generating hives ($stamp)"
   rm -f "$cache/images.stamp"
@@ -42,6 +42,9 @@ if [ "$(cat "$cache/hives.stamp" 2>/dev/null)" != "$stamp" ]; then
   awk -v which=system -v n="$SERVICES" -f "$bench/gen-hives.awk" >"$cache/system.reg" &&
   "$mkhive" "$cache/software.reg" "$cache/SOFTWARE" &&
   "$mkhive" "$cache/system.reg" "$cache/SYSTEM" || die "hive generation failed"
+  # Windows grows hive files in 256 KiB steps, so they end with room past
+  # the last bin (the shared Windows 7 and 10 hives do): so do these.
+  truncate -s %256K "$cache/SOFTWARE" "$cache/SYSTEM" || die "truncate failed"
   echo "$stamp" >"$cache/hives.stamp"
 fi
 swsize=$(stat -c %s "$cache/SOFTWARE") sysize=$(stat -c %s "$cache/SYSTEM")
@@ -50,6 +53,13 @@ if [ "$(cat "$cache/images.stamp" 2>/dev/null)" != "$stamp" ]; then
   log "building win.img (512M sparse raw, NTFS) and win.qcow2 (one appliance launch)"
   rm -f "$cache/win.img" "$cache/win.qcow2"
   "$mkpe" "$cache/cmd.exe" || die "mkpe failed"
+  # A System32 folder as big as a real one (about 3,000 entries), so that
+  # finding the hives walks a directory index of realistic depth.
+  rm -rf "$cache/sys32" && mkdir -p "$cache/sys32" || die "mkdir failed"
+  for i in $(seq 1 3000); do
+    printf 'MZ%s\n' "$i" >"$cache/sys32/module$i.dll"
+  done
+  tar -C "$cache/sys32" -cf "$cache/sys32.tar" . && rm -rf "$cache/sys32" || die "tar failed"
   guestfish >"$cache/build.log" 2>&1 <<EOS || die "guestfish failed (see $cache/build.log)"
 disk-create $cache/win.img raw 512M
 add-drive $cache/win.img format:raw
@@ -62,6 +72,7 @@ mkdir-p /Windows/System32/config
 upload $cache/SOFTWARE /Windows/System32/config/SOFTWARE
 upload $cache/SYSTEM /Windows/System32/config/SYSTEM
 upload $cache/cmd.exe /Windows/System32/cmd.exe
+tar-in $cache/sys32.tar /Windows/System32
 umount-all
 EOS
   qemu-img convert -f raw -O qcow2 "$cache/win.img" "$cache/win.qcow2" || die "qemu-img convert failed"

@@ -585,8 +585,10 @@ tp_guest_root_whole_file (const tp_guest_run *r, guestfs_h *g, tp_guest_root *jo
   }
 }
 
-/* Mount a pending root read-write where it was planned (job->mp, free
- * again) and prove it writes; its undo records go out first. */
+/* A pending root, mounted read-write for planning: prove it writes
+ * (ntfs-3g falls back to read-only on a volume Windows still holds),
+ * and write its undo records first. One mounted read-only could not be
+ * written: say why. */
 static int
 ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
 {
@@ -596,10 +598,11 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
   int rc = -1;
   if (!mp_config)
     tp_result_fail (&job->res, "out of memory");
-  /* ntfs-3g's probe first: mounting an unclean NTFS read-write would
-   * clear its journal (ntfs-3g's default "recover"), a change. */
-  else if (mount_root (g, job->dev, mp, true, &job->res) == 0 &&
-           probe_writable (g, mp_config, &job->res) == 0) {
+  else if (!job->rw) {
+    if (check_ntfs_writable (g, job->dev, true, &job->res) == 0)
+      tp_result_fail (&job->res, "the Windows volume could not be mounted for writing; "
+                      "the image was not touched");
+  } else if (probe_writable (g, mp_config, &job->res) == 0) {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -616,6 +619,21 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
   return rc;
 }
 
+int
+tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *dev,
+                             const char *mp, bool *rw)
+{
+  /* ntfs-3g's probe first: mounting an unclean NTFS read-write would
+   * clear its journal (ntfs-3g's default "recover"), a change. With
+   * noatime, a read-write mount that only reads leaves the volume
+   * byte-identical (tests/images.sh checks it after a no-op apply). */
+  *rw = writes (r) && guestfs_ntfs_3g_probe (g, 1, dev) == 0;
+  if (*rw && guestfs_mount_options (g, "noatime", dev, mp) == 0)
+    return 0;
+  *rw = false;
+  return guestfs_mount_ro (g, dev, mp);
+}
+
 /* Write every pending root of the group: phase by phase across all
  * their hives, one sync per phase (a sync flushes every drive of the
  * appliance, so its cost is shared), then verify each hive through the
@@ -629,7 +647,6 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
   hive_in_place **owners = calloc (2 * n_jobs + 1, sizeof *owners);
   for (size_t k = 0; patches && targets && owners && k < n_jobs; k++) {
     tp_guest_root *job = jobs[k];
-    job->mount_tried = job->pending;
     if (!job->pending || ready_for_writing (r, g, job) != 0) {
       job->pending = false;
       continue;
@@ -677,10 +694,7 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
                           "hive is valid but only partly patched; run again",
                         err ? err : "unknown error");
   }
-  bool tried = false;           /* a failed root may be left mounted read-only */
-  for (size_t k = 0; k < n_jobs; k++)
-    tried = tried || jobs[k]->mount_tried;
-  if (tried && guestfs_umount_all (g) != 0 && rc == 0 && n) {
+  if (guestfs_umount_all (g) != 0 && rc == 0 && n) {
     char *e = tp_guest_error (g);
     for (size_t k = 0; k < n_jobs; k++)
       if (jobs[k]->pending)

@@ -1,7 +1,9 @@
 /* tlspatch: the hives of a Windows installation inside a disk image,
  * for image.c (internal).
  *
- * A root is planned with its filesystem mounted read-only. Clean hives
+ * A root is planned with its filesystem mounted: read-write (noatime,
+ * so that reading changes nothing) when an apply may write it and
+ * ntfs-3g's probe allows, else read-only. Clean hives
  * are read on demand (guestfs_pread, 64 KiB chunks) and their patches
  * written in place (writer.h's phases); all pending roots of one
  * appliance are written together, one sync per phase. Anything else (a
@@ -51,9 +53,9 @@ typedef struct {
 } hive_in_place;
 
 /* One Windows installation of a group. Planned with its filesystem
- * mounted read-only on `mp`; when its clean hives are to be written in
- * place it waits ("pending") and all pending roots of the group are
- * then written together, phase by phase, with one sync per phase. */
+ * mounted on `mp`; when its clean hives are to be written in place it
+ * waits ("pending") and all pending roots of the group are then written
+ * together, phase by phase, with one sync per phase. */
 typedef struct {
   const char *image_name;       /* the image as undo records name it (canonical path) */
   char *dev;
@@ -65,17 +67,23 @@ typedef struct {
   bool pending;                 /* planned in place, to be written */
   bool written;                 /* ... and written */
   bool whole_file;              /* to be done by the whole-file path */
-  char *mp;                     /* where it is mounted read-only for planning */
+  char *mp;                     /* where it is mounted for planning */
+  bool rw;                      /* ... read-write (an apply on a volume ntfs-3g may write) */
   bool wrote;                   /* something reached the image */
-  bool mount_tried;             /* mounted (or tried) for writing */
 } tp_guest_root;
 
+
+/* Mount the filesystem `dev` on `mp` for planning: read-write when the
+ * run writes and ntfs-3g's probe passes (job->rw), else read-only. */
+int tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *dev,
+                                 const char *mp, bool *rw);
 
 /* Plan the root (its hives' paths, labels and result filled in): in
  * place, or marked whole_file. */
 void tp_guest_root_plan (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job);
 
-/* Write every pending root; nothing may be mounted. */
+/* Write every pending root (mounted read-write where planned), then
+ * unmount everything. */
 void tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
                            size_t n_jobs);
 

@@ -510,11 +510,13 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
   /* Each filesystem on a mountpoint of its own: one unmount for all. */
   for (size_t i = 0; fs && fs[i].path; i++) {
     slot *s = slot_of_drive (slots, n, fs[i].drive);
-    char *mp = s ? tp_guest_strf ("/ro%zu", i) : NULL;
+    char *mp = s ? tp_guest_strf ("/fs%zu", i) : NULL;
     char *software = NULL, *system = NULL;
     tp_guest_root **more = NULL, *job = NULL;
     slot **more_owners = NULL;
-    if (!mp || guestfs_mkmountpoint (g, mp) != 0 || guestfs_mount_ro (g, fs[i].path, mp) != 0 ||
+    bool rw = false;
+    if (!mp || guestfs_mkmountpoint (g, mp) != 0 ||
+        tp_guest_mount_for_planning (&run, g, fs[i].path, mp, &rw) != 0 ||
         !find_hives (g, mp, &software, &system) ||
         !(more = realloc (jobs, (n_jobs + 1) * sizeof *jobs)) ||
         !(more_owners = realloc (owners, (n_jobs + 1) * sizeof *owners)) ||
@@ -531,7 +533,7 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     owners[n_jobs] = s;
     jobs[n_jobs++] = job;
     *job = (tp_guest_root) { .image_name = s->canon ? s->canon : s->img->path,
-                             .dev = strdup (fs[i].path), .mp = mp,
+                             .dev = strdup (fs[i].path), .mp = mp, .rw = rw,
                              .n = r->opt->no_service ? 1 : 2,
                              .hives = { { .kind = TP_HIVE_SOFTWARE, .guest = software },
                                         { .kind = TP_HIVE_SYSTEM, .guest = system } } };
@@ -543,8 +545,7 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     stage (r, name, t0, "patching");
     tp_guest_root_plan (&run, g, job);
   }
-  guestfs_umount_all (g);        /* nothing was written: read-only mounts */
-  tp_guest_roots_write (&run, g, jobs, n_jobs);
+  tp_guest_roots_write (&run, g, jobs, n_jobs);   /* and unmounts everything */
   for (size_t k = 0; k < n_jobs; k++)
     if (jobs[k]->whole_file)
       tp_guest_root_whole_file (&run, g, jobs[k]);

@@ -105,6 +105,20 @@ snapshot win.qcow2 qcow2 q
 ok "qcow2 read back with guestfish + regfexport" \
   test "$(regf_value q/SOFTWARE '\Microsoft\.NETFramework\v3.0' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
 
+# --- one read-write mount per volume -----------------------------------------
+# apply mounts each volume once, read-write with noatime (after ntfs-3g's
+# probe; a no-op apply stays byte-identical, above). The second root of
+# two.img has no room past its last bin: its hive grows in place.
+copy two.img grow.img
+LIBGUESTFS_TRACE=1 "$TLSPATCH" apply -q grow.img 2>&1 | grep 'trace: [a-z_]* ' | grep -v ' = ' >grow.trace
+ok "apply: each volume mounted once, read-write with noatime" \
+  eval '[ "$(grep -c "trace: mount_options \"noatime\"" grow.trace)" -eq 2 ] && ! grep -q "trace: mount_ro\|trace: mount \"" grow.trace'
+ok "a hive with no room past its last bin: grown in place (a bin at its old end), not uploaded" \
+  eval 'grep -q "trace: pwrite \"/fs1/Windows/System32/config/SOFTWARE\" \"hbin.* 8192\$" grow.trace && ! grep -q "trace: upload" grow.trace'
+run_tp check --json grow.img
+ok "... and both roots of that image are compliant afterwards" \
+  test "$(json_get .status | tr '\n' ,)" = "compliant,compliant,"
+
 # --- vmdk, vhdx and vpc (VHD), format detected, one shared check ------------
 for f in vmdk vhdx vpc; do qemu-img convert -f raw -O $f "$IMAGES/win.img" win.$f; done
 printf '# Disk DescriptorFile\nversion=1\nRW 131072 FLAT "/etc/hostname" 0\n' >evil.vmdk

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the synthetic Windows disk images the image tests share, ONCE per
 # test run (one appliance launch for all of them), into DIR:
-#   win.img       raw, one NTFS partition with Windows (Server 2019 hives)
+#   win.img       raw, one NTFS partition with Windows (Server 2019 hives),
+#                 System32 with 600 more entries (a directory index of blocks)
 #   win.qcow2     the same as qcow2
 #   two.img       raw, two NTFS partitions, each a Windows installation
 #   nowin.img     raw, NTFS without Windows
@@ -34,10 +35,14 @@ printf '%s\n' 'Windows Registry Editor Version 5.00' '' '[\Microsoft\Windows Azu
 hivexregedit --merge SOFTWARE.new fromlog.reg || exit 1
 "$top_builddir/tests/mklog" SOFTWARE SOFTWARE.new SOFTWARE.recov SOFTWARE.recov.LOG1 2>/dev/null || exit 1
 # Windows leaves room past the last bin (hive files grow in 256 KiB
-# steps): so do the clean hives of the images.
-truncate -s 256K SOFTWARE SYSTEM SOFTWARE.32 || exit 1
+# steps): so do the clean hives of the images, but for SOFTWARE.32 (in
+# two.img), which ends at its last bin: a new bin must grow the file.
+truncate -s 256K SOFTWARE SYSTEM || exit 1
 "$top_builddir/tests/mkpe" cmd.exe || exit 1
 printf 'HIBR' >hiberfil.sys; head -c 4092 /dev/zero >>hiberfil.sys
+rm -rf sys32 && mkdir sys32 || exit 1
+for i in $(seq 1 600); do printf 'MZ%s\n' "$i" >"sys32/Module$i.dll"; done
+tar -C sys32 -cf sys32.tar . || exit 1
 
 install_windows () {   # DEVICE SOFTWARE-FILE
   cat <<EOS
@@ -60,7 +65,8 @@ rm -f ./*.img ./*.qcow2
     echo "add-drive $img.img format:raw"
   done
   echo run
-  single_partition /dev/sda; install_windows /dev/sda1 SOFTWARE; echo umount-all
+  single_partition /dev/sda; install_windows /dev/sda1 SOFTWARE
+  echo "tar-in sys32.tar /Windows/System32"; echo umount-all
   echo "part-init /dev/sdb mbr"
   echo "part-add /dev/sdb p 2048 65535"
   echo "part-add /dev/sdb p 65536 -2048"

@@ -87,17 +87,20 @@ mount_root (guestfs_h *g, const char *root, const char *mp, bool rw, tp_result *
   return rc;
 }
 
-/* ntfs-3g may still have fallen back to read-only: prove it writes. */
+/* ntfs-3g falls back to read-only on a volume Windows still holds:
+ * prove the mount on `dev` writes (in `dir`); when it does not, ntfs-3g's
+ * probe says why. */
 static int
-probe_writable (guestfs_h *g, const char *dir, tp_result *res)
+probe_writable (guestfs_h *g, const char *dev, const char *dir, tp_result *res)
 {
   char *probe = tp_guest_strf ("%s/.tlspatch-write-probe", dir);
-  int rc = 0;
-  if (!probe || guestfs_touch (g, probe) != 0 || guestfs_rm (g, probe) != 0)
-    rc = tp_result_fail (res, "the Windows volume is mounted read-only (hibernation, Fast "
-                         "Startup or an unclean NTFS); the image was not touched");
+  bool writable = probe && guestfs_touch (g, probe) == 0 && guestfs_rm (g, probe) == 0;
   free (probe);
-  return rc;
+  if (writable)
+    return 0;
+  check_ntfs_writable (g, dev, true, res);
+  return tp_result_fail (res, "the Windows volume is mounted read-only (hibernation, Fast "
+                         "Startup or an unclean NTFS); the image was not touched");
 }
 
 static char *
@@ -460,7 +463,7 @@ patch_whole_files (const tp_guest_run *r, guestfs_h *g, bool *wrote, const char 
     char *e = tp_guest_error (g);
     tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
     free (e);
-  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, config, res) == 0)
+  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, root, config, res) == 0)
     patch_hives (r, g, hives, n, false, res, wrote);
   free (config);
 }
@@ -585,8 +588,7 @@ tp_guest_root_whole_file (const tp_guest_run *r, guestfs_h *g, tp_guest_root *jo
   }
 }
 
-/* A pending root, mounted read-write for planning: prove it writes
- * (ntfs-3g falls back to read-only on a volume Windows still holds),
+/* A pending root, mounted read-write for planning: prove it writes,
  * and write its undo records first. One mounted read-only could not be
  * written: say why. */
 static int
@@ -602,7 +604,7 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
     if (check_ntfs_writable (g, job->dev, true, &job->res) == 0)
       tp_result_fail (&job->res, "the Windows volume could not be mounted for writing; "
                       "the image was not touched");
-  } else if (probe_writable (g, mp_config, &job->res) == 0) {
+  } else if (probe_writable (g, job->dev, mp_config, &job->res) == 0) {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -623,15 +625,13 @@ int
 tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *dev,
                              const char *mp, bool *rw)
 {
-  /* ntfs-3g's probe first: mounting an unclean NTFS read-write would
-   * clear its journal (ntfs-3g's default "recover"), a change. With
+  /* norecover: ntfs-3g refuses an unclean NTFS instead of clearing its
+   * journal (its default "recover", a change); a hibernated one it mounts
+   * read-only, which probe_writable finds before the first write. With
    * noatime, a read-write mount that only reads leaves the volume
    * byte-identical (tests/images.sh checks it after a no-op apply). */
-  *rw = writes (r) && guestfs_ntfs_3g_probe (g, 1, dev) == 0;
-  if (*rw && guestfs_mount_options (g, "noatime", dev, mp) == 0)
-    return 0;
-  *rw = false;
-  return guestfs_mount_ro (g, dev, mp);
+  *rw = writes (r) && guestfs_mount_options (g, "noatime,norecover", dev, mp) == 0;
+  return *rw ? 0 : guestfs_mount_ro (g, dev, mp);
 }
 
 /* Write every pending root of the group: phase by phase across all

@@ -2,8 +2,8 @@
  * for image.c (internal).
  *
  * A root is planned with its filesystem mounted: read-write (noatime,
- * so that reading changes nothing) when an apply may write it and
- * ntfs-3g's probe allows, else read-only. Clean hives
+ * so that reading changes nothing; norecover, so that ntfs-3g refuses an
+ * unclean volume) when the run writes, else read-only. Clean hives
  * are read on demand (guestfs_pread, 64 KiB chunks) and their patches
  * written in place (writer.h's phases); all pending roots of one
  * appliance are written together, one sync per phase. Anything else (a
@@ -74,7 +74,7 @@ typedef struct {
 
 
 /* Mount the filesystem `dev` on `mp` for planning: read-write when the
- * run writes and ntfs-3g's probe passes (job->rw), else read-only. */
+ * run writes and ntfs-3g allows it (*rw), else read-only. */
 int tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *dev,
                                  const char *mp, bool *rw);
 

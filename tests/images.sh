@@ -106,13 +106,13 @@ ok "qcow2 read back with guestfish + regfexport" \
   test "$(regf_value q/SOFTWARE '\Microsoft\.NETFramework\v3.0' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
 
 # --- one read-write mount per volume -----------------------------------------
-# apply mounts each volume once, read-write with noatime (after ntfs-3g's
-# probe; a no-op apply stays byte-identical, above). The second root of
-# two.img has no room past its last bin: its hive grows in place.
+# apply mounts each volume once, read-write with noatime and norecover (a
+# no-op apply stays byte-identical, above). The second root of two.img has
+# no room past its last bin: its hive grows in place.
 copy two.img grow.img
 LIBGUESTFS_TRACE=1 "$TLSPATCH" apply -q grow.img 2>&1 | grep 'trace: [a-z_]* ' | grep -v ' = ' >grow.trace
-ok "apply: each volume mounted once, read-write with noatime" \
-  eval '[ "$(grep -c "trace: mount_options \"noatime\"" grow.trace)" -eq 2 ] && ! grep -q "trace: mount_ro\|trace: mount \"" grow.trace'
+ok "apply: each volume mounted once, read-write with noatime and norecover" \
+  eval '[ "$(grep -c "trace: mount_options \"noatime,norecover\"" grow.trace)" -eq 2 ] && ! grep -q "trace: mount_ro\|trace: mount \"" grow.trace'
 ok "a hive with no room past its last bin: grown in place (a bin at its old end), not uploaded" \
   eval 'grep -q "trace: pwrite \"/fs1/Windows/System32/config/SOFTWARE\" \"hbin.* 8192\$" grow.trace && ! grep -q "trace: upload" grow.trace'
 run_tp check --json grow.img

@@ -201,9 +201,10 @@ Inputs (generated once by \`bench/gen-hives.awk\` + \`tests/mkhive\`, cached in 
 SOFTWARE hive $(mb "$swsize"), $swkeys keys ($CLSIDS CLSID trees of 5 keys, both
 \`.NETFramework\` branches with \`v2.0.50727\`, \`v4.0.30319\`, \`policy\`; .NET 4.8 Release 528040);
 SYSTEM hive $(mb "$sysize"), $sykeys keys (3 control sets of $SERVICES services, \`\\Select\`
-Current 1 Default 1 LastKnownGood 2, \`obengine\` Start 3). Images: a 512 MB sparse raw disk, one
-NTFS partition with \`/Windows/System32/config/{SOFTWARE,SYSTEM}\` and \`cmd.exe\` (tests/mkpe), and
-its qcow2 conversion. Every timed run starts from a fresh unpatched copy (the copy is not timed);
+Current 1 Default 1 LastKnownGood 2, \`obengine\` Start 3); both files padded to the next 256 KiB,
+as Windows grows hive files. Images: a 512 MB sparse raw disk, one NTFS partition with
+\`/Windows/System32/config/{SOFTWARE,SYSTEM}\`, \`cmd.exe\` (tests/mkpe) and 3,000 more files in
+System32, and its qcow2 conversion. Every timed run starts from a fresh unpatched copy (the copy is not timed);
 the contenders alternate within each repetition; the page cache is warm for all of them.
 Times are medians of the wall clock (bash's \`EPOCHREALTIME\` around each run, 1 µs steps), RSS the largest peak
 resident set seen (for image runs it includes the qemu appliance).

@@ -79,7 +79,10 @@ static int
 mount_root (guestfs_h *g, const char *root, const char *mp, bool rw, tp_result *res)
 {
   int rc = rw ? check_ntfs_writable (g, root, true, res) : 0;
-  if (rc == 0 && (rw ? guestfs_mount (g, root, mp) : guestfs_mount_ro (g, root, mp)) != 0) {
+  /* norecover too: should the probe be wrong, ntfs-3g still never
+   * clears an unclean journal. */
+  if (rc == 0 && (rw ? guestfs_mount_options (g, "norecover", root, mp)
+                     : guestfs_mount_ro (g, root, mp)) != 0) {
     char *e = tp_guest_error (g);
     rc = tp_result_fail (res, "cannot mount %s: %s", root, e);
     free (e);
@@ -87,20 +90,38 @@ mount_root (guestfs_h *g, const char *root, const char *mp, bool rw, tp_result *
   return rc;
 }
 
-/* ntfs-3g falls back to read-only on a volume Windows still holds:
- * prove the mount on `dev` writes (in `dir`); when it does not, ntfs-3g's
- * probe says why. */
+/* ntfs-3g falls back to read-only on a volume Windows still holds (and,
+ * with norecover, on an unclean one): prove a mount writes, in `dir`.
+ * WRITE_PROBE_STUCK: the probe file could be created but not removed. */
+enum { WRITE_PROBE_OK, WRITE_PROBE_READ_ONLY, WRITE_PROBE_STUCK };
+
 static int
-probe_writable (guestfs_h *g, const char *dev, const char *dir, tp_result *res)
+write_probe (guestfs_h *g, const char *dir, char **path)
 {
-  char *probe = tp_guest_strf ("%s/.tlspatch-write-probe", dir);
-  bool writable = probe && guestfs_touch (g, probe) == 0 && guestfs_rm (g, probe) == 0;
-  free (probe);
-  if (writable)
-    return 0;
-  check_ntfs_writable (g, dev, true, res);
-  return tp_result_fail (res, "the Windows volume is mounted read-only (hibernation, Fast "
-                         "Startup or an unclean NTFS); the image was not touched");
+  *path = tp_guest_strf ("%s/.tlspatch-write-probe", dir);
+  if (!*path || guestfs_touch (g, *path) != 0)
+    return WRITE_PROBE_READ_ONLY;
+  return guestfs_rm (g, *path) == 0 ? WRITE_PROBE_OK : WRITE_PROBE_STUCK;
+}
+
+static const char read_only_volume[] =
+  "the Windows volume is mounted read-only (hibernation, Fast Startup or an unclean NTFS); "
+  "the image was not touched";
+
+/* The same for the whole-file path, whose mount ntfs-3g's probe allowed. */
+static int
+probe_writable (guestfs_h *g, const char *dir, tp_result *res, bool *wrote)
+{
+  char *path = NULL;
+  int probe = write_probe (g, dir, &path);
+  if (probe == WRITE_PROBE_STUCK)
+    *wrote = true;
+  int rc = probe == WRITE_PROBE_OK ? 0
+         : probe == WRITE_PROBE_STUCK
+         ? tp_result_fail (res, "cannot remove the write probe %s from the image; remove it", path)
+         : tp_result_fail (res, "%s", read_only_volume);
+  free (path);
+  return rc;
 }
 
 static char *
@@ -463,7 +484,7 @@ patch_whole_files (const tp_guest_run *r, guestfs_h *g, bool *wrote, const char 
     char *e = tp_guest_error (g);
     tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
     free (e);
-  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, root, config, res) == 0)
+  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, config, res, wrote) == 0)
     patch_hives (r, g, hives, n, false, res, wrote);
   free (config);
 }
@@ -502,6 +523,7 @@ tp_guest_root_free (tp_guest_root *job)
   }
   free (job->dev);
   free (job->mp);
+  free (job->mount_error);
 }
 
 /* Report an in-place root: its hives' results into the root's. */
@@ -522,8 +544,8 @@ tp_guest_root_finish (const tp_guest_run *r, tp_guest_root *job)
   }
 }
 
-/* Plan one root, mounted read-only on /: in place when its hives are
- * clean, else by the whole-file path right away. */
+/* Plan one root, mounted on job->mp: in place when its hives are clean,
+ * else marked for the whole-file path. */
 void
 tp_guest_root_plan (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
 {
@@ -589,22 +611,27 @@ tp_guest_root_whole_file (const tp_guest_run *r, guestfs_h *g, tp_guest_root *jo
 }
 
 /* A pending root, mounted read-write for planning: prove it writes,
- * and write its undo records first. One mounted read-only could not be
- * written: say why. */
+ * and write its undo records first. One that cannot be written waits
+ * for its reason until nothing is mounted (needs_reason): ntfs-3g's
+ * probe must not open a mounted volume. */
 static int
 ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
 {
   const char *mp = job->mp;
   char *config = job->hives[0].guest ? guest_dirname (job->hives[0].guest) : NULL;
   char *mp_config = config ? tp_guest_strf ("%s%s", mp, config) : NULL;
-  int rc = -1;
+  char *probe = NULL;
+  int rc = -1, probed = job->rw && mp_config ? write_probe (g, mp_config, &probe)
+                                             : WRITE_PROBE_READ_ONLY;
   if (!mp_config)
     tp_result_fail (&job->res, "out of memory");
-  else if (!job->rw) {
-    if (check_ntfs_writable (g, job->dev, true, &job->res) == 0)
-      tp_result_fail (&job->res, "the Windows volume could not be mounted for writing; "
-                      "the image was not touched");
-  } else if (probe_writable (g, job->dev, mp_config, &job->res) == 0) {
+  else if (probed == WRITE_PROBE_STUCK) {
+    job->wrote = true;
+    tp_result_fail (&job->res, "cannot remove the write probe %s from the image; remove it",
+                    probe + strlen (mp));
+  } else if (probed == WRITE_PROBE_READ_ONLY)
+    job->needs_reason = true;
+  else {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -616,21 +643,37 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
         rc = -1;
     }
   }
+  free (probe);
   free (config);
   free (mp_config);
   return rc;
 }
 
+/* Why a root could not be written, with nothing mounted any more. */
+static void
+explain_not_writable (guestfs_h *g, tp_guest_root *job)
+{
+  check_ntfs_writable (g, job->dev, true, &job->res);   /* the reason, when it knows */
+  if (job->rw)
+    tp_result_fail (&job->res, "%s", read_only_volume);
+  else
+    tp_result_fail (&job->res, "the Windows volume could not be mounted for writing (%s); "
+                    "the image was not touched", job->mount_error ? job->mount_error : "?");
+}
+
 int
 tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *dev,
-                             const char *mp, bool *rw)
+                             const char *mp, bool *rw, char **rw_error)
 {
-  /* norecover: ntfs-3g refuses an unclean NTFS instead of clearing its
-   * journal (its default "recover", a change); a hibernated one it mounts
-   * read-only, which probe_writable finds before the first write. With
-   * noatime, a read-write mount that only reads leaves the volume
-   * byte-identical (tests/images.sh checks it after a no-op apply). */
+  /* norecover: ntfs-3g never clears the journal of an unclean NTFS (its
+   * default "recover" would, a change); it mounts such a volume, and a
+   * hibernated one, read-only, which the write probe finds before the
+   * first write. noatime: a read-write mount that only reads leaves a
+   * clean volume byte-identical (tests/images.sh checks it after a no-op
+   * apply and after every refusal). */
   *rw = writes (r) && guestfs_mount_options (g, "noatime,norecover", dev, mp) == 0;
+  if (writes (r) && !*rw)
+    *rw_error = tp_guest_error (g);
   return *rw ? 0 : guestfs_mount_ro (g, dev, mp);
 }
 
@@ -702,6 +745,9 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
                         "be incomplete", e);
     free (e);
   }
+  for (size_t k = 0; k < n_jobs; k++)
+    if (jobs[k]->needs_reason)
+      explain_not_writable (g, jobs[k]);
   free (err);
   free (patches);
   free (targets);

@@ -2,8 +2,8 @@
  * for image.c (internal).
  *
  * A root is planned with its filesystem mounted: read-write (noatime,
- * so that reading changes nothing; norecover, so that ntfs-3g refuses an
- * unclean volume) when the run writes, else read-only. Clean hives
+ * so that reading changes nothing; norecover, so that ntfs-3g never
+ * clears an unclean journal) when the run writes, else read-only. Clean hives
  * are read on demand (guestfs_pread, 64 KiB chunks) and their patches
  * written in place (writer.h's phases); all pending roots of one
  * appliance are written together, one sync per phase. Anything else (a
@@ -69,14 +69,17 @@ typedef struct {
   bool whole_file;              /* to be done by the whole-file path */
   char *mp;                     /* where it is mounted for planning */
   bool rw;                      /* ... read-write (an apply on a volume ntfs-3g may write) */
+  char *mount_error;            /* why a read-write mount failed */
+  bool needs_reason;            /* could not be written: ask ntfs-3g's probe once unmounted */
   bool wrote;                   /* something reached the image */
 } tp_guest_root;
 
 
 /* Mount the filesystem `dev` on `mp` for planning: read-write when the
- * run writes and ntfs-3g allows it (*rw), else read-only. */
+ * run writes and ntfs-3g allows it (*rw), else read-only (*rw_error says
+ * why, malloc'd). */
 int tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *dev,
-                                 const char *mp, bool *rw);
+                                 const char *mp, bool *rw, char **rw_error);
 
 /* Plan the root (its hives' paths, labels and result filled in): in
  * place, or marked whole_file. */

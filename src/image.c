@@ -515,8 +515,9 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     tp_guest_root **more = NULL, *job = NULL;
     slot **more_owners = NULL;
     bool rw = false;
+    char *rw_error = NULL;
     if (!mp || guestfs_mkmountpoint (g, mp) != 0 ||
-        tp_guest_mount_for_planning (&run, g, fs[i].path, mp, &rw) != 0 ||
+        tp_guest_mount_for_planning (&run, g, fs[i].path, mp, &rw, &rw_error) != 0 ||
         !find_hives (g, mp, &software, &system) ||
         !(more = realloc (jobs, (n_jobs + 1) * sizeof *jobs)) ||
         !(more_owners = realloc (owners, (n_jobs + 1) * sizeof *owners)) ||
@@ -526,6 +527,7 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
       free (mp);
       free (software);
       free (system);
+      free (rw_error);
       continue;
     }
     jobs = more;
@@ -534,6 +536,7 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     jobs[n_jobs++] = job;
     *job = (tp_guest_root) { .image_name = s->canon ? s->canon : s->img->path,
                              .dev = strdup (fs[i].path), .mp = mp, .rw = rw,
+                             .mount_error = rw_error,
                              .n = r->opt->no_service ? 1 : 2,
                              .hives = { { .kind = TP_HIVE_SOFTWARE, .guest = software },
                                         { .kind = TP_HIVE_SYSTEM, .guest = system } } };

@@ -24,7 +24,9 @@ EOS
 
 # --- one raw image: check, apply, idempotence, revert -----------------------
 copy win.img win.img; cp --sparse=always win.img win.orig
-run_tp check --json win.img
+LIBGUESTFS_TRACE=1 run_tp check --json win.img
+ok "check: the volume is only ever mounted read-only" \
+  eval 'grep -q "trace: mount_ro" err && ! grep -q "trace: mount_options\|trace: mount \"" err'
 ok "check on an image: exit 3, one object for its Windows root" \
   eval '[ $rc -eq 3 ] && [ "$(json_get ".root + \" \" + .status")" = "/dev/sda1 noncompliant" ]'
 ok "check: the image stays byte-identical" same_bytes win.orig win.img

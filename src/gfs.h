@@ -16,7 +16,7 @@
   X (guestfs_disk_has_backing_file) X (guestfs_download) X (guestfs_exists) \
   X (guestfs_is_dir) X (guestfs_is_file) \
   X (guestfs_last_error) X (guestfs_launch) X (guestfs_list_filesystems) X (guestfs_ln) \
-  X (guestfs_mount) X (guestfs_mount_options) X (guestfs_mount_ro) X (guestfs_ntfs_3g_probe) X (guestfs_part_to_dev) \
+  X (guestfs_mount_options) X (guestfs_mount_ro) X (guestfs_ntfs_3g_probe) X (guestfs_part_to_dev) \
   X (guestfs_list_devices) X (guestfs_list_partitions) X (guestfs_mkmountpoint) \
   X (guestfs_filesize) X (guestfs_pread) X (guestfs_pread_device) X (guestfs_pwrite) X (guestfs_truncate_size) \
   X (guestfs_rename) X (guestfs_rm) X (guestfs_rm_f) X (guestfs_set_backend_settings) \
@@ -46,7 +46,6 @@ int tp_gfs_load (char *why, size_t whylen);
 #define guestfs_launch (*tp_gfs_guestfs_launch)
 #define guestfs_list_filesystems (*tp_gfs_guestfs_list_filesystems)
 #define guestfs_ln (*tp_gfs_guestfs_ln)
-#define guestfs_mount (*tp_gfs_guestfs_mount)
 #define guestfs_mount_options (*tp_gfs_guestfs_mount_options)
 #define guestfs_mount_ro (*tp_gfs_guestfs_mount_ro)
 #define guestfs_ntfs_3g_probe (*tp_gfs_guestfs_ntfs_3g_probe)

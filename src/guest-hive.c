@@ -91,38 +91,31 @@ mount_root (guestfs_h *g, const char *root, const char *mp, bool rw, tp_result *
 }
 
 /* ntfs-3g falls back to read-only on a volume Windows still holds (and,
- * with norecover, on an unclean one): prove a mount writes, in `dir`.
- * WRITE_PROBE_STUCK: the probe file could be created but not removed. */
-enum { WRITE_PROBE_OK, WRITE_PROBE_READ_ONLY, WRITE_PROBE_STUCK };
+ * with norecover, on an unclean one): prove the volume mounted on `mp`
+ * writes, in its folder `dir`. 0; WRITE_PROBE_READ_ONLY (nothing
+ * changed, res untouched); or -1 when the probe file could be created
+ * but not removed (said in res, and *wrote set: the image changed). */
+enum { WRITE_PROBE_READ_ONLY = 1 };
 
 static int
-write_probe (guestfs_h *g, const char *dir, char **path)
+write_probe (guestfs_h *g, const char *mp, const char *dir, tp_result *res, bool *wrote)
 {
-  *path = tp_guest_strf ("%s/.tlspatch-write-probe", dir);
-  if (!*path || guestfs_touch (g, *path) != 0)
-    return WRITE_PROBE_READ_ONLY;
-  return guestfs_rm (g, *path) == 0 ? WRITE_PROBE_OK : WRITE_PROBE_STUCK;
+  char *path = tp_guest_strf ("%s%s/.tlspatch-write-probe", mp, dir);
+  int rc = 0;
+  if (!path || guestfs_touch (g, path) != 0)
+    rc = WRITE_PROBE_READ_ONLY;
+  else if (guestfs_rm (g, path) != 0) {
+    *wrote = true;
+    rc = tp_result_fail (res, "cannot remove the write probe %s from the image; remove it",
+                         path + strlen (mp));
+  }
+  free (path);
+  return rc;
 }
 
 static const char read_only_volume[] =
   "the Windows volume is mounted read-only (hibernation, Fast Startup or an unclean NTFS); "
   "the image was not touched";
-
-/* The same for the whole-file path, whose mount ntfs-3g's probe allowed. */
-static int
-probe_writable (guestfs_h *g, const char *dir, tp_result *res, bool *wrote)
-{
-  char *path = NULL;
-  int probe = write_probe (g, dir, &path);
-  if (probe == WRITE_PROBE_STUCK)
-    *wrote = true;
-  int rc = probe == WRITE_PROBE_OK ? 0
-         : probe == WRITE_PROBE_STUCK
-         ? tp_result_fail (res, "cannot remove the write probe %s from the image; remove it", path)
-         : tp_result_fail (res, "%s", read_only_volume);
-  free (path);
-  return rc;
-}
 
 static char *
 guest_dirname (const char *path)
@@ -484,8 +477,13 @@ patch_whole_files (const tp_guest_run *r, guestfs_h *g, bool *wrote, const char 
     char *e = tp_guest_error (g);
     tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
     free (e);
-  } else if (mount_root (g, root, "/", true, res) == 0 && probe_writable (g, config, res, wrote) == 0)
-    patch_hives (r, g, hives, n, false, res, wrote);
+  } else if (mount_root (g, root, "/", true, res) == 0) {
+    int probe = write_probe (g, "", config, res, wrote);
+    if (probe == WRITE_PROBE_READ_ONLY)     /* ntfs-3g's probe passed: no reason to give */
+      tp_result_fail (res, "%s", read_only_volume);
+    else if (probe == 0)
+      patch_hives (r, g, hives, n, false, res, wrote);
+  }
   free (config);
 }
 
@@ -619,19 +617,13 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
 {
   const char *mp = job->mp;
   char *config = job->hives[0].guest ? guest_dirname (job->hives[0].guest) : NULL;
-  char *mp_config = config ? tp_guest_strf ("%s%s", mp, config) : NULL;
-  char *probe = NULL;
-  int rc = -1, probed = job->rw && mp_config ? write_probe (g, mp_config, &probe)
-                                             : WRITE_PROBE_READ_ONLY;
-  if (!mp_config)
-    tp_result_fail (&job->res, "out of memory");
-  else if (probed == WRITE_PROBE_STUCK) {
-    job->wrote = true;
-    tp_result_fail (&job->res, "cannot remove the write probe %s from the image; remove it",
-                    probe + strlen (mp));
-  } else if (probed == WRITE_PROBE_READ_ONLY)
+  int rc = -1;
+  int probe = !config ? tp_result_fail (&job->res, "out of memory")
+            : job->rw ? write_probe (g, mp, config, &job->res, &job->wrote)
+            : WRITE_PROBE_READ_ONLY;
+  if (probe == WRITE_PROBE_READ_ONLY)
     job->needs_reason = true;
-  else {
+  else if (probe == 0) {
     rc = 0;
     for (size_t i = 0; i < job->n; i++) {
       char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
@@ -643,9 +635,7 @@ ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
         rc = -1;
     }
   }
-  free (probe);
   free (config);
-  free (mp_config);
   return rc;
 }
 
@@ -671,10 +661,14 @@ tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *de
    * first write. noatime: a read-write mount that only reads leaves a
    * clean volume byte-identical (tests/images.sh checks it after a no-op
    * apply and after every refusal). */
-  *rw = writes (r) && guestfs_mount_options (g, "noatime,norecover", dev, mp) == 0;
-  if (writes (r) && !*rw)
+  *rw = false;
+  if (writes (r)) {
+    *rw = guestfs_mount_options (g, "noatime,norecover", dev, mp) == 0;
+    if (*rw)
+      return 0;
     *rw_error = tp_guest_error (g);
-  return *rw ? 0 : guestfs_mount_ro (g, dev, mp);
+  }
+  return guestfs_mount_ro (g, dev, mp);
 }
 
 /* Write every pending root of the group: phase by phase across all

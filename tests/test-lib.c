@@ -184,8 +184,6 @@ test_undo_roundtrip (void)
   tp_result_free (&again);
 }
 
-/* A hive whose \Wow6432Node subkey list is damaged: the 32-bit branch
- * must not look "absent" (which would let check say compliant). */
 /* Build fixtures/software-server2019.reg into a new temp file `hive`
  * (a mkstemp template). 0, or -1 after a failed test line. */
 static int
@@ -205,6 +203,8 @@ make_software_fixture (char *hive)
   return 0;
 }
 
+/* A hive whose \Wow6432Node subkey list is damaged: the 32-bit branch
+ * must not look "absent" (which would let check say compliant). */
 static void
 test_damaged_list (void)
 {

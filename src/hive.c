@@ -21,6 +21,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/hive.h"
 #include "tlspatch/reader.h"
 #include "tlspatch/recover.h"
@@ -449,8 +450,10 @@ tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
   size_t val = tp_regf_value (&hv->reader, node, name, &hv->damaged);
   if (!val)
     return 0;
-  if (tp_regf_value_data (&hv->reader, val, v) < 0)
+  if (tp_regf_value_data (&hv->reader, val, v) < 0) {
+    hv->damaged = true;         /* never to be taken for "absent" */
     return tp_result_fail (res, "cannot read value %s: its record is damaged", name);
+  }
   if (stored_name && !(*stored_name = tp_regf_value_name (&hv->reader, val))) {
     tp_value_free (v);
     return tp_result_fail (res, "cannot read value name %s", name);
@@ -458,18 +461,18 @@ tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
   return 0;
 }
 
-int
+tp_lookup
 tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
 {
   tp_value v;
   tp_result scratch;
   tp_result_init (&scratch, NULL);
-  int found = 0;
-  if (tp_hive_get_value (hv, node, name, &v, NULL, &scratch) == 0 &&
-      v.present && v.type == 4 && v.len == 4) {
-    *out = (uint32_t) v.data[0] | (uint32_t) v.data[1] << 8 |
-           (uint32_t) v.data[2] << 16 | (uint32_t) v.data[3] << 24;
-    found = 1;
+  tp_lookup found = TP_ABSENT;
+  if (tp_hive_get_value (hv, node, name, &v, NULL, &scratch) != 0)
+    found = TP_DAMAGED;
+  else if (v.present && v.type == 4 && v.len == 4) {
+    *out = tp_le32 (v.data);
+    found = TP_FOUND;
   }
   tp_value_free (&v);
   tp_result_free (&scratch);

@@ -52,13 +52,16 @@ tp_netfx_version_name (long release)
   return NULL;
 }
 
-static void
+static int
 read_release (tp_hive *hv, tp_result *res)
 {
   res->dotnet_checked = true;
   size_t full = tp_hive_lookup (hv, NDP_V4_FULL);
   uint32_t release;
-  if (full && tp_hive_get_dword (hv, full, "Release", &release))
+  tp_lookup got = full ? tp_hive_get_dword (hv, full, "Release", &release) : TP_ABSENT;
+  if (got == TP_DAMAGED)
+    return tp_result_fail (res, "the .NET Release value under %s is damaged", NDP_V4_FULL);
+  if (got == TP_FOUND)
     res->dotnet_release = (long) release;
 
   if (res->dotnet_release < TP_NETFX_MIN_RELEASE) {
@@ -72,6 +75,7 @@ read_release (tp_hive *hv, tp_result *res)
       tp_result_warn (res, ".NET Framework 4.6 or later is not installed (no Release under "
                       "%s); KB 4033999 needs it", NDP_V4_FULL);
   }
+  return 0;
 }
 
 /* Plan DWORD 1; say so when a value of another type is replaced. */
@@ -130,7 +134,8 @@ plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *
 int
 tp_netfx_plan (tp_hive *hv, const tp_options *opt, tp_result *res)
 {
-  read_release (hv, res);
+  if (read_release (hv, res) < 0)
+    return -1;
 
   if (!tp_hive_lookup (hv, NETFX_64))
     tp_result_warn (res, "no %s key: .NET Framework does not seem to be installed", NETFX_64);

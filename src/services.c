@@ -19,10 +19,17 @@ tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
     return tp_result_fail (res, "no \\Select key: cannot tell which control set Windows boots");
 
   uint32_t def, cur;
-  if (!tp_hive_get_dword (hv, select, "Default", &def))
+  tp_lookup got = tp_hive_get_dword (hv, select, "Default", &def);
+  if (got == TP_DAMAGED)
+    return tp_result_fail (res, "\\Select's Default value is damaged: cannot tell which "
+                           "control set Windows boots");
+  if (got == TP_ABSENT)
     return tp_result_fail (res, "\\Select has no DWORD Default: cannot tell which control set "
                            "Windows boots");
-  if (!tp_hive_get_dword (hv, select, "Current", &cur))
+  got = tp_hive_get_dword (hv, select, "Current", &cur);
+  if (got == TP_DAMAGED)
+    return tp_result_fail (res, "\\Select's Current value is damaged");
+  if (got == TP_ABSENT)
     cur = def;
 
   uint32_t sets[2] = { def, cur };
@@ -49,9 +56,13 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
   int rc = 0;
   uint32_t start;
   size_t node = tp_hive_lookup (hv, path);
-  if (!node)
+  tp_lookup got = node ? tp_hive_get_dword (hv, node, "Start", &start) : TP_ABSENT;
+  if (got == TP_DAMAGED)
+    rc = tp_result_fail (res, "the Start value of service %s in %s is damaged", service,
+                         control_set);
+  else if (!node)
     tp_result_warn (res, "service %s is not installed in %s", service, control_set);
-  else if (!tp_hive_get_dword (hv, node, "Start", &start))
+  else if (got == TP_ABSENT)
     tp_result_warn (res, "service %s in %s has no DWORD Start value; left alone",
                     service, control_set);
   else if (start == TP_SERVICE_START_MANUAL) {

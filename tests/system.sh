@@ -60,4 +60,19 @@ ok "missing control set: exit 1" expect_rc 1
 ok "missing control set: error names ControlSet002" one_line_error missingcs.hive 'ControlSet002'
 ok "missing control set: hive untouched" same_file_state missingcs.copy missingcs.hive
 
+# Damage is never absence: obengine's Start records in both boot control
+# sets claim a data size that points past any cell. Read as "no DWORD
+# Start" they would make check say compliant.
+cp orig.hive damaged.hive
+for cs in ControlSet001 ControlSet002; do
+  "$top_builddir/tests/regpoke" damaged.hive "\\$cs\\Services\\obengine" Start size 00100000
+done
+cp -p damaged.hive damaged.copy
+for mode in check apply; do
+  run_tp $mode damaged.hive
+  ok "damaged Start records: $mode exits 1" expect_rc 1
+  ok "damaged Start records: $mode names the damage" one_line_error damaged.hive 'Start value of service obengine in ControlSet002 is damaged'
+  ok "damaged Start records: $mode leaves the hive untouched" same_file_state damaged.copy damaged.hive
+done
+
 done_testing

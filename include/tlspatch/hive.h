@@ -70,9 +70,17 @@ char *tp_hive_key_name (tp_hive *hv, size_t node);
 int tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
                        tp_value *v, char **stored_name, tp_result *res);
 
-/* Read a REG_DWORD; returns 1 if found with type 4 and 4 bytes, 0 if
- * absent or of another shape. */
-int tp_hive_get_dword (tp_hive *hv, size_t node, const char *name,
+/* What a lookup found. Damage is never taken for absence: a record or
+ * list that cannot be read answers TP_DAMAGED (and marks the hive). */
+typedef enum {
+  TP_DAMAGED = -1,
+  TP_ABSENT = 0,
+  TP_FOUND = 1,
+} tp_lookup;
+
+/* Read a REG_DWORD: TP_FOUND with type 4 and 4 bytes, TP_ABSENT when
+ * absent or of another shape, TP_DAMAGED when its record is unreadable. */
+tp_lookup tp_hive_get_dword (tp_hive *hv, size_t node, const char *name,
                        uint32_t *out);
 
 /* Plan: make value `name` of key `key_path` equal to `want`. Adds a

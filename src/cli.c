@@ -28,6 +28,9 @@ static const char usage_text[] =
   "  --undo FILE             apply: record previous values in FILE (.reg);\n"
   "                          revert: the record to restore\n"
   "  --backup                keep the original hive as HIVE.tlspatch-bak\n"
+  "  --settings FILE         apply/check: make the settings of a .reg file true\n"
+  "                          instead of KB 4033999's (repeatable; HKLM\\SOFTWARE and\n"
+  "                          HKLM\\SYSTEM, CurrentControlSet = the boot control sets)\n"
   "  --system-default-tls    also set SystemDefaultTlsVersions=1\n"
   "  --service NAME          service to start at next boot (repeatable; default obengine)\n"
   "  --no-service            leave the SYSTEM hive alone\n"
@@ -55,6 +58,8 @@ typedef struct {
   const char *format;
   const char **services;
   size_t n_services;
+  const char **settings_files;  /* --settings */
+  size_t n_settings_files;
   const char **targets;         /* hive files, directories, images */
   int n_targets;
   bool *forced_image;           /* given with -a */
@@ -111,7 +116,8 @@ parse_mode (const char *word, tp_mode *mode)
 }
 
 enum { OPT_JSON = 256, OPT_UNDO, OPT_BACKUP, OPT_SDT, OPT_SERVICE, OPT_NO_SERVICE,
-       OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER };
+       OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER,
+       OPT_SETTINGS };
 
 static int
 parse_count (const char *arg, const char *what, int *out)
@@ -147,6 +153,7 @@ parse_args (int argc, char **argv, cli *c)
     { "share-appliance", required_argument, NULL, OPT_SHARE },
     { "tcg", no_argument, NULL, OPT_TCG },
     { "no-recover", no_argument, NULL, OPT_NO_RECOVER },
+    { "settings", required_argument, NULL, OPT_SETTINGS },
     { NULL, 0, NULL, 0 },
   };
   opterr = 0;
@@ -168,6 +175,7 @@ parse_args (int argc, char **argv, cli *c)
       break;
     case OPT_TCG: c->iopt.force_tcg = true; break;
     case OPT_NO_RECOVER: c->opt.no_recover = true; break;
+    case OPT_SETTINGS: c->settings_files[c->n_settings_files++] = optarg; break;
     case OPT_FORMAT:
       if (strcmp (optarg, "raw") && strcmp (optarg, "qcow2") && strcmp (optarg, "vmdk") &&
           strcmp (optarg, "vhdx") && strcmp (optarg, "vpc"))
@@ -211,6 +219,8 @@ parse_args (int argc, char **argv, cli *c)
     return usage_error ("revert needs --undo FILE");
   if ((c->opt.mode == TP_MODE_CHECK || c->opt.mode == TP_MODE_RECOVER) && c->opt.undo_path)
     return usage_error ("--undo is for apply and revert");
+  if (c->n_settings_files && c->opt.mode != TP_MODE_APPLY && c->opt.mode != TP_MODE_CHECK)
+    return usage_error ("--settings is for apply and check");
   if (c->opt.mode == TP_MODE_RECOVER && c->opt.no_recover)
     return usage_error ("recover and --no-recover contradict each other");
   if (c->n_services) {
@@ -332,13 +342,27 @@ main (int argc, char **argv)
   c.iopt.share = 1;
   c.services = calloc ((size_t) argc, sizeof *c.services);
   c.targets = calloc ((size_t) argc, sizeof *c.targets);
+  c.settings_files = calloc ((size_t) argc, sizeof *c.settings_files);
+  tp_settings settings = { 0 };
   c.forced_image = calloc ((size_t) argc, sizeof *c.forced_image);
   int rc = TP_EXIT_ERROR;
-  if (c.services && c.targets && c.forced_image)
+  if (c.services && c.targets && c.forced_image && c.settings_files)
     rc = parse_args (argc, argv, &c);
   if (rc >= 0)
     goto out;
 
+  /* Every settings file is read before anything is touched: a
+   * malformed one is a usage error. */
+  for (size_t i = 0; i < c.n_settings_files; i++) {
+    char why[512];
+    if (tp_settings_add_file (&settings, c.settings_files[i], why, sizeof why) != 0) {
+      fprintf (stderr, "tlspatch: %s\n", why);
+      rc = TP_EXIT_USAGE;
+      goto out;
+    }
+  }
+  if (c.n_settings_files)
+    c.opt.settings = &settings;
 
   if (c.opt.mode == TP_MODE_REVERT) {
     char why[512];
@@ -364,5 +388,7 @@ main (int argc, char **argv)
   free (c.services);
   free (c.targets);
   free (c.forced_image);
+  free (c.settings_files);
+  tp_settings_free (&settings);
   return rc;
 }

@@ -422,6 +422,100 @@ tp_hive_lookup (tp_hive *hv, const char *path)
   return node;
 }
 
+tp_lookup
+tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored)
+{
+  *node = tp_regf_root (&hv->reader);
+  if (stored)
+    *stored = strdup ("");
+  char *copy = strdup (path), *save = NULL;
+  if (!copy || (stored && !*stored) || !*node) {
+    free (copy);
+    hv->damaged = hv->damaged || !*node;
+    return TP_DAMAGED;
+  }
+  tp_lookup found = TP_FOUND;
+  for (char *part = strtok_r (copy, "\\", &save); part && found == TP_FOUND;
+       part = strtok_r (NULL, "\\", &save)) {
+    bool damaged = false;
+    *node = tp_regf_child (&hv->reader, *node, part, &damaged);
+    char *name = *node && stored ? tp_regf_key_name (&hv->reader, *node) : NULL;
+    char *longer = NULL;
+    if (damaged || (*node && stored && (!name || asprintf (&longer, "%s\\%s", *stored, name) < 0)))
+      found = TP_DAMAGED;
+    else if (!*node)
+      found = TP_ABSENT;
+    free (name);
+    if (longer) {
+      free (*stored);
+      *stored = longer;
+    }
+  }
+  hv->damaged = hv->damaged || found == TP_DAMAGED;
+  free (copy);
+  if (found != TP_FOUND && stored) {
+    free (*stored);
+    *stored = NULL;
+  }
+  return found;
+}
+
+/* One key's values, into t. */
+static int
+read_tree_values (tp_hive *hv, size_t node, tp_key_tree *t)
+{
+  size_t n;
+  size_t *vals = tp_regf_values (&hv->reader, node, &n);
+  if (n == (size_t) -1)
+    return -1;
+  t->value_names = calloc (n + 1, sizeof *t->value_names);
+  t->values = calloc (n + 1, sizeof *t->values);
+  int rc = t->value_names && t->values ? 0 : -1;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    t->value_names[i] = tp_regf_value_name (&hv->reader, vals[i]);
+    if (!t->value_names[i] || tp_regf_value_data (&hv->reader, vals[i], &t->values[i]) < 0) {
+      free (t->value_names[i]);
+      rc = -1;
+    } else
+      t->n_values++;
+  }
+  free (vals);
+  return rc;
+}
+
+static int
+read_tree (tp_hive *hv, size_t node, tp_key_tree *t, int depth)
+{
+  size_t n;
+  t->name = tp_regf_key_name (&hv->reader, node);
+  if (!t->name || depth > 512 || read_tree_values (hv, node, t) < 0)
+    return -1;
+  size_t *kids = tp_regf_children (&hv->reader, node, &n);
+  if (n == (size_t) -1)
+    return -1;
+  t->subkeys = calloc (n + 1, sizeof *t->subkeys);
+  int rc = t->subkeys ? 0 : -1;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rc = read_tree (hv, kids[i], &t->subkeys[i], depth + 1);
+    t->n_subkeys++;             /* freed with the rest, even half-read */
+  }
+  free (kids);
+  return rc;
+}
+
+tp_key_tree *
+tp_hive_read_tree (tp_hive *hv, size_t node, tp_result *res)
+{
+  tp_key_tree *t = calloc (1, sizeof *t);
+  if (t && read_tree (hv, node, t, 0) == 0)
+    return t;
+  hv->damaged = true;
+  tp_key_tree_free (t);
+  free (t);
+  tp_result_fail (res, "a key to delete cannot be read whole: its subtree is damaged");
+  return NULL;
+}
+
 size_t *
 tp_hive_children (tp_hive *hv, size_t node, size_t *n)
 {

@@ -10,6 +10,8 @@ plan (const tp_options *opt, tp_hive *hv, tp_undo_ctx *undo, tp_result *res)
 {
   if (opt->mode == TP_MODE_REVERT)
     return tp_undo_plan (undo->undo_doc, hv, res);
+  if (opt->settings)
+    return tp_settings_plan (opt->settings, hv, res);
   if (tp_hive_kind_of (hv) == TP_HIVE_SOFTWARE)
     return tp_netfx_plan (hv, opt, res);
   if (opt->no_service) {

@@ -71,12 +71,42 @@ value_json (const tp_value *v)
   return o;
 }
 
+static const char *
+change_op_name (const tp_change *c)
+{
+  if (c->op == TP_CHANGE_CREATE_KEY)
+    return "create_key";
+  if (c->op == TP_CHANGE_DELETE_KEY)
+    return "delete_key";
+  return c->new_value.present ? "set_value" : "delete_value";
+}
+
+/* Keys and values below a deleted key, counted. */
+static void
+count_tree (const tp_key_tree *t, size_t *keys, size_t *values)
+{
+  *values += t->n_values;
+  for (size_t i = 0; i < t->n_subkeys; i++) {
+    ++*keys;
+    count_tree (&t->subkeys[i], keys, values);
+  }
+}
+
 static json_object *
 change_json (const tp_change *c)
 {
   json_object *o = json_object_new_object ();
+  json_object_object_add (o, "op", json_object_new_string (change_op_name (c)));
   json_object_object_add (o, "key", json_object_new_string (c->key));
-  json_object_object_add (o, "name", json_object_new_string (c->name));
+  json_object_object_add (o, "name", c->name ? json_object_new_string (c->name) : NULL);
+  if (c->op == TP_CHANGE_DELETE_KEY && c->subtree) {
+    size_t keys = 0, values = 0;
+    count_tree (c->subtree, &keys, &values);
+    json_object_object_add (o, "subkeys", json_object_new_int64 ((int64_t) keys));
+    json_object_object_add (o, "values", json_object_new_int64 ((int64_t) values));
+  }
+  if (c->op != TP_CHANGE_VALUE)
+    return o;
   json_object_object_add (o, "old", value_json (&c->old_value));
   json_object_object_add (o, "new", value_json (&c->new_value));
   json_object_object_add (o, "old_type", c->old_value.present
@@ -221,6 +251,15 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
   if (verbose || res->dry_run || res->status == TP_STATUS_NONCOMPLIANT)
     for (size_t i = 0; i < res->n_changes; i++) {
       const tp_change *c = &res->changes[i];
+      size_t keys = 0, values = 0;
+      if (c->subtree)
+        count_tree (c->subtree, &keys, &values);
+      if (c->op == TP_CHANGE_CREATE_KEY)
+        fprintf (fp, "    %s: key created\n", c->key);
+      if (c->op == TP_CHANGE_DELETE_KEY)
+        fprintf (fp, "    %s: key deleted (%zu subkeys, %zu values)\n", c->key, keys, values);
+      if (c->op != TP_CHANGE_VALUE)
+        continue;
       char *o = tp_report_value_string (&c->old_value);
       char *n = tp_report_value_string (&c->new_value);
       fprintf (fp, "    %s\\%s: %s -> %s\n", c->key, c->name, o ? o : "?", n ? n : "?");

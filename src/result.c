@@ -37,14 +37,39 @@ tp_value_free (tp_value *v)
 }
 
 void
+tp_key_tree_free (tp_key_tree *t)
+{
+  if (!t)
+    return;
+  free (t->name);
+  for (size_t i = 0; i < t->n_values; i++) {
+    free (t->value_names[i]);
+    tp_value_free (&t->values[i]);
+  }
+  free (t->value_names);
+  free (t->values);
+  for (size_t i = 0; i < t->n_subkeys; i++)
+    tp_key_tree_free (&t->subkeys[i]);
+  free (t->subkeys);
+  memset (t, 0, sizeof *t);
+}
+
+static void
+change_free (tp_change *c)
+{
+  free (c->key);
+  free (c->name);
+  tp_value_free (&c->old_value);
+  tp_value_free (&c->new_value);
+  tp_key_tree_free (c->subtree);
+  free (c->subtree);
+}
+
+void
 tp_result_free (tp_result *res)
 {
-  for (size_t i = 0; i < res->n_changes; i++) {
-    free (res->changes[i].key);
-    free (res->changes[i].name);
-    tp_value_free (&res->changes[i].old_value);
-    tp_value_free (&res->changes[i].new_value);
-  }
+  for (size_t i = 0; i < res->n_changes; i++)
+    change_free (&res->changes[i]);
   free (res->changes);
   for (size_t i = 0; i < res->n_warnings; i++)
     free (res->warnings[i]);
@@ -164,6 +189,23 @@ tp_result_add_change (tp_result *res, const char *key, const char *name,
   return 0;
 }
 
+int
+tp_result_add_key_change (tp_result *res, tp_change_op op, const char *key,
+                          tp_key_tree *subtree)
+{
+  tp_change *c = realloc (res->changes, (res->n_changes + 1) * sizeof *c);
+  char *copy = c ? strdup (key) : NULL;
+  if (c)
+    res->changes = c;
+  if (!copy) {
+    tp_key_tree_free (subtree);
+    free (subtree);
+    return tp_result_fail (res, "out of memory");
+  }
+  res->changes[res->n_changes++] = (tp_change) { .op = op, .key = copy, .subtree = subtree };
+  return 0;
+}
+
 /* error > needs work > fine: what a pipeline must look at first. */
 static int
 status_rank (tp_status s)
@@ -180,16 +222,24 @@ int
 tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
 {
   const char *hive = tp_hive_kind_name (src->kind);
-  for (size_t i = 0; i < src->n_changes; i++) {
+  tp_change *all = realloc (dst->changes, (dst->n_changes + src->n_changes + 1) * sizeof *all);
+  if (!all)
+    return tp_result_fail (dst, "out of memory");
+  dst->changes = all;
+  for (size_t i = 0; i < src->n_changes; i++) {   /* moved, the key prefixed */
     tp_change *c = &src->changes[i];
     char *key = NULL;
-    if (asprintf (&key, "%s%s", key_prefix, c->key) < 0 ||
-        tp_result_add_change (dst, key, c->name, &c->old_value, &c->new_value) < 0) {
-      free (key);
+    if (asprintf (&key, "%s%s", key_prefix, c->key) < 0) {
+      for (size_t k = i; k < src->n_changes; k++)
+        change_free (&src->changes[k]);
+      src->n_changes = 0;
       return tp_result_fail (dst, "out of memory");
     }
-    free (key);
+    free (c->key);
+    c->key = key;
+    dst->changes[dst->n_changes++] = *c;
   }
+  src->n_changes = 0;
   for (size_t i = 0; i < src->n_warnings; i++)
     tp_result_warn (dst, "%s: %s", hive, src->warnings[i]);
   if (src->error)

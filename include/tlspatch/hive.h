@@ -21,6 +21,14 @@
 
 typedef struct tp_hive tp_hive;
 
+/* What a lookup found. Damage is never taken for absence: a record or
+ * list that cannot be read answers TP_DAMAGED (and marks the hive). */
+typedef enum {
+  TP_DAMAGED = -1,
+  TP_ABSENT = 0,
+  TP_FOUND = 1,
+} tp_lookup;
+
 enum {
   TP_HIVE_OPEN_WRITE = 1,   /* lock the file and check it can be replaced */
   TP_HIVE_OPEN_RECOVER = 2, /* a dirty hive: replay its logs in memory (res->recovery) */
@@ -59,6 +67,16 @@ const char *tp_hive_path (const tp_hive *hv);
 size_t tp_hive_lookup (tp_hive *hv, const char *path);
 size_t tp_hive_child (tp_hive *hv, size_t parent, const char *name);
 
+/* Walk a path from the root ("\\A\\B"; "" is the root): TP_FOUND with
+ * the key in *node and, when stored is given, its path as the hive
+ * spells it (malloc'd); TP_ABSENT; TP_DAMAGED (a list or name on the
+ * way cannot be read; the hive is marked damaged). */
+tp_lookup tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored);
+
+/* A key with everything below it (malloc'd; tp_key_tree_free), or NULL
+ * (recorded in res: something in it cannot be read). */
+tp_key_tree *tp_hive_read_tree (tp_hive *hv, size_t node, tp_result *res);
+
 /* Children / values of a key as offsets (see tp_regf_children), and a
  * key's name (malloc'd UTF-8). */
 size_t *tp_hive_children (tp_hive *hv, size_t node, size_t *n);
@@ -69,14 +87,6 @@ char *tp_hive_key_name (tp_hive *hv, size_t node);
  * Returns -1 on a read error (recorded in res). */
 int tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
                        tp_value *v, char **stored_name, tp_result *res);
-
-/* What a lookup found. Damage is never taken for absence: a record or
- * list that cannot be read answers TP_DAMAGED (and marks the hive). */
-typedef enum {
-  TP_DAMAGED = -1,
-  TP_ABSENT = 0,
-  TP_FOUND = 1,
-} tp_lookup;
 
 /* Read a REG_DWORD: TP_FOUND with type 4 and 4 bytes, TP_ABSENT when
  * absent or of another shape, TP_DAMAGED when its record is unreadable. */

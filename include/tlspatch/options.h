@@ -22,6 +22,9 @@ typedef struct {
   const char **services;      /* service names (default: obengine) */
   size_t n_services;
   const char *undo_path;      /* apply: where to write the undo record; revert: what to read */
+  /* apply/check: the settings to make true (settings.h) instead of the
+   * KB 4033999 rules; NULL for those. */
+  const struct tp_settings_s *settings;
 } tp_options;
 
 /* Fill with the defaults (apply, service obengine). */

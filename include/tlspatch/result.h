@@ -37,12 +37,33 @@ typedef struct {
   size_t len;
 } tp_value;
 
-/* One value that apply (or revert) sets or deletes. */
+/* A key with its values and subkeys, as read from a hive: what a key
+ * deletion takes away, kept so that undo can put it back exactly. */
+typedef struct tp_key_tree {
+  char *name;                   /* as stored */
+  char **value_names;           /* in the key's value-list order */
+  tp_value *values;
+  size_t n_values;
+  struct tp_key_tree *subkeys;
+  size_t n_subkeys;
+} tp_key_tree;
+
+void tp_key_tree_free (tp_key_tree *t);   /* frees what t holds, not t */
+
+typedef enum {
+  TP_CHANGE_VALUE = 0,  /* a value set, replaced or deleted */
+  TP_CHANGE_CREATE_KEY, /* a key created (name NULL, values absent) */
+  TP_CHANGE_DELETE_KEY, /* a key deleted with its subtree (name NULL; subtree kept) */
+} tp_change_op;
+
+/* One change that apply (or revert) makes. */
 typedef struct {
+  tp_change_op op;
   char *key;            /* path from the hive root, e.g. \Microsoft\.NETFramework\v4.0.30319 */
-  char *name;           /* value name, in the spelling stored in the hive */
+  char *name;           /* value name, in the spelling stored in the hive (NULL for keys) */
   tp_value old_value;
-  tp_value new_value;   /* !present: delete the value (revert only) */
+  tp_value new_value;   /* !present: delete the value */
+  tp_key_tree *subtree; /* TP_CHANGE_DELETE_KEY: what is deleted */
 } tp_change;
 
 typedef struct {
@@ -90,9 +111,14 @@ int tp_result_fail (tp_result *res, const char *fmt, ...)
  * and the error name the hive, the worse status wins. src is emptied. */
 int tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix);
 
-/* Append a change; the values are copied. */
+/* Append a value change; the values are copied. */
 int tp_result_add_change (tp_result *res, const char *key, const char *name,
                           const tp_value *old_value, const tp_value *new_value);
+
+/* Append a key creation (subtree NULL) or deletion (subtree: what the
+ * key holds, owned by res from now on, even on failure). */
+int tp_result_add_key_change (tp_result *res, tp_change_op op, const char *key,
+                              tp_key_tree *subtree);
 
 void tp_value_free (tp_value *v);
 int tp_value_copy (tp_value *dst, const tp_value *src);

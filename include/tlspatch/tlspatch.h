@@ -15,6 +15,7 @@
 #include "tlspatch/report.h"
 #include "tlspatch/result.h"
 #include "tlspatch/services.h"
+#include "tlspatch/settings.h"
 #include "tlspatch/target.h"
 #include "tlspatch/undo.h"
 

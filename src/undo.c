@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tlspatch/settings.h"
 #include "tlspatch/undo.h"
 
 #define REG_HEADER "Windows Registry Editor Version 5.00"
@@ -90,17 +91,70 @@ put_value (FILE *fp, const tp_value *v)
   fputc ('\n', fp);
 }
 
+/* True when `key` lies strictly under a key that change `upto` or an
+ * earlier one of res creates: undo deletes that one, and with it all. */
+static bool
+within_created (const tp_result *res, size_t upto, const char *key, bool strictly)
+{
+  for (size_t i = 0; i <= upto && i < res->n_changes; i++) {
+    const tp_change *c = &res->changes[i];
+    size_t n = strlen (c->key);
+    if (c->op == TP_CHANGE_CREATE_KEY && strncasecmp (key, c->key, n) == 0 &&
+        (key[n] == '\\' || (!strictly && key[n] == '\0')))
+      return true;
+  }
+  return false;
+}
+
+/* A deleted key as it was: the key, its values in order, its subkeys. */
+static void
+put_tree (FILE *fp, const char *prefix, const char *path, const tp_key_tree *t)
+{
+  fprintf (fp, "[%s%s]\n", prefix, path);
+  for (size_t i = 0; i < t->n_values; i++) {
+    put_quoted (fp, t->value_names[i]);
+    put_value (fp, &t->values[i]);
+  }
+  fputc ('\n', fp);
+  for (size_t i = 0; i < t->n_subkeys; i++) {
+    char *sub = NULL;
+    if (asprintf (&sub, "%s\\%s", path, t->subkeys[i].name) >= 0)
+      put_tree (fp, prefix, sub, &t->subkeys[i]);
+    free (sub);
+  }
+}
+
+/* What puts the hive back: created keys deleted (the topmost of each
+ * created branch), deleted keys written back whole, values as they
+ * were. */
 static void
 format_record (FILE *fp, const tp_result *res)
 {
+  const char *prefix = kind_prefix (res->kind);
   fprintf (fp, "; target: %s\n", res->target);
   const char *last_key = NULL;
   for (size_t i = 0; i < res->n_changes; i++) {
     const tp_change *c = &res->changes[i];
+    if (c->op == TP_CHANGE_CREATE_KEY) {
+      if (!within_created (res, i, c->key, true))
+        fprintf (fp, "%s[-%s%s]\n", last_key ? "\n" : "", prefix, c->key);
+      last_key = NULL;
+      continue;
+    }
+    if (c->op == TP_CHANGE_DELETE_KEY) {
+      if (last_key)
+        fputc ('\n', fp);
+      if (c->subtree)
+        put_tree (fp, prefix, c->key, c->subtree);
+      last_key = NULL;
+      continue;
+    }
+    if (within_created (res, i, c->key, false))
+      continue;
     if (!last_key || strcmp (last_key, c->key) != 0) {
       if (last_key)
         fputc ('\n', fp);
-      fprintf (fp, "[%s%s]\n", kind_prefix (res->kind), c->key);
+      fprintf (fp, "[%s%s]\n", prefix, c->key);
       last_key = c->key;
     }
     put_quoted (fp, c->name);
@@ -187,16 +241,16 @@ record_locked (tp_undo_writer *w, tp_result *res)
 /* ------------------------------------------------------------------ */
 /* Reader                                                             */
 
+/* An undo file is a .reg file whose records each start with a
+ * "; target: LABEL" comment; each record is read as settings. */
 typedef struct {
-  char *target;                 /* from the last "; target:" comment */
+  char *target;
   tp_hive_kind kind;
-  char *key;
-  char *name;
-  tp_value value;
-} undo_entry;
+  tp_settings settings;
+} undo_record;
 
 struct tp_undo_doc {
-  undo_entry *entries;
+  undo_record *records;
   size_t n;
 };
 
@@ -206,252 +260,187 @@ tp_undo_free (tp_undo_doc *doc)
   if (!doc)
     return;
   for (size_t i = 0; i < doc->n; i++) {
-    free (doc->entries[i].target);
-    free (doc->entries[i].key);
-    free (doc->entries[i].name);
-    tp_value_free (&doc->entries[i].value);
+    free (doc->records[i].target);
+    tp_settings_free (&doc->records[i].settings);
   }
-  free (doc->entries);
+  free (doc->records);
   free (doc);
 }
 
-/* "name" with \\ and \" escapes, or @. Returns a pointer past it. */
-static const char *
-parse_name (const char *p, char **out)
+static char *
+read_text (const char *path, size_t *len, char *why, size_t whylen)
 {
-  if (*p == '@') {
-    *out = strdup ("");
-    return p + 1;
-  }
-  if (*p != '"')
+  FILE *fp = fopen (path, "re");
+  char *buf = NULL;
+  FILE *mem = fp ? open_memstream (&buf, len) : NULL;
+  char chunk[65536];
+  size_t n;
+  while (fp && mem && (n = fread (chunk, 1, sizeof chunk, fp)) > 0)
+    fwrite (chunk, 1, n, mem);
+  bool failed = !fp || !mem || ferror (fp);
+  if (!fp)
+    snprintf (why, whylen, "cannot read undo file %s: %s", path, strerror (errno));
+  else if (failed)
+    snprintf (why, whylen, "cannot read undo file %s", path);
+  if (mem)
+    fclose (mem);
+  if (fp)
+    fclose (fp);
+  if (failed) {
+    free (buf);
     return NULL;
-  char *s = malloc (strlen (p) + 1), *q = s;
-  if (!s)
-    return NULL;
-  for (p++; *p && *p != '"'; p++) {
-    if (*p == '\\' && p[1])
-      p++;
-    *q++ = *p;
   }
-  *q = '\0';
-  if (*p != '"') {
-    free (s);
-    return NULL;
-  }
-  *out = s;
-  return p + 1;
+  return buf;
 }
 
+/* Parse lines [from, to) of text as one record: the .reg header, then
+ * as many empty lines as precede `from`, so that messages carry the
+ * line numbers of the file. */
 static int
-parse_hex_bytes (const char *p, tp_value *v)
+parse_record (const char *path, const char *text, size_t from, size_t to, unsigned first_line,
+              undo_record *rec, char *why, size_t whylen)
 {
-  size_t cap = strlen (p) / 2 + 1;
-  v->data = malloc (cap);
-  if (!v->data)
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream (&buf, &len);
+  if (!mem) {
+    snprintf (why, whylen, "out of memory");
     return -1;
-  v->len = 0;
-  while (*p) {
-    if (*p == ',' || isspace ((unsigned char) *p)) {
-      p++;
-      continue;
+  }
+  if (first_line > 1)          /* a record of a file: the header, and the lines before */
+    fputs (REG_HEADER, mem);
+  for (unsigned i = 1; i < first_line; i++)
+    fputc ('\n', mem);
+  fwrite (text + from, 1, to - from, mem);
+  fclose (mem);
+  tp_reg_file f;
+  int rc = tp_reg_parse (path, (const unsigned char *) buf, len, &f, why, whylen);
+  free (buf);
+  if (rc != 0)
+    return -1;
+  rc = tp_settings_add_reg (&rec->settings, &f, why, whylen);
+  tp_reg_file_free (&f);
+  rec->kind = rec->settings.n ? rec->settings.items[0].hive : TP_HIVE_UNKNOWN;
+  for (size_t i = 0; rc == 0 && i < rec->settings.n; i++)
+    if (rec->settings.items[i].hive != rec->kind) {
+      snprintf (why, whylen, "%s: one record names two hives", rec->settings.items[i].where);
+      rc = -1;
     }
-    if (!isxdigit ((unsigned char) p[0]) || !isxdigit ((unsigned char) p[1]))
-      return -1;
-    char byte[3] = { p[0], p[1], 0 };
-    v->data[v->len++] = (unsigned char) strtoul (byte, NULL, 16);
-    p += 2;
-  }
-  return 0;
-}
-
-/* =-  |  =hex(N):aa,bb  |  =hex:aa  |  =dword:XXXXXXXX */
-static int
-parse_rhs (const char *p, tp_value *v)
-{
-  memset (v, 0, sizeof *v);
-  if (strcmp (p, "=-") == 0)
-    return 0;
-  v->present = true;
-  char *end;
-  if (strncmp (p, "=dword:", 7) == 0 && strlen (p + 7) == 8) {
-    unsigned long d = strtoul (p + 7, &end, 16);
-    if (*end)
-      return -1;
-    unsigned char bytes[4];
-    tp_value dw = tp_value_dword ((uint32_t) d, bytes);
-    return tp_value_copy (v, &dw);
-  }
-  if (strncmp (p, "=hex:", 5) == 0) {
-    v->type = 3;
-    return parse_hex_bytes (p + 5, v);
-  }
-  if (strncmp (p, "=hex(", 5) == 0) {
-    unsigned long t = strtoul (p + 5, &end, 16);
-    if (end == p + 5 || strncmp (end, "):", 2) != 0)
-      return -1;
-    v->type = (uint32_t) t;
-    return parse_hex_bytes (end + 2, v);
-  }
-  return -1;
+  return rc;
 }
 
 static int
-parse_key (const char *line, tp_hive_kind *kind, char **key)
+add_record (tp_undo_doc *doc, const char *path, const char *text, size_t from, size_t to,
+            unsigned first_line, const char *target, char *why, size_t whylen)
 {
-  size_t n = strlen (line);
-  if (n < 2 || line[n - 1] != ']')
+  undo_record *more = realloc (doc->records, (doc->n + 1) * sizeof *more);
+  if (!more) {
+    snprintf (why, whylen, "out of memory");
     return -1;
-  const char *inner = line + 1;
-  size_t ls = strlen (PREFIX_SOFTWARE), ly = strlen (PREFIX_SYSTEM);
-  if (strncasecmp (inner, PREFIX_SOFTWARE, ls) == 0 && (inner[ls] == '\\' || inner[ls] == ']')) {
-    *kind = TP_HIVE_SOFTWARE;
-    inner += ls;
-  } else if (strncasecmp (inner, PREFIX_SYSTEM, ly) == 0 &&
-             (inner[ly] == '\\' || inner[ly] == ']')) {
-    *kind = TP_HIVE_SYSTEM;
-    inner += ly;
-  } else
-    return -1;
-  *key = strndup (inner, (size_t) (line + n - 1 - inner));
-  return *key ? 0 : -1;
+  }
+  doc->records = more;
+  undo_record *rec = &doc->records[doc->n++];
+  *rec = (undo_record) { .target = target ? strdup (target) : NULL };
+  return parse_record (path, text, from, to, first_line, rec, why, whylen);
 }
 
-static int
-add_entry (tp_undo_doc *doc, const char *target, tp_hive_kind kind, const char *key,
-           char *name, tp_value *v)
-{
-  undo_entry *e = realloc (doc->entries, (doc->n + 1) * sizeof *e);
-  if (!e)
-    return -1;
-  doc->entries = e;
-  doc->entries[doc->n++] = (undo_entry) {
-    .target = target ? strdup (target) : NULL, .kind = kind,
-    .key = strdup (key), .name = name, .value = *v,
-  };
-  return 0;
-}
+/* Where each record starts: the line after its "; target:" comment. */
+typedef struct {
+  char *target;
+  size_t from, to;
+  unsigned first_line;
+} record_span;
 
-static void
-chomp (char *line)
+static size_t
+find_records (const char *text, size_t len, record_span *spans, size_t max)
 {
-  size_t n = strlen (line);
-  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-    line[--n] = '\0';
+  size_t n = 0;
+  unsigned line = 1;
+  for (size_t at = 0; at < len; line++) {
+    const char *nl = memchr (text + at, '\n', len - at);
+    size_t end = nl ? (size_t) (nl - text) + 1 : len;
+    if (strncmp (text + at, "; target: ", 10) == 0 && n < max) {
+      if (n)
+        spans[n - 1].to = at;
+      spans[n++] = (record_span) { .target = strndup (text + at + 10, end - at - 10),
+                                   .from = end, .to = len, .first_line = line + 1 };
+      if (spans[n - 1].target)
+        spans[n - 1].target[strcspn (spans[n - 1].target, "\r\n")] = '\0';
+    }
+    at = end;
+  }
+  return n;
 }
 
 tp_undo_doc *
 tp_undo_load (const char *path, char *why, size_t whylen)
 {
-  FILE *fp = fopen (path, "re");
-  if (!fp) {
-    snprintf (why, whylen, "cannot read undo file %s: %s", path, strerror (errno));
-    return NULL;
+  size_t len;
+  char *text = read_text (path, &len, why, whylen);
+  tp_undo_doc *doc = text ? calloc (1, sizeof *doc) : NULL;
+  size_t max = len / 10 + 1;    /* a "; target: " line takes more than 10 bytes */
+  record_span *spans = doc ? calloc (max, sizeof *spans) : NULL;
+  int rc = spans ? 0 : -1;
+  if (rc != 0)
+    snprintf (why, whylen, "cannot read undo file %s: out of memory", path);
+  size_t n = spans ? find_records (text, len, spans, max) : 0;
+  if (rc == 0 && n == 0)        /* a plain .reg file: one record, for any hive */
+    rc = add_record (doc, path, text, 0, len, 1, NULL, why, whylen);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = add_record (doc, path, text, spans[i].from, spans[i].to, spans[i].first_line,
+                     spans[i].target, why, whylen);
+  size_t settings = 0;
+  for (size_t i = 0; doc && i < doc->n; i++)
+    settings += doc->records[i].settings.n;
+  if (rc == 0 && settings == 0) {
+    snprintf (why, whylen, "undo file %s records nothing", path);
+    rc = -1;
   }
-  tp_undo_doc *doc = calloc (1, sizeof *doc);
-  char *line = NULL, *target = NULL, *key = NULL;
-  size_t cap = 0, lineno = 0;
-  tp_hive_kind kind = TP_HIVE_UNKNOWN;
-  bool ok = doc != NULL;
-  while (ok && getline (&line, &cap, fp) >= 0) {
-    lineno++;
-    chomp (line);
-    if (strncmp (line, "; target: ", 10) == 0) {
-      free (target);
-      target = strdup (line + 10);
-    } else if (line[0] == '\0' || line[0] == ';' || strstr (line, REG_HEADER))
-      continue;
-    else if (line[0] == '[') {
-      free (key);
-      key = NULL;
-      ok = parse_key (line, &kind, &key) == 0;
-    } else {
-      char *name = NULL;
-      tp_value v = { 0 };
-      const char *rest = key ? parse_name (line, &name) : NULL;
-      ok = rest && parse_rhs (rest, &v) == 0 &&
-           add_entry (doc, target, kind, key, name, &v) == 0;
-      if (!ok) {
-        free (name);
-        tp_value_free (&v);
-      }
-    }
-  }
-  if (!ok)
-    snprintf (why, whylen, "undo file %s, line %zu: not a tlspatch undo record line",
-              path, lineno);
-  else if (doc->n == 0) {
-    snprintf (why, whylen, "undo file %s records no values", path);
-    ok = false;
-  }
-  free (line);
-  free (target);
-  free (key);
-  fclose (fp);
-  if (!ok) {
+  for (size_t i = 0; i < n; i++)
+    free (spans[i].target);
+  free (spans);
+  free (text);
+  if (rc != 0) {
     tp_undo_free (doc);
     return NULL;
   }
   return doc;
 }
 
-/* The record for this hive: its kind, and its path when the file holds
+/* The record for this hive: its kind, and its label when the file holds
  * records for several hives of that kind. */
-static const char *
-pick_target (const tp_undo_doc *doc, tp_hive *hv, const char *name, bool *ambiguous)
+static const undo_record *
+pick_record (const tp_undo_doc *doc, tp_hive *hv, const char *name, bool *ambiguous)
 {
-  const char *only = NULL;
+  const undo_record *only = NULL;
   *ambiguous = false;
   for (size_t i = 0; i < doc->n; i++) {
-    const undo_entry *e = &doc->entries[i];
-    if (e->kind != tp_hive_kind_of (hv) || !e->target)
+    const undo_record *r = &doc->records[i];
+    if (r->kind != tp_hive_kind_of (hv) || !r->settings.n)
       continue;
-    if (strcmp (e->target, name) == 0) {
+    if (r->target && strcmp (r->target, name) == 0) {
       *ambiguous = false;       /* other hives' records before it do not matter */
-      return e->target;
+      return r;
     }
-    if (only && strcmp (only, e->target) != 0)
+    if (only && (!only->target || !r->target || strcmp (only->target, r->target) != 0))
       *ambiguous = true;
-    only = e->target;
+    only = r;
   }
   return *ambiguous ? NULL : only;
-}
-
-static bool
-already_planned (const tp_result *res, const char *key, const char *name)
-{
-  for (size_t i = 0; i < res->n_changes; i++)
-    if (strcasecmp (res->changes[i].key, key) == 0 &&
-        strcasecmp (res->changes[i].name, name) == 0)
-      return true;
-  return false;
 }
 
 int
 tp_undo_plan (const tp_undo_doc *doc, tp_hive *hv, tp_result *res)
 {
   bool ambiguous;
-  const char *target = pick_target (doc, hv, res->target ? res->target : "", &ambiguous);
+  const undo_record *rec = pick_record (doc, hv, res->target ? res->target : "", &ambiguous);
   if (ambiguous)
     return tp_result_fail (res, "the undo file holds records for several %s hives, none "
                            "for this one", tp_hive_kind_name (tp_hive_kind_of (hv)));
-  size_t used = 0;
-  for (size_t i = 0; i < doc->n; i++) {
-    const undo_entry *e = &doc->entries[i];
-    if (e->kind != tp_hive_kind_of (hv) ||
-        (target && e->target && strcmp (e->target, target) != 0))
-      continue;
-    used++;
-    if (already_planned (res, e->key, e->name))
-      continue;                 /* the first record of a value is the oldest */
-    if (!tp_hive_lookup (hv, e->key)) {
-      tp_result_warn (res, "key %s no longer exists; its values are not restored", e->key);
-      continue;
-    }
-    if (tp_hive_plan_value (hv, e->key, e->name, &e->value, res) < 0)
-      return -1;
-  }
-  if (used == 0)
+  if (!rec) {
     tp_result_warn (res, "the undo file records nothing for this %s hive",
                     tp_hive_kind_name (tp_hive_kind_of (hv)));
-  return 0;
+    return 0;
+  }
+  return tp_settings_plan (&rec->settings, hv, res);
 }

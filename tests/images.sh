@@ -155,4 +155,27 @@ else
   for i in 1 2 3; do skip "qemu-nbd not installed"; done
 fi
 
+# --- settings on a qcow2 image: keys created in place, audited, reverted ------
+copy win.qcow2 set.qcow2
+snapshot set.qcow2 qcow2 setbefore
+S=$FIXTURES/settings
+run_tp check --settings "$S/hardening.reg" set.qcow2
+ok "settings on qcow2: check before exit 3" expect_rc 3
+LIBGUESTFS_TRACE=1 run_tp apply --json --undo setundo.reg --settings "$S/hardening.reg" set.qcow2
+ok "settings on qcow2: apply exit 0, patched" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+ok "settings on qcow2: written in place (no upload of a whole hive)" \
+  eval 'grep -q "trace: pwrite" err && ! grep -q "trace: upload" err'
+snapshot set.qcow2 qcow2 setafter
+ok "settings on qcow2: TLS 1.0 Server Enabled 0 in ControlSet001 (regfexport)" \
+  test "$(regf_value setafter/SYSTEM '\ControlSet001\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.0\Server' Enabled)" = "REG_DWORD_LITTLE_ENDIAN 0"
+ok "settings on qcow2: the created five levels read back (regfexport)" \
+  test "$(regf_value setafter/SOFTWARE '\Contoso\Agent\Config\Tls\Pins' Limit)" != ""
+run_tp check --settings "$S/hardening.reg" set.qcow2
+ok "settings on qcow2: check after apply exit 0" expect_rc 0
+run_tp revert --undo setundo.reg set.qcow2
+snapshot set.qcow2 qcow2 setreverted
+ok "settings on qcow2: revert exact (regfexport dumps of both hives)" \
+  eval 'diff <(regf_dump setbefore/SOFTWARE) <(regf_dump setreverted/SOFTWARE) && diff <(regf_dump setbefore/SYSTEM) <(regf_dump setreverted/SYSTEM)'
+
 done_testing

@@ -1,0 +1,59 @@
+/* tlspatch: .reg files (regedit's export format) as a list of statements.
+ *
+ * Accepted as regedit writes and reads them:
+ *  - UTF-16LE with a BOM (what regedit exports), UTF-8 with or without a
+ *    BOM, LF or CRLF line ends. A file without a BOM whose first line is
+ *    REGEDIT4 is ANSI text, read as Windows-1252 (as regedit does).
+ *  - The header "Windows Registry Editor Version 5.00" or "REGEDIT4" as
+ *    the first non-blank line; comments (';') and blank lines.
+ *  - [KEY], [-KEY]; "name"=... and @=... with "string", dword:, hex:,
+ *    hex(N): (continued over lines with a trailing '\') and '-'.
+ *
+ * Every value becomes the exact type and bytes the registry stores: REG_SZ
+ * in UTF-16LE with its NUL, dword little-endian, hex bytes as written
+ * (REGEDIT4's hex(2) and hex(7) converted from ANSI to UTF-16LE as regedit
+ * does on import). Anything else is an error naming the file and line.
+ * The library never prints.
+ */
+#ifndef TLSPATCH_REGFILE_H
+#define TLSPATCH_REGFILE_H
+
+#include <stddef.h>
+
+#include "tlspatch/result.h"
+
+/* The limits: a bigger file, or a value with more data, is refused. */
+#define TP_REG_MAX_FILE (64u * 1024 * 1024)
+#define TP_REG_MAX_DATA (1024u * 1024)
+
+typedef enum {
+  TP_REG_KEY,           /* [KEY]: the key exists (regedit creates it, and missing parents) */
+  TP_REG_DELETE_KEY,    /* [-KEY]: delete the key and its subtree */
+  TP_REG_SET_VALUE,     /* "name"=...: set the value (in the last [KEY]) */
+  TP_REG_DELETE_VALUE,  /* "name"=-: delete the value */
+} tp_reg_op;
+
+typedef struct {
+  tp_reg_op op;
+  char *key;            /* the key path as written, UTF-8, without brackets, e.g. "HKEY_LOCAL_MACHINE\SOFTWARE\Foo" (trailing backslashes removed) */
+  char *name;           /* value name in UTF-8 (escapes resolved); "" is the default value (@); NULL for TP_REG_KEY and TP_REG_DELETE_KEY */
+  tp_value value;       /* TP_REG_SET_VALUE: the exact type and bytes the registry stores; otherwise all zero (!present) */
+  unsigned line;        /* the line the statement starts on (1-based) */
+} tp_reg_entry;
+
+typedef struct {
+  char *path;           /* the file, as given */
+  int version;          /* 5 ("Windows Registry Editor Version 5.00") or 4 ("REGEDIT4") */
+  tp_reg_entry *entries;
+  size_t n;
+} tp_reg_file;
+
+/* Parse `len` bytes of a .reg file named `path` (for messages). 0, or -1 with
+ * one line in why: "PATH:LINE: what is wrong" (nothing is kept then). */
+int tp_reg_parse (const char *path, const unsigned char *buf, size_t len, tp_reg_file *out,
+                  char *why, size_t whylen);
+/* Read the file and parse it; I/O errors as "PATH: strerror". */
+int tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen);
+void tp_reg_file_free (tp_reg_file *f);
+
+#endif

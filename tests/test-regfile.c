@@ -1,0 +1,2 @@
+#include "tlspatch/regfile.h"
+int main(void){return 0;}

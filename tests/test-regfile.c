@@ -429,13 +429,13 @@ test_limits (void)
 
   s = big_hex (TP_REG_MAX_DATA + 1, "hex:");
   /* byte 1048576 is the first on line 4 + 1048576/25 */
-  expect_error (s, 4 + TP_REG_MAX_DATA / 25, "over 1 MiB", "1 MiB + 1 byte refused");
+  expect_error (s, 4 + TP_REG_MAX_DATA / 25, "over the 1 MiB limit", "1 MiB + 1 byte refused");
   free (s);
 
   s = big_hex (TP_REG_MAX_DATA / 2 + 1, "hex(7):");
   char *r4 = s + strlen (V5) - strlen ("REGEDIT4\n\n");
   memcpy (r4, "REGEDIT4\n\n", strlen ("REGEDIT4\n\n"));
-  expect_error (r4, 4, "over 1 MiB", "REGEDIT4 hex(7) over 1 MiB once in UTF-16");
+  expect_error (r4, 4, "over the 1 MiB limit", "REGEDIT4 hex(7) over 1 MiB once in UTF-16");
   free (s);
 
   size_t n = TP_REG_MAX_DATA / 2;
@@ -443,7 +443,7 @@ test_limits (void)
   int k = sprintf (s, V5 "[" K "]\n\"a\"=\"");
   memset (s + k, 'x', n);
   strcpy (s + k + n, "\"\n");
-  expect_error (s, 4, "over 1 MiB", "a string of 512 Ki characters (1 MiB + 2 bytes) refused");
+  expect_error (s, 4, "over the 1 MiB limit", "a string of 512 Ki characters (1 MiB + 2 bytes) refused");
   s[k + n - 1] = '"', s[k + n] = '\n', s[k + n + 1] = '\0';
   rc = parse (s, &f, why, sizeof why);
   ok (rc == 0 && f.entries[1].value.len == TP_REG_MAX_DATA,

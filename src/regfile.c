@@ -352,7 +352,7 @@ static int
 bytes_push (parser *p, unsigned line, bytes *b, unsigned char x)
 {
   if (b->len >= TP_REG_MAX_DATA)
-    return fail (p, line, "value data over 1 MiB (%u bytes), the limit", TP_REG_MAX_DATA);
+    return fail (p, line, "value data over the 1 MiB limit (%u bytes)", TP_REG_MAX_DATA);
   if (b->len == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 64;
     unsigned char *d = realloc (b->d, cap);
@@ -416,7 +416,7 @@ to_utf16 (parser *p, unsigned line, const char *s, size_t n, tp_value *v)
     units += cp >= 0x10000 ? 2 : 1;
   }
   if (units * 2 > TP_REG_MAX_DATA)
-    return fail (p, line, "value data over 1 MiB (%u bytes), the limit", TP_REG_MAX_DATA);
+    return fail (p, line, "value data over the 1 MiB limit (%u bytes)", TP_REG_MAX_DATA);
   unsigned char *d = malloc (units * 2), *q = d;
   if (!d)
     return fail (p, line, "out of memory");
@@ -568,7 +568,7 @@ static int
 ansi_to_utf16 (parser *p, unsigned line, bytes *b)
 {
   if (b->len * 2 > TP_REG_MAX_DATA)
-    return fail (p, line, "value data over 1 MiB (%u bytes), the limit", TP_REG_MAX_DATA);
+    return fail (p, line, "value data over the 1 MiB limit (%u bytes)", TP_REG_MAX_DATA);
   unsigned char *d = malloc (b->len * 2 + 1);
   if (!d)
     return fail (p, line, "out of memory");

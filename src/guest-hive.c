@@ -249,41 +249,84 @@ name_logs_in_guest (tp_result *hres, const guest_hive *h)
   }
 }
 
-/* Run tp_process_hive on every host copy. With `rehearse`, nothing is
- * written anywhere (the plan only). Otherwise every hive is committed
- * on the host first, and only when all of them succeeded do they go
+/* The host copies, opened and planned (nothing written). */
+typedef struct {
+  tp_hive *hv[2];
+  tp_result res[2];
+  size_t n;
+  bool committed;               /* commit_whole_files ran */
+} whole_plan;
+
+static bool
+plan_whole_files (const tp_guest_run *r, guest_hive *hives, size_t n, whole_plan *wp)
+{
+  bool all_ok = true;
+  int flags = (writes (r) ? TP_HIVE_OPEN_WRITE : 0) |
+              (r->opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
+  wp->n = n;
+  for (size_t i = 0; i < n; i++) {
+    tp_result_init (&wp->res[i], hives[i].label);
+    wp->res[i].kind = hives[i].kind;
+    wp->hv[i] = tp_hive_open (hives[i].local, flags, &wp->res[i]);
+    if (wp->hv[i])
+      tp_plan (r->opt, wp->hv[i], hives[i].kind, hives[i].label, r->undo->undo_doc, &wp->res[i]);
+    name_logs_in_guest (&wp->res[i], &hives[i]);
+    all_ok = all_ok && wp->res[i].status != TP_STATUS_ERROR;
+  }
+  return all_ok;
+}
+
+static bool
+whole_plan_writes (const tp_guest_run *r, const whole_plan *wp)
+{
+  bool any = false;
+  for (size_t i = 0; i < wp->n; i++)
+    any = any || tp_plan_writes (r->opt, &wp->res[i]);
+  return any;
+}
+
+/* Commit the planned host copies (undo records first), then put them
  * back into the image, stopping at the first failed upload: an image is
  * never left with SOFTWARE patched because SYSTEM failed on the host. */
 static void
-patch_hives (const tp_guest_run *r, guestfs_h *g, guest_hive *hives, size_t n, bool rehearse,
-             tp_result *res, bool *wrote)
+commit_whole_files (const tp_guest_run *r, guestfs_h *g, guest_hive *hives, whole_plan *wp,
+                    bool *wrote)
 {
-  tp_options hopt = *r->opt;
-  hopt.backup = false;          /* the backup belongs in the image, beside the hive */
-  hopt.dry_run = hopt.dry_run || rehearse;
-  tp_result hres[2];
-  bool all_ok = true;
-  for (size_t i = 0; i < n; i++) {
-    tp_result_init (&hres[i], hives[i].label);
-    tp_process_hive (&hopt, hives[i].local, hives[i].kind, hives[i].label, r->undo, &hres[i]);
-    name_logs_in_guest (&hres[i], &hives[i]);
-    all_ok = all_ok && hres[i].status != TP_STATUS_ERROR;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (!rehearse && writes (r) && hres[i].status == TP_STATUS_PATCHED) {
-      if (!all_ok)
-        tp_result_fail (&hres[i], "not written into the image, because the other hive failed");
-      else if (upload_atomically (g, hives[i].local, hives[i].guest, r->opt->backup,
-                                  &hres[i]) == 0)
-        *wrote = true;
-      else
-        all_ok = false;
+  tp_commit_job jobs[2];
+  tp_commit_job *ptrs[2];
+  size_t n = 0;
+  for (size_t i = 0; i < wp->n; i++)
+    if (tp_plan_writes (r->opt, &wp->res[i])) {
+      jobs[n] = (tp_commit_job) { .hv = wp->hv[i], .res = &wp->res[i] };
+      ptrs[n] = &jobs[n];
+      n++;
     }
-    tp_result_merge (res, &hres[i], hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
-                                                                      : "HKLM\\SYSTEM");
+  wp->committed = true;
+  bool all_ok = tp_commit (ptrs, n, r->undo->undo_writer, NULL) == 0;
+  for (size_t i = 0; i < wp->n; i++) {
+    if (!tp_plan_writes (r->opt, &wp->res[i]) || wp->res[i].status == TP_STATUS_ERROR)
+      continue;
+    if (!all_ok)
+      tp_result_fail (&wp->res[i], "not written into the image, because the other hive failed");
+    else if (upload_atomically (g, hives[i].local, hives[i].guest, r->opt->backup,
+                                &wp->res[i]) == 0)
+      *wrote = true;
+    else
+      all_ok = false;
   }
-  if (rehearse && !r->opt->dry_run && r->opt->mode != TP_MODE_CHECK)
-    res->dry_run = false;
+}
+
+static void
+whole_plan_finish (const tp_guest_run *r, guest_hive *hives, whole_plan *wp, tp_result *res)
+{
+  for (size_t i = 0; i < wp->n; i++) {
+    if (!wp->committed && tp_plan_writes (r->opt, &wp->res[i]))
+      tp_result_fail (&wp->res[i], "not written into the image");
+    tp_hive_close (wp->hv[i]);
+    tp_result_merge (res, &wp->res[i], hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
+                                                                         : "HKLM\\SYSTEM");
+  }
+  wp->n = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -345,15 +388,6 @@ sync_appliance (void *g)
   return guestfs_sync (g);
 }
 
-/* Where the patch can be written in place: its bin starts within the
- * file or right at its end, and no LINK write can be torn. */
-static bool
-patch_fits_in_place (const hive_in_place *h)
-{
-  return tp_regf_patch_tearproof (&h->patch) &&
-         (!h->patch.bin_size || h->patch.bin_off <= (size_t) h->size);
-}
-
 /* Plan every hive read on demand. Returns 1 when a hive needs the
  * whole-file path (not clean, or a patch that cannot go in place):
  * then nothing was written or recorded. */
@@ -361,29 +395,32 @@ static int
 plan_in_place (const tp_guest_run *r, guestfs_h *g, const char *mp, guest_hive *hives,
                hive_in_place *hs, size_t n)
 {
-  tp_options hopt = *r->opt;
-  hopt.dry_run = true;          /* written below, in place */
   for (size_t i = 0; i < n; i++) {
-    hs[i].read_path = tp_guest_strf ("%s%s", mp, hives[i].guest);
-    hs[i].file = (guest_file) { .g = g, .path = hs[i].read_path };
+    hs[i].path = tp_guest_strf ("%s%s", mp, hives[i].guest);
+    hs[i].file = (guest_file) { .g = g, .path = hs[i].path };
     tp_result_init (&hs[i].res, hives[i].label);
-    hs[i].size = hs[i].read_path ? guestfs_filesize (g, hs[i].read_path) : -1;
+    hs[i].size = hs[i].path ? guestfs_filesize (g, hs[i].path) : -1;
     if (hs[i].size > 0)
       hs[i].hv = tp_hive_open_reader (hives[i].label, (size_t) hs[i].size, read_guest,
                                       &hs[i].file, &hs[i].res);
     if (!hs[i].hv)
       return 1;                 /* dirty, damaged or unreadable: the whole-file path decides */
-    tp_process_opened (&hopt, hs[i].hv, hives[i].kind, hives[i].label, r->undo, &hs[i].res);
+    tp_plan (r->opt, hs[i].hv, hives[i].kind, hives[i].label, r->undo->undo_doc, &hs[i].res);
   }
   bool all_ok = true;
   for (size_t i = 0; i < n; i++)
     all_ok = all_ok && hs[i].res.status != TP_STATUS_ERROR;
-  for (size_t i = 0; all_ok && writes (r) && i < n; i++) {
-    if (hs[i].res.status != TP_STATUS_PATCHED)
+  for (size_t i = 0; all_ok && i < n; i++) {
+    if (!tp_plan_writes (r->opt, &hs[i].res))
       continue;
-    if (tp_hive_make_patch (hs[i].hv, &hs[i].res, &hs[i].patch) != 0)
+    hs[i].job = (tp_commit_job) {
+      .hv = hs[i].hv, .res = &hs[i].res, .in_place = true,
+      .target = { .write = write_target, .truncate = truncate_target, .ctx = &hs[i].file,
+                  .size = (uint64_t) hs[i].size } };
+    int prepared = tp_commit_prepare (&hs[i].job);
+    if (prepared < 0)
       all_ok = false;
-    else if (!(hs[i].patched = true, patch_fits_in_place (&hs[i])))
+    else if (prepared > 0)
       return 1;
   }
   return 0;
@@ -435,8 +472,9 @@ product_of (tp_hive *hv)
   return name;
 }
 
-/* The whole-file path: download the hives (and logs), plan and commit
- * on the host, upload. */
+/* The whole-file path: download the hives (and logs), plan them on the
+ * host; when something is to be written, remount read-write, commit on
+ * the host and upload. */
 static void
 patch_whole_files (const tp_guest_run *r, guestfs_h *g, bool *wrote, const char *root,
                    guest_hive *hives, size_t n, const char *tmpdir, tp_result *res)
@@ -451,40 +489,26 @@ patch_whole_files (const tp_guest_run *r, guestfs_h *g, bool *wrote, const char 
   for (size_t i = 0; i < n; i++)
     if (download_hive (g, hives[i].guest, hives[i].local, res) < 0)
       return;
-  if (!res->product) {          /* a dirty SOFTWARE: its name as recovered */
-    tp_result scratch;
-    tp_result_init (&scratch, hives[0].local);
-    tp_hive *hv = tp_hive_open (hives[0].local, TP_HIVE_OPEN_RECOVER, &scratch);
-    res->product = hv ? product_of (hv) : NULL;
-    tp_hive_close (hv);
-    tp_result_free (&scratch);
+  whole_plan wp = { .n = 0 };
+  bool all_ok = plan_whole_files (r, hives, n, &wp);
+  if (!res->product && wp.hv[0])  /* a dirty SOFTWARE: its name as recovered */
+    res->product = product_of (wp.hv[0]);
+  if (all_ok && whole_plan_writes (r, &wp)) {
+    char *config = guest_dirname (hives[0].guest);
+    if (guestfs_umount_all (g) != 0) {
+      char *e = tp_guest_error (g);
+      tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
+      free (e);
+    } else if (mount_root (g, root, "/", true, res) == 0) {
+      int probe = write_probe (g, "", config, res, wrote);
+      if (probe == WRITE_PROBE_READ_ONLY)   /* ntfs-3g's probe passed: no reason to give */
+        tp_result_fail (res, "%s", read_only_volume);
+      else if (probe == 0)
+        commit_whole_files (r, g, hives, &wp, wrote);
+    }
+    free (config);
   }
-  if (!writes (r)) {
-    patch_hives (r, g, hives, n, false, res, wrote);
-    return;
-  }
-  tp_result plan;
-  tp_result_init (&plan, res->target);
-  patch_hives (r, g, hives, n, true, &plan, wrote);
-  bool nothing_to_write = plan.status != TP_STATUS_PATCHED;   /* changes or a recovery */
-  tp_result_free (&plan);
-  if (nothing_to_write) {         /* report the plan: errors, or "unchanged" */
-    patch_hives (r, g, hives, n, true, res, wrote);
-    return;
-  }
-  char *config = guest_dirname (hives[0].guest);
-  if (guestfs_umount_all (g) != 0) {
-    char *e = tp_guest_error (g);
-    tp_result_fail (res, "cannot unmount the volume to remount it for writing: %s", e);
-    free (e);
-  } else if (mount_root (g, root, "/", true, res) == 0) {
-    int probe = write_probe (g, "", config, res, wrote);
-    if (probe == WRITE_PROBE_READ_ONLY)     /* ntfs-3g's probe passed: no reason to give */
-      tp_result_fail (res, "%s", read_only_volume);
-    else if (probe == 0)
-      patch_hives (r, g, hives, n, false, res, wrote);
-  }
-  free (config);
+  whole_plan_finish (r, hives, &wp, res);
 }
 
 /* The same for a hive not planned in place (a clean one only: a dirty
@@ -514,9 +538,8 @@ tp_guest_root_free (tp_guest_root *job)
     free (job->hives[i].guest);
     free (job->hives[i].local);
     free (job->hives[i].label);
-    free ((char *) job->hs[i].write_file.path);
-    free (job->hs[i].read_path);
-    tp_regf_patch_free (&job->hs[i].patch);
+    free (job->hs[i].path);
+    tp_commit_job_free (&job->hs[i].job);
     tp_hive_close (job->hs[i].hv);
   }
   free (job->dev);
@@ -533,7 +556,7 @@ tp_guest_root_finish (const tp_guest_run *r, tp_guest_root *job)
     any_error = any_error || job->hs[i].res.status == TP_STATUS_ERROR;
   for (size_t i = 0; i < job->n; i++) {
     tp_result *hres = &job->hs[i].res;
-    if (hres->status == TP_STATUS_PATCHED && writes (r) && !job->written)
+    if (tp_plan_writes (r->opt, hres) && !job->written)
       tp_result_fail (hres, any_error ? "not written into the image, because the other hive "
                                         "failed" : "not written into the image");
     hres->dry_run = r->opt->dry_run && r->opt->mode != TP_MODE_CHECK;
@@ -571,16 +594,16 @@ tp_guest_root_plan (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
     bool any_error = false, any_write = false;
     for (size_t i = 0; i < job->n; i++) {
       any_error = any_error || job->hs[i].res.status == TP_STATUS_ERROR;
-      any_write = any_write || job->hs[i].patched;
+      any_write = any_write || job->hs[i].job.prepared;
     }
     job->pending = any_write && !any_error;
     return;
   }
   for (size_t i = 0; i < job->n; i++) {     /* not in place: start over, later */
     tp_result_free (&job->hs[i].res);
-    tp_regf_patch_free (&job->hs[i].patch);
+    tp_commit_job_free (&job->hs[i].job);
     tp_hive_close (job->hs[i].hv);
-    free (job->hs[i].read_path);
+    free (job->hs[i].path);
     job->hs[i] = (hive_in_place) { 0 };
   }
   job->whole_file = true;
@@ -608,35 +631,21 @@ tp_guest_root_whole_file (const tp_guest_run *r, guestfs_h *g, tp_guest_root *jo
   }
 }
 
-/* A pending root, mounted read-write for planning: prove it writes,
- * and write its undo records first. One that cannot be written waits
- * for its reason until nothing is mounted (needs_reason): ntfs-3g's
- * probe must not open a mounted volume. */
+/* A pending root, mounted read-write for planning: prove it writes.
+ * One that cannot be written waits for its reason until nothing is
+ * mounted (needs_reason): ntfs-3g's probe must not open a mounted
+ * volume. */
 static int
-ready_for_writing (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
+ready_for_writing (guestfs_h *g, tp_guest_root *job)
 {
-  const char *mp = job->mp;
   char *config = job->hives[0].guest ? guest_dirname (job->hives[0].guest) : NULL;
-  int rc = -1;
   int probe = !config ? tp_result_fail (&job->res, "out of memory")
-            : job->rw ? write_probe (g, mp, config, &job->res, &job->wrote)
+            : job->rw ? write_probe (g, job->mp, config, &job->res, &job->wrote)
             : WRITE_PROBE_READ_ONLY;
   if (probe == WRITE_PROBE_READ_ONLY)
     job->needs_reason = true;
-  else if (probe == 0) {
-    rc = 0;
-    for (size_t i = 0; i < job->n; i++) {
-      char *path = tp_guest_strf ("%s%s", mp, job->hives[i].guest);
-      job->hs[i].write_file = (guest_file) { .g = g, .path = path };
-      if (!job->hs[i].write_file.path)
-        rc = tp_result_fail (&job->res, "out of memory");
-      if (rc == 0 && job->hs[i].patched && r->undo->undo_writer &&
-          tp_undo_writer_record (r->undo->undo_writer, &job->hs[i].res) < 0)
-        rc = -1;
-    }
-  }
   free (config);
-  return rc;
+  return probe == 0 ? 0 : -1;
 }
 
 /* Why a root could not be written, with nothing mounted any more. */
@@ -671,65 +680,40 @@ tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *de
   return guestfs_mount_ro (g, dev, mp);
 }
 
-/* Write every pending root of the group: phase by phase across all
- * their hives, one sync per phase (a sync flushes every drive of the
- * appliance, so its cost is shared), then verify each hive through the
- * appliance. A failure rolls back every write of the group. */
+static char *
+appliance_error (void *g)
+{
+  return tp_guest_error (g);
+}
+
+/* Write every pending root of the group: one commit of all their hives,
+ * phase by phase, one sync per phase (a sync flushes every drive of the
+ * appliance, so its cost is shared); a failure rolls back every write of
+ * the group. Then unmount everything. */
 void
 tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs, size_t n_jobs)
 {
   size_t n = 0;
-  const tp_regf_patch **patches = calloc (2 * n_jobs + 1, sizeof *patches);
-  tp_regf_target *targets = calloc (2 * n_jobs + 1, sizeof *targets);
-  hive_in_place **owners = calloc (2 * n_jobs + 1, sizeof *owners);
-  for (size_t k = 0; patches && targets && owners && k < n_jobs; k++) {
+  tp_commit_job **commits = calloc (2 * n_jobs + 1, sizeof *commits);
+  for (size_t k = 0; commits && k < n_jobs; k++) {
     tp_guest_root *job = jobs[k];
-    if (!job->pending || ready_for_writing (r, g, job) != 0) {
+    if (!job->pending || ready_for_writing (g, job) != 0) {
       job->pending = false;
       continue;
     }
-    for (size_t i = 0; i < job->n; i++) {
-      hive_in_place *h = &job->hs[i];
-      if (!h->patched)
-        continue;
-      patches[n] = &h->patch;
-      targets[n] = (tp_regf_target) { .write = write_target, .truncate = truncate_target,
-                                      .ctx = &h->write_file, .size = (uint64_t) h->size };
-      owners[n++] = h;
-    }
+    for (size_t i = 0; i < job->n; i++)
+      if (job->hs[i].job.prepared)
+        commits[n++] = &job->hs[i].job;
   }
-  char *err = NULL;
-  /* 0 written; -1 failed, rolled back; -2 failed, and so did the rollback */
-  int rc = !patches || !targets || !owners ? -1
-         : n ? tp_regf_write_in_place (patches, targets, n, sync_appliance, g) : 0;
-  if (rc != 0)
-    err = patches && targets && owners ? tp_guest_error (g) : strdup ("out of memory");
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    const tp_regf_patch *p = patches[i];
-    size_t end = p->bin_off + p->bin_size, size = (size_t) owners[i]->size;
-    if (p->bin_size && end > size)
-      size = end;
-    tp_result check;
-    tp_result_init (&check, owners[i]->res.target);
-    owners[i]->file = owners[i]->write_file;    /* read back what was written */
-    if (tp_hive_verify_patch (owners[i]->hv, size, &check) != 0) {
-      err = strdup (check.error ? check.error : "verification failed");
-      rc = tp_regf_roll_back_in_place (patches, targets, n, sync_appliance, g) == 0 ? -1 : -2;
-    }
-    tp_result_free (&check);
-  }
+  tp_commit_io io = { .sync = sync_appliance, .error = appliance_error, .ctx = g };
+  int rc = !commits ? -1 : n ? tp_commit (commits, n, r->undo->undo_writer, &io) : 0;
   for (size_t k = 0; k < n_jobs; k++) {
     if (!jobs[k]->pending)
       continue;
-    jobs[k]->wrote = rc != -1;    /* rolled back: the hives are as they were */
+    jobs[k]->wrote = rc != -1;  /* -1: failed, and every write was rolled back */
     jobs[k]->written = rc == 0;
-    for (size_t i = 0; rc != 0 && i < jobs[k]->n; i++)
-      if (jobs[k]->hs[i].patched)
-        tp_result_fail (&jobs[k]->hs[i].res, rc == -1
-                        ? "writing into the image failed (%s); every write was rolled back"
-                        : "writing into the image failed (%s), and so did the rollback: the "
-                          "hive is valid but only partly patched; run again",
-                        err ? err : "unknown error");
+    if (!commits)
+      tp_result_fail (&jobs[k]->res, "out of memory");
   }
   if (guestfs_umount_all (g) != 0 && rc == 0 && n) {
     char *e = tp_guest_error (g);
@@ -742,8 +726,5 @@ tp_guest_roots_write (const tp_guest_run *r, guestfs_h *g, tp_guest_root **jobs,
   for (size_t k = 0; k < n_jobs; k++)
     if (jobs[k]->needs_reason)
       explain_not_writable (g, jobs[k]);
-  free (err);
-  free (patches);
-  free (targets);
-  free (owners);
+  free (commits);
 }

@@ -40,16 +40,15 @@ typedef struct {
   const char *path;
 } guest_file;
 
-/* One hive of a root planned in place. */
+/* One hive of a root planned in place: read on demand and written
+ * through the same mount (job's target). */
 typedef struct {
-  guest_file file;              /* read through the read-only mount */
-  char *read_path;
-  guest_file write_file;        /* the same file under the read-write mount */
+  char *path;                   /* under the root's mountpoint */
+  guest_file file;
   tp_hive *hv;
   tp_result res;
   int64_t size;                 /* the file's size before */
-  tp_regf_patch patch;
-  bool patched;                 /* patch holds writes */
+  tp_commit_job job;            /* prepared: its patch is to be written */
 } hive_in_place;
 
 /* One Windows installation of a group. Planned with its filesystem

@@ -1,21 +1,27 @@
-/* tlspatch: one mode on one hive, start to finish. */
+/* tlspatch: the pipeline every target goes through (see tlspatch.h):
+ * plan (rules -> changes and status; nothing written), then commit
+ * (undo record, write, verify) through one of two targets: the atomic
+ * local file, or phased writes in place. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tlspatch/recover.h"
 #include "tlspatch/tlspatch.h"
 
+/* ------------------------------------------------------------------ */
+/* Plan                                                               */
+
 static int
-plan (const tp_options *opt, tp_hive *hv, tp_undo_ctx *undo, tp_result *res)
+plan_rules (const tp_options *opt, tp_hive *hv, const tp_undo_doc *undo_doc, tp_result *res)
 {
   if (opt->mode == TP_MODE_REVERT)
-    return tp_undo_plan (undo->undo_doc, hv, res);
+    return tp_undo_plan (undo_doc, hv, res);
   if (opt->settings)
     return tp_settings_plan (opt->settings, hv, res);
   if (tp_hive_kind_of (hv) == TP_HIVE_SOFTWARE)
     return tp_netfx_plan (hv, opt, res);
   if (opt->no_service) {
-    tp_result_warn (res, "--no-service: the SYSTEM hive is left alone");
+    tp_result_warn (res, "the SYSTEM hive is left alone (no service asked for)");
     return 0;
   }
   return tp_services_plan (hv, opt, res);
@@ -54,53 +60,162 @@ warn_recovery (const tp_options *opt, tp_result *res)
 }
 
 tp_status
+tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *label,
+         const tp_undo_doc *undo_doc, tp_result *res)
+{
+  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
+  free (res->target);
+  res->target = strdup (label ? label : tp_hive_path (hv));
+  res->kind = tp_hive_kind_of (hv);
+  warn_recovery (opt, res);
+  if (opt->mode == TP_MODE_RECOVER)       /* any hive: SAM, NTUSER.DAT, ... */
+    res->status = decide_status (opt, res);
+  else if (res->kind == TP_HIVE_UNKNOWN)
+    tp_result_fail (res, "neither a SOFTWARE hive (no \\Microsoft) nor a SYSTEM hive "
+                    "(no \\Select)");
+  else if (expect != TP_HIVE_UNKNOWN && res->kind != expect)
+    tp_result_fail (res, "expected a %s hive here, but it looks like a %s hive",
+                    tp_hive_kind_name (expect), tp_hive_kind_name (res->kind));
+  else if (plan_rules (opt, hv, undo_doc, res) == 0 && tp_hive_damaged (hv))
+    tp_result_fail (res, "the hive is damaged: a subkey or value list on the way could not "
+                    "be read, so absent values cannot be told from unreadable ones");
+  else if (res->status != TP_STATUS_ERROR)
+    res->status = decide_status (opt, res);
+  if (tp_hive_read_error (hv) && res->status != TP_STATUS_ERROR)
+    tp_result_fail (res, "%s", tp_hive_read_error (hv));
+  return res->status;
+}
+
+bool
+tp_plan_writes (const tp_options *opt, const tp_result *res)
+{
+  return opt->mode != TP_MODE_CHECK && !opt->dry_run && res->status == TP_STATUS_PATCHED;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commit                                                             */
+
+int
+tp_commit_prepare (tp_commit_job *j)
+{
+  if (!j->in_place)
+    return 0;
+  if (tp_hive_recovered (j->hv))
+    return 1;                   /* a recovery rewrites the whole file */
+  if (tp_hive_make_patch (j->hv, j->res, &j->patch) != 0)
+    return -1;
+  j->prepared = true;
+  bool fits = tp_regf_patch_tearproof (&j->patch) &&
+              (!j->patch.bin_size || j->patch.bin_off <= j->target.size);
+  return fits ? 0 : 1;
+}
+
+void
+tp_commit_job_free (tp_commit_job *j)
+{
+  tp_regf_patch_free (&j->patch);
+  j->prepared = false;
+}
+
+static int
+commit_files (tp_commit_job *const *jobs, size_t n)
+{
+  int rc = 0;
+  for (size_t i = 0; i < n; i++)
+    if (tp_hive_apply (jobs[i]->hv, jobs[i]->res, jobs[i]->backup) < 0)
+      rc = -1;
+  return rc;
+}
+
+/* Every hive read back through its read function, as written. */
+static int
+verify_in_place (tp_commit_job *const *jobs, size_t n, char **why)
+{
+  for (size_t i = 0; i < n; i++) {
+    const tp_regf_patch *p = &jobs[i]->patch;
+    size_t size = (size_t) jobs[i]->target.size, end = p->bin_off + p->bin_size;
+    if (p->bin_size && end > size)
+      size = end;
+    tp_result check;
+    tp_result_init (&check, jobs[i]->res->target);
+    int rc = tp_hive_verify_patch (jobs[i]->hv, size, &check);
+    if (rc != 0)
+      *why = strdup (check.error ? check.error : "verification failed");
+    tp_result_free (&check);
+    if (rc != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* 0 written; -1 failed and rolled back; -2 failed, and so did the rollback. */
+static int
+commit_in_place (tp_commit_job *const *jobs, size_t n, const tp_commit_io *io, char **why)
+{
+  const tp_regf_patch **patches = calloc (n + 1, sizeof *patches);
+  tp_regf_target *targets = calloc (n + 1, sizeof *targets);
+  int rc = patches && targets ? 0 : -1;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    patches[i] = &jobs[i]->patch;
+    targets[i] = jobs[i]->target;
+  }
+  if (rc != 0)
+    *why = strdup ("out of memory");
+  else if ((rc = tp_regf_write_in_place (patches, targets, n, io->sync, io->ctx)) != 0)
+    *why = io->error ? io->error (io->ctx) : NULL;
+  else if (verify_in_place (jobs, n, why) != 0)
+    rc = tp_regf_roll_back_in_place (patches, targets, n, io->sync, io->ctx) == 0 ? -1 : -2;
+  free (patches);
+  free (targets);
+  return rc;
+}
+
+int
+tp_commit (tp_commit_job *const *jobs, size_t n, tp_undo_writer *undo, const tp_commit_io *io)
+{
+  /* The undo records first, on disk before any hive changes: after a
+   * crash the record still covers everything that may have been written. */
+  for (size_t i = 0; undo && i < n; i++)
+    if (tp_undo_writer_record (undo, jobs[i]->res) < 0) {
+      for (size_t k = 0; k < n; k++)
+        if (k != i)
+          tp_result_fail (jobs[k]->res, "not written: the undo record could not be written");
+      return -1;
+    }
+  if (n == 0 || !jobs[0]->in_place)
+    return commit_files (jobs, n);
+  char *why = NULL;
+  int rc = commit_in_place (jobs, n, io, &why);
+  for (size_t i = 0; rc != 0 && i < n; i++)
+    tp_result_fail (jobs[i]->res, rc == -1
+                    ? "writing in place failed (%s); every write was rolled back"
+                    : "writing in place failed (%s), and so did the rollback: the hive is "
+                      "valid but only partly patched; run again", why ? why : "unknown error");
+  free (why);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* A hive file, start to finish                                       */
+
+tp_status
 tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
                  const char *label, tp_undo_ctx *undo, tp_result *res)
 {
   bool writes = opt->mode != TP_MODE_CHECK && !opt->dry_run;
   res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
   res->kind = expect;
-
   int flags = (writes ? TP_HIVE_OPEN_WRITE : 0) | (opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
   tp_hive *hv = tp_hive_open (path, flags, res);
   if (!hv)
     return res->status;
-  tp_process_opened (opt, hv, expect, label, undo, res);
-  tp_hive_close (hv);
-  return res->status;
-}
-
-tp_status
-tp_process_opened (const tp_options *opt, tp_hive *hv, tp_hive_kind expect,
-                   const char *label, tp_undo_ctx *undo, tp_result *res)
-{
-  bool writes = opt->mode != TP_MODE_CHECK && !opt->dry_run;
-  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
-  free (res->target);
-  res->target = strdup (label ? label : tp_hive_path (hv));
-  res->kind = tp_hive_kind_of (hv);
-  warn_recovery (opt, res);
-  if (opt->mode == TP_MODE_RECOVER) {     /* any hive: SAM, NTUSER.DAT, ... */
-    res->status = decide_status (opt, res);
-    if (writes && tp_hive_apply (hv, res, opt->backup) < 0)
-      res->status = TP_STATUS_ERROR;
-  } else if (res->kind == TP_HIVE_UNKNOWN)
-    tp_result_fail (res, "neither a SOFTWARE hive (no \\Microsoft) nor a SYSTEM hive "
-                    "(no \\Select)");
-  else if (expect != TP_HIVE_UNKNOWN && res->kind != expect)
-    tp_result_fail (res, "expected a %s hive here, but it looks like a %s hive",
-                    tp_hive_kind_name (expect), tp_hive_kind_name (res->kind));
-  else if (plan (opt, hv, undo, res) == 0 && tp_hive_damaged (hv))
-    tp_result_fail (res, "the hive is damaged: a subkey or value list on the way could not "
-                    "be read, so absent values cannot be told from unreadable ones");
-  else if (res->status != TP_STATUS_ERROR) {
-    res->status = decide_status (opt, res);
-    if (writes && (res->n_changes || res->recovery) &&
-        ((undo->undo_writer && tp_undo_writer_record (undo->undo_writer, res) < 0) ||
-         tp_hive_apply (hv, res, opt->backup) < 0))
+  if (tp_plan (opt, hv, expect, label, undo->undo_doc, res) != TP_STATUS_ERROR &&
+      tp_plan_writes (opt, res)) {
+    tp_commit_job job = { .hv = hv, .res = res, .backup = opt->backup };
+    tp_commit_job *jobs[] = { &job };
+    if (tp_commit (jobs, 1, undo->undo_writer, NULL) != 0)
       res->status = TP_STATUS_ERROR;
   }
-  if (tp_hive_read_error (hv) && res->status != TP_STATUS_ERROR)
-    tp_result_fail (res, "%s", tp_hive_read_error (hv));
+  tp_hive_close (hv);
   return res->status;
 }

@@ -61,13 +61,11 @@ main (int argc, char **argv)
 
   tp_options opt;
   tp_options_init (&opt);
-  opt.dry_run = true;           /* plan only: the writes are ours */
-  tp_undo_ctx undo = { 0 };
   tp_result res;
   tp_result_init (&res, hive);
   tp_hive *hv = tp_hive_open (hive, 0, &res);
   tp_regf_patch patch;
-  if (!hv || tp_process_opened (&opt, hv, TP_HIVE_UNKNOWN, NULL, &undo, &res) != TP_STATUS_PATCHED ||
+  if (!hv || tp_plan (&opt, hv, TP_HIVE_UNKNOWN, NULL, NULL, &res) != TP_STATUS_PATCHED ||
       tp_hive_make_patch (hv, &res, &patch) != 0) {
     fprintf (stderr, "inplace: %s: %s\n", hive, res.error ? res.error : "nothing to write");
     return 1;

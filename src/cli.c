@@ -7,8 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tlspatch/image.h"
-#include "tlspatch/tlspatch.h"
+#include "tlspatch/run.h"
 
 static const char usage_text[] =
   "Usage:\n"
@@ -65,6 +64,7 @@ typedef struct {
   bool *forced_image;           /* given with -a */
   /* results so far, for the exit status */
   bool any_error, any_noncompliant, header_done;
+  bool stage_lines;             /* progress of images on a terminal */
 } cli;
 
 /* A signal asks to stop: the hive or image under way is finished (an
@@ -252,75 +252,50 @@ print_result (cli *c, const tp_result *res)
   fflush (stdout);
 }
 
+/* Stages on a terminal, one line per image (updated in place with -j 1);
+ * notices always, unless -q. */
+static void
+print_progress (const char *image, const char *what, double seconds, bool notice, void *ctx)
+{
+  const cli *c = ctx;
+  if (notice) {
+    fprintf (stderr, "%stlspatch: %s: %s\n", c->stage_lines ? "\r\033[K" : "", image, what);
+    return;
+  }
+  if (!c->stage_lines)
+    return;
+  bool last = strcmp (what, "done") == 0 || strcmp (what, "failed") == 0;
+  if (c->iopt.jobs <= 1)
+    fprintf (stderr, "\r\033[K%s: %s (%.1fs)%s", image, what, seconds, last ? "\n" : "");
+  else
+    fprintf (stderr, "%s: %s (%.1fs)\n", image, what, seconds);
+  fflush (stderr);
+}
+
 static void
 print_image_result (tp_result *res, void *opaque)
 {
   print_result (opaque, res);
 }
 
-static void
-run_hive_target (cli *c, const char *arg, tp_undo_ctx *undo)
-{
-  tp_target t;
-  tp_target_resolve (arg, !c->opt.no_service, &t);
-  for (size_t k = 0; k < t.n_hives; k++) {
-    tp_result res;
-    tp_result_init (&res, t.hives[k].path ? t.hives[k].path : arg);
-    res.kind = t.hives[k].expect;
-    if (t.hives[k].error)
-      tp_result_fail (&res, "%s", t.hives[k].error);
-    else
-      tp_process_hive (&c->opt, t.hives[k].path, t.hives[k].expect, NULL, undo, &res);
-    print_result (c, &res);
-    tp_result_free (&res);
-  }
-  tp_target_free (&t);
-}
-
-/* -a, a URI, or a file that starts like a disk image; with --format, any
- * regular file that is not a hive (a raw image without a partition table). */
-static bool
-is_image_target (const cli *c, int i)
-{
-  if (c->forced_image[i] || tp_image_looks_like_image (c->targets[i]))
-    return true;
-  struct stat st;
-  char magic[4] = { 0 };
-  FILE *fp = c->format && stat (c->targets[i], &st) == 0 && S_ISREG (st.st_mode)
-             ? fopen (c->targets[i], "rb") : NULL;
-  bool hive = fp && fread (magic, 1, 4, fp) == 4 && memcmp (magic, "regf", 4) == 0;
-  if (fp)
-    fclose (fp);
-  return fp && !hive;
-}
-
-/* Hive files and directories in order, then the images (in parallel
- * with -j); one failure does not stop the rest. */
 static int
-run (cli *c, tp_undo_ctx *undo)
+run (cli *c)
 {
-  tp_image *images = calloc ((size_t) c->n_targets + 1, sizeof *images);
-  size_t n_images = 0;
-  if (!images)
+  tp_run_target *targets = calloc ((size_t) c->n_targets + 1, sizeof *targets);
+  if (!targets)
     return TP_EXIT_ERROR;
-  for (int i = 0; i < c->n_targets; i++) {
-    if (is_image_target (c, i))
-      images[n_images++] = (tp_image) { .path = c->targets[i], .format = c->format };
-    else if (stop_requested) {
-      tp_result res;
-      tp_result_init (&res, c->targets[i]);
-      tp_result_fail (&res, "interrupted before this target was started; it was not touched");
-      print_result (c, &res);
-      tp_result_free (&res);
-    } else
-      run_hive_target (c, c->targets[i], undo);
+  for (int i = 0; i < c->n_targets; i++)
+    targets[i] = (tp_run_target) { .arg = c->targets[i], .image = c->forced_image[i] };
+  c->iopt.stop = &stop_requested;
+  c->stage_lines = !c->quiet && isatty (STDERR_FILENO);
+  if (!c->quiet) {
+    c->iopt.progress = print_progress;
+    c->iopt.progress_ctx = c;
   }
-  if (n_images) {
-    c->iopt.stop = &stop_requested;
-    c->iopt.progress = !c->quiet && isatty (STDERR_FILENO);
-    tp_images_process (&c->opt, &c->iopt, images, n_images, undo, print_image_result, c);
-  }
-  free (images);
+  tp_run_ctx run = { .opt = &c->opt, .iopt = &c->iopt, .format = c->format,
+                     .emit = print_image_result, .emit_ctx = c };
+  tp_run (&run, targets, (size_t) c->n_targets);
+  free (targets);
   if (c->any_error)
     return TP_EXIT_ERROR;
   return c->any_noncompliant && c->opt.mode == TP_MODE_CHECK ? TP_EXIT_NONCOMPLIANT : TP_EXIT_OK;
@@ -335,8 +310,6 @@ main (int argc, char **argv)
   install_signal_handlers ();
 
   cli c = { 0 };
-  tp_undo_ctx undo = { 0 };
-  tp_undo_doc *doc = NULL;
   tp_options_init (&c.opt);
   c.iopt.jobs = 1;
   c.iopt.share = 1;
@@ -364,27 +337,8 @@ main (int argc, char **argv)
   if (c.n_settings_files)
     c.opt.settings = &settings;
 
-  if (c.opt.mode == TP_MODE_REVERT) {
-    char why[512];
-    doc = tp_undo_load (c.opt.undo_path, why, sizeof why);
-    if (!doc) {
-      fprintf (stderr, "tlspatch: %s\n", why);
-      rc = TP_EXIT_ERROR;
-      goto out;
-    }
-    undo.undo_doc = doc;
-  } else if (c.opt.mode == TP_MODE_APPLY && c.opt.undo_path && !c.opt.dry_run) {
-    undo.undo_writer = tp_undo_writer_new (c.opt.undo_path);
-    if (!undo.undo_writer) {
-      rc = TP_EXIT_ERROR;
-      goto out;
-    }
-  }
-
-  rc = run (&c, &undo);
+  rc = run (&c);
  out:
-  tp_undo_writer_free (undo.undo_writer);
-  tp_undo_free (doc);
   free (c.services);
   free (c.targets);
   free (c.forced_image);

@@ -92,20 +92,20 @@ now_seconds (void)
   return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* One line per image on a terminal: updated in place with -j 1. */
 static void
-stage (runner *r, const char *name, double t0, const char *what)
+tell (runner *r, const char *name, double t0, const char *what, bool notice)
 {
   if (!r->iopt->progress)
     return;
   pthread_mutex_lock (&r->lock);
-  bool last = strcmp (what, "done") == 0 || strcmp (what, "failed") == 0;
-  if (r->iopt->jobs <= 1)
-    fprintf (stderr, "\r\033[K%s: %s (%.1fs)%s", name, what, now_seconds () - t0, last ? "\n" : "");
-  else
-    fprintf (stderr, "%s: %s (%.1fs)\n", name, what, now_seconds () - t0);
-  fflush (stderr);
+  r->iopt->progress (name, what, now_seconds () - t0, notice, r->iopt->progress_ctx);
   pthread_mutex_unlock (&r->lock);
+}
+
+static void
+stage (runner *r, const char *name, double t0, const char *what)
+{
+  tell (r, name, t0, what, false);
 }
 
 static void
@@ -163,7 +163,7 @@ choose_format (guestfs_h *g, slot *s)
   }
   if (vmdk_descriptor (s->img->path)) {
     s->error = strdup ("VMDK descriptor file: its extents may name any file on this host; "
-                       "refusing unless you give --format vmdk");
+                       "refusing unless the image format is given (vmdk)");
     return;
   }
   char *fmt = guestfs_disk_format (g, s->img->path);
@@ -172,14 +172,14 @@ choose_format (guestfs_h *g, slot *s)
     return;
   }
   if (strcmp (fmt, "unknown") == 0) {
-    s->error = strdup ("cannot tell the disk image format; give --format");
+    s->error = strdup ("cannot tell the disk image format; it must be given");
     free (fmt);
     return;
   }
   int backing = guestfs_disk_has_backing_file (g, s->img->path);
   if (backing != 0) {
     s->error = backing > 0
-      ? tp_guest_strf ("%s image has a backing file; refusing to follow it unless you give --format", fmt)
+      ? tp_guest_strf ("%s image has a backing file; refusing to follow it unless the image format is given", fmt)
       : tp_guest_error (g);
     free (fmt);
     return;
@@ -256,7 +256,7 @@ explain_launch_error (char *err)
 /* Add every usable slot's drive and launch. When KVM kills the appliance
  * (as nested virtualization often does), try once more with TCG. */
 static guestfs_h *
-launch (runner *r, slot *slots, size_t n, char **err)
+launch (runner *r, slot *slots, size_t n, double t0, char **err)
 {
   bool tcg = r->iopt->force_tcg;
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -278,8 +278,8 @@ launch (runner *r, slot *slots, size_t n, char **err)
     guestfs_close (g);
     if (drive == 0 || tcg || tcg_already (r) || strstr (*err, "lock"))
       break;
-    fprintf (stderr, "tlspatch: %s: the appliance failed to start under KVM; "
-             "retrying with software emulation (TCG)\n", slots[0].img->path);
+    tell (r, slots[0].img->path, t0, "the appliance failed to start under KVM; "
+          "retrying with software emulation (TCG)", true);
     free (*err);
     *err = NULL;
     tcg = true;
@@ -639,7 +639,7 @@ process_group (runner *r, size_t first, size_t count)
 
   stage (r, name, t0, "launching");
   char *err = NULL;
-  guestfs_h *g = launch (r, slots, count, &err);
+  guestfs_h *g = launch (r, slots, count, t0, &err);
   if (g) {
     find_and_patch (r, g, slots, count, name, t0);
     finish (g, slots, count);

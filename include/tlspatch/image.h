@@ -24,7 +24,13 @@ typedef struct {
   int jobs;             /* -j: images (or appliance groups) in parallel */
   int share;            /* --share-appliance: images per appliance launch */
   bool force_tcg;       /* --tcg: software emulation from the start */
-  bool progress;        /* stage lines on stderr (a terminal, not -q) */
+  /* Called as an image moves on (never concurrently): its stage
+   * ("launching", "inspecting", "patching", "done", "failed") with the
+   * seconds since it started, or, with notice set, something the user
+   * should know (a retry under software emulation). NULL: nothing. */
+  void (*progress) (const char *image, const char *what, double seconds, bool notice,
+                    void *ctx);
+  void *progress_ctx;
   volatile sig_atomic_t *stop;  /* set by a signal: finish the images under way, start no more */
 } tp_image_options;
 

@@ -1,0 +1,35 @@
+/* tlspatch: one entry point for every kind of TARGET.
+ *
+ * A TARGET is a hive file, a folder (a mounted Windows volume, its
+ * Windows folder or its System32\config folder), or a disk image (a
+ * file recognised by its content, a URI, or one marked as an image).
+ * tp_run opens the undo record the options name, takes every target
+ * through the pipeline (tlspatch.h) and hands each result to `emit`:
+ * one per hive of a file or folder, one per Windows installation of an
+ * image, one for a target that failed as a whole. It never prints.
+ */
+#ifndef TLSPATCH_RUN_H
+#define TLSPATCH_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tlspatch/image.h"
+#include "tlspatch/tlspatch.h"
+
+typedef struct {
+  const char *arg;
+  bool image;                   /* given as an image (-a): never taken for a hive */
+} tp_run_target;
+
+typedef struct {
+  const tp_options *opt;
+  const tp_image_options *iopt;
+  const char *format;           /* the images' format, or NULL to detect it safely */
+  tp_image_emit emit;           /* never called concurrently */
+  void *emit_ctx;
+} tp_run_ctx;
+
+void tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n);
+
+#endif

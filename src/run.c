@@ -1,0 +1,113 @@
+/* tlspatch: one entry point for every kind of TARGET (see run.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tlspatch/run.h"
+
+/* -a, a URI, or a file that starts like a disk image; with a format
+ * given, any regular file that is not a hive (a raw image without a
+ * partition table). */
+static bool
+is_image_target (const tp_run_target *t, const char *format)
+{
+  if (t->image || tp_image_looks_like_image (t->arg))
+    return true;
+  struct stat st;
+  char magic[4] = { 0 };
+  FILE *fp = format && stat (t->arg, &st) == 0 && S_ISREG (st.st_mode) ? fopen (t->arg, "rb")
+                                                                       : NULL;
+  bool hive = fp && fread (magic, 1, 4, fp) == 4 && memcmp (magic, "regf", 4) == 0;
+  if (fp)
+    fclose (fp);
+  return fp && !hive;
+}
+
+static void
+emit_error (const tp_run_ctx *run, const char *target, tp_hive_kind kind, const char *why)
+{
+  tp_result res;
+  tp_result_init (&res, target);
+  res.kind = kind;
+  tp_result_fail (&res, "%s", why);
+  run->emit (&res, run->emit_ctx);
+  tp_result_free (&res);
+}
+
+/* A hive file, or a folder holding SOFTWARE and SYSTEM. */
+static void
+run_hive_target (const tp_run_ctx *run, const char *arg, tp_undo_ctx *undo)
+{
+  tp_target t;
+  tp_target_resolve (arg, !run->opt->no_service, &t);
+  for (size_t k = 0; k < t.n_hives; k++) {
+    if (t.hives[k].error) {
+      emit_error (run, t.hives[k].path ? t.hives[k].path : arg, t.hives[k].expect,
+                  t.hives[k].error);
+      continue;
+    }
+    tp_result res;
+    tp_result_init (&res, t.hives[k].path);
+    tp_process_hive (run->opt, t.hives[k].path, t.hives[k].expect, NULL, undo, &res);
+    run->emit (&res, run->emit_ctx);
+    tp_result_free (&res);
+  }
+  tp_target_free (&t);
+}
+
+/* The undo record to write (apply) or to restore (revert). */
+static int
+open_undo (const tp_run_ctx *run, tp_undo_ctx *undo)
+{
+  const tp_options *opt = run->opt;
+  if (!opt->undo_path)
+    return 0;
+  char why[512];
+  if (opt->mode == TP_MODE_REVERT) {
+    tp_undo_doc *doc = tp_undo_load (opt->undo_path, why, sizeof why);
+    if (!doc) {
+      emit_error (run, opt->undo_path, TP_HIVE_UNKNOWN, why);
+      return -1;
+    }
+    undo->undo_doc = doc;
+  } else if (opt->mode == TP_MODE_APPLY && !opt->dry_run) {
+    undo->undo_writer = tp_undo_writer_new (opt->undo_path);
+    if (!undo->undo_writer) {
+      emit_error (run, opt->undo_path, TP_HIVE_UNKNOWN, "out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void
+tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n)
+{
+  tp_undo_ctx undo = { 0 };
+  tp_image *images = calloc (n + 1, sizeof *images);
+  size_t n_images = 0;
+  if (!images) {
+    emit_error (run, n ? targets[0].arg : "-", TP_HIVE_UNKNOWN, "out of memory");
+    return;
+  }
+  if (open_undo (run, &undo) == 0) {
+    /* Hive files and folders in order, then the images (in parallel
+     * with jobs > 1); one failure does not stop the rest. */
+    for (size_t i = 0; i < n; i++) {
+      if (is_image_target (&targets[i], run->format))
+        images[n_images++] = (tp_image) { .path = targets[i].arg, .format = run->format };
+      else if (run->iopt->stop && *run->iopt->stop)
+        emit_error (run, targets[i].arg, TP_HIVE_UNKNOWN,
+                    "interrupted before this target was started; it was not touched");
+      else
+        run_hive_target (run, targets[i].arg, &undo);
+    }
+    if (n_images)
+      tp_images_process (run->opt, run->iopt, images, n_images, &undo, run->emit,
+                         run->emit_ctx);
+  }
+  tp_undo_writer_free (undo.undo_writer);
+  tp_undo_free ((tp_undo_doc *) undo.undo_doc);
+  free (images);
+}

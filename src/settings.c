@@ -198,6 +198,17 @@ planned_key (const plan *p, const char *key, tp_change_op op)
   return NULL;
 }
 
+/* Look `path` up in the hive; damage is an error (recorded), never
+ * absence. */
+static tp_lookup
+find_key (plan *p, const char *path, size_t *node, char **stored)
+{
+  tp_lookup got = tp_hive_find_key (p->hv, path, node, stored);
+  if (got == TP_DAMAGED)
+    tp_result_fail (p->res, "key %s cannot be looked up: a key on the way is damaged", path);
+  return got;
+}
+
 /* Make `path` exist: TP_FOUND with its node (stored spelling in
  * *stored), or TP_ABSENT when it is (now) planned to be created, every
  * missing level a change of its own; -1 when damaged. */
@@ -206,10 +217,9 @@ ensure_key (plan *p, const char *path, size_t *node, char **stored)
 {
   if (planned_key (p, path, TP_CHANGE_CREATE_KEY))
     return TP_ABSENT;
-  tp_lookup got = tp_hive_find_key (p->hv, path, node, stored);
+  tp_lookup got = find_key (p, path, node, stored);
   if (got == TP_DAMAGED)
-    return tp_result_fail (p->res, "key %s cannot be looked up: a key on the way is damaged",
-                           path);
+    return -1;
   if (got == TP_FOUND)
     return TP_FOUND;
   /* The missing levels, parents first: the longest prefix that exists
@@ -283,10 +293,9 @@ plan_delete_value (plan *p, const tp_setting *st, const char *path)
     return 0;
   size_t node;
   char *stored = NULL;
-  tp_lookup got = tp_hive_find_key (p->hv, path, &node, &stored);
+  tp_lookup got = find_key (p, path, &node, &stored);
   if (got == TP_DAMAGED)
-    return tp_result_fail (p->res, "key %s cannot be looked up: a key on the way is damaged",
-                           path);
+    return -1;
   int rc = got == TP_FOUND ? tp_hive_plan_value (p->hv, stored, st->name, &absent, p->res) : 0;
   free (stored);
   return rc;
@@ -299,10 +308,9 @@ plan_delete_key (plan *p, const char *path)
     return 0;                   /* within a key already being deleted */
   size_t node;
   char *stored = NULL;
-  tp_lookup got = tp_hive_find_key (p->hv, path, &node, &stored);
+  tp_lookup got = find_key (p, path, &node, &stored);
   if (got == TP_DAMAGED)
-    return tp_result_fail (p->res, "key %s cannot be looked up: a key on the way is damaged",
-                           path);
+    return -1;
   int rc = 0;
   if (got == TP_FOUND) {
     tp_key_tree *tree = tp_hive_read_tree (p->hv, node, p->res);

@@ -620,7 +620,8 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   return rc;
 }
 
-/* The changes as raw edits: where each key and value record is. */
+/* The changes as path-addressed edits: a value set or deleted. The
+ * writer finds the keys and values itself. */
 static tp_regf_edit *
 plan_edits (tp_hive *hv, tp_result *res)
 {
@@ -629,24 +630,14 @@ plan_edits (tp_hive *hv, tp_result *res)
     tp_result_fail (res, "out of memory");
     return NULL;
   }
+  (void) hv;
   for (size_t i = 0; i < res->n_changes; i++) {
     const tp_change *c = &res->changes[i];
-    size_t node = tp_hive_lookup (hv, c->key);
-    if (!node) {
-      tp_result_fail (res, "key %s vanished", c->key);
-      free (edits);
-      return NULL;
-    }
-    size_t val = tp_regf_value (&hv->reader, node, c->name, &hv->damaged);
-    if (!val != !c->old_value.present || hv->damaged || hv->read_error) {
-      /* an unreadable value must not turn into a second one of that name */
-      tp_result_fail (res, "value %s of %s cannot be read again: %s", c->name, c->key,
-                      hv->read_error ? hv->read_error : "the key or its list is damaged");
-      free (edits);
-      return NULL;
-    }
-    edits[i] = (tp_regf_edit) { .nk_off = node, .vk_off = val, .name = c->name,
-                                .value = &c->new_value };
+    tp_regf_op op = c->op == TP_CHANGE_CREATE_KEY ? TP_EDIT_CREATE_KEY
+                  : c->op == TP_CHANGE_DELETE_KEY ? TP_EDIT_DELETE_KEY
+                  : c->new_value.present ? TP_EDIT_SET_VALUE : TP_EDIT_DELETE_VALUE;
+    edits[i] = (tp_regf_edit) { .op = op, .key = c->key, .name = c->name,
+                                .value = op == TP_EDIT_SET_VALUE ? &c->new_value : NULL };
   }
   return edits;
 }

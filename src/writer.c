@@ -1,5 +1,6 @@
-/* tlspatch: value edits written straight into a copy of the hive
- * (see writer.h; cell layouts from the format spec). */
+/* tlspatch: a hive's edits as phased writes: pokes of existing records,
+ * one new hive bin, a new base block; written into a copy of the hive
+ * or in place (see writer.h; the records come from editor.c). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,51 +14,26 @@
 #include "tlspatch/bytes.h"
 #include "tlspatch/regf.h"
 #include "tlspatch/writer.h"
+#include "writer-int.h"
 
-#define BINS 4096               /* the hive bins data starts after the base block */
-#define NO_OFFSET 0xFFFFFFFFu
+#define BINS TP_W_BINS
 
-/* A 4-byte edit of an existing record, as planned (merged into runs
- * of tp_regf_poke afterwards). */
-typedef struct {
-  size_t off;
-  unsigned char bytes[4];
-  tp_regf_phase phase;
-  size_t record;                /* the cell it belongs to: one record's LINK edits are one change */
-  size_t seq;                   /* planning order: a later edit of the same bytes wins */
-} edit32;
+typedef tp_w_edit32 edit32;
+typedef tp_w_patch patch;
 
-/* Small in-place edits of the copy, and the new bin being built. */
-typedef struct {
-  edit32 *pokes;
-  size_t n_pokes;
-  unsigned char *bin;           /* the appended hive bin, header included */
-  size_t bin_used, bin_cap, bin_size;
-  size_t bin_file_off;          /* where the bin starts in the file */
-  const tp_regf *r;             /* the hive as it is (loaded on demand) */
-  const unsigned char *buf;
-  size_t size;
-  char *why;
-  size_t whylen;
-} patch;
-
-static int
-fail (patch *p, const char *fmt, const char *detail)
+int
+tp_w_fail (patch *p, const char *fmt, const char *detail)
 {
   snprintf (p->why, p->whylen, fmt, detail);
   return -1;
 }
 
-/* Set 4 bytes of an existing record. A poke that changes nothing is
- * dropped: an in-place writer then touches only what differs. */
 static int
-poke32 (patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase)
+add_poke (patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase)
 {
-  if (tp_le32 (p->buf + off) == v)
-    return 0;
   void *more = realloc (p->pokes, (p->n_pokes + 1) * sizeof *p->pokes);
   if (!more)
-    return fail (p, "%s", "out of memory");
+    return tp_w_fail (p, "%s", "out of memory");
   p->pokes = more;
   p->pokes[p->n_pokes] = (edit32) { .off = off, .phase = phase, .record = record,
                                     .seq = p->n_pokes };
@@ -66,12 +42,25 @@ poke32 (patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase)
   return 0;
 }
 
-/* The allocated cell at file offset `off`: its payload length, or 0. */
-static size_t
-cell_payload (const patch *p, size_t off)
+/* A poke that changes nothing is dropped: an in-place writer then
+ * touches only what differs. The bytes were loaded by tp_w_cell. */
+int
+tp_w_poke32 (patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase)
+{
+  return tp_le32 (p->buf + off) == v ? 0 : add_poke (p, record, off, v, phase);
+}
+
+int
+tp_w_poke32_always (patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase)
+{
+  return add_poke (p, record, off, v, phase);
+}
+
+size_t
+tp_w_cell (const patch *p, size_t off)
 {
   size_t end = tp_regf_cells_end (p->r);
-  if (off < BINS || off % 8 != 0 || off + 8 > end || !tp_regf_load (p->r, off, 4))
+  if (off < BINS || off % 8 != 0 || off >= end || end - off < 8 || !tp_regf_load (p->r, off, 4))
     return 0;
   int32_t raw = (int32_t) tp_le32 (p->buf + off);
   if (raw >= 0)
@@ -80,19 +69,51 @@ cell_payload (const patch *p, size_t off)
   return len >= 8 && len <= end - off && tp_regf_load (p->r, off, len) ? len - 4 : 0;
 }
 
-/* Mark a cell unallocated (its size positive), as hivex and Windows do. */
+/* The set of released cells: open addressing on the offset. */
 static int
-free_cell (patch *p, size_t off)
+freed_add (patch *p, size_t off)
 {
-  size_t payload = cell_payload (p, off);
-  if (!payload)
-    return fail (p, "%s", "a cell to release is damaged");
-  return poke32 (p, off, off, (uint32_t) (payload + 4), TP_PHASE_RELEASE);
+  if (2 * (p->n_freed + 1) > p->freed_cap) {
+    size_t cap = p->freed_cap ? 2 * p->freed_cap : 64;
+    size_t *set = calloc (cap, sizeof *set);
+    if (!set)
+      return -1;
+    for (size_t i = 0; i < p->freed_cap; i++)
+      for (size_t h = p->freed[i] / 8 % cap; p->freed[i]; h = (h + 1) % cap)
+        if (!set[h]) {
+          set[h] = p->freed[i];
+          break;
+        }
+    free (p->freed);
+    p->freed = set;
+    p->freed_cap = cap;
+  }
+  for (size_t h = off / 8 % p->freed_cap;; h = (h + 1) % p->freed_cap) {
+    if (p->freed[h] == off)
+      return 1;
+    if (!p->freed[h]) {
+      p->freed[h] = off;
+      p->n_freed++;
+      return 0;
+    }
+  }
 }
 
-/* Allocate a cell in the new bin; returns its file offset, 0 on error. */
-static size_t
-new_cell (patch *p, const void *payload, size_t len)
+/* Mark a cell unallocated (its size positive), as hivex and Windows do. */
+int
+tp_w_free (patch *p, size_t off)
+{
+  size_t payload = tp_w_cell (p, off);
+  if (!payload)
+    return tp_w_fail (p, "%s", "a cell to release is damaged");
+  int seen = freed_add (p, off);
+  if (seen != 0)
+    return seen < 0 ? tp_w_fail (p, "%s", "out of memory") : 1;
+  return tp_w_poke32 (p, off, off, (uint32_t) (payload + 4), TP_PHASE_RELEASE);
+}
+
+size_t
+tp_w_new_cell (patch *p, const void *payload, size_t len)
 {
   size_t size = (4 + len + 7) & ~(size_t) 7;
   if (p->bin_used + size > p->bin_cap) {
@@ -106,177 +127,17 @@ new_cell (patch *p, const void *payload, size_t len)
   }
   unsigned char *c = p->bin + p->bin_used;
   tp_put32 (c, (uint32_t) -(int32_t) size);
-  memcpy (c + 4, payload, len);
+  if (payload)
+    memcpy (c + 4, payload, len);
   size_t off = p->bin_file_off + p->bin_used;
   p->bin_used += size;
   return off;
 }
 
-static bool
-ascii_name (const char *name)
+unsigned char *
+tp_w_new_payload (patch *p, size_t off)
 {
-  for (const char *c = name; *c; c++)
-    if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
-      return false;
-  return strlen (name) < 0x4000;
-}
-
-/* Store the value's data in a vk payload (inline up to 4 bytes). */
-static int
-set_vk_data (patch *p, unsigned char *vk, const tp_value *v)
-{
-  tp_put32 (vk + 12, v->type);
-  if (v->len <= 4) {
-    tp_put32 (vk + 4, (uint32_t) v->len | 0x80000000u);
-    unsigned char inline_data[4] = { 0 };
-    memcpy (inline_data, v->data, v->len);
-    memcpy (vk + 8, inline_data, 4);
-    return 0;
-  }
-  if (v->len > TP_REGF_BIG_DATA_LIMIT)
-    return fail (p, "%s", "values over 16344 bytes are not written");
-  size_t data = new_cell (p, v->data, v->len);
-  if (!data)
-    return fail (p, "%s", "out of memory");
-  tp_put32 (vk + 4, (uint32_t) v->len);
-  tp_put32 (vk + 8, (uint32_t) (data - BINS));
-  return 0;
-}
-
-/* Release the data cell of an existing value (not inline, not big data:
- * the planner refuses keys holding those). */
-static int
-free_vk_data (patch *p, const unsigned char *vk_payload)
-{
-  uint32_t size = tp_le32 (vk_payload + 4);
-  uint32_t off = tp_le32 (vk_payload + 8);
-  if ((size & 0x80000000u) || size == 0 || off == NO_OFFSET)
-    return 0;
-  return free_cell (p, (size_t) off + BINS);
-}
-
-/* Change an existing value in place: its vk record is rewritten with the
- * same name, the old data cell released. */
-static int
-replace_value (patch *p, size_t vk_off, const tp_value *v)
-{
-  size_t len = cell_payload (p, vk_off);
-  const unsigned char *old = p->buf + vk_off + 4;
-  if (len < 20 || memcmp (old, "vk", 2) != 0)
-    return fail (p, "%s", "a value record is damaged");
-  unsigned char vk[20];
-  memcpy (vk, old, 20);
-  if (free_vk_data (p, old) < 0 || set_vk_data (p, vk, v) < 0)
-    return -1;
-  for (size_t i = 4; i < 16; i += 4)   /* data size, data offset, type */
-    if (poke32 (p, vk_off, vk_off + 4 + i, tp_le32 (vk + i), TP_PHASE_LINK) < 0)
-      return -1;
-  return 0;
-}
-
-static size_t
-add_value (patch *p, const char *name, const tp_value *v)
-{
-  if (!ascii_name (name)) {
-    fail (p, "%s", "only ASCII value names are written");
-    return 0;
-  }
-  size_t name_len = strlen (name);
-  unsigned char *vk = calloc (1, 20 + name_len);
-  if (!vk) {
-    fail (p, "%s", "out of memory");
-    return 0;
-  }
-  memcpy (vk, "vk", 2);
-  tp_put16 (vk + 2, (uint16_t) name_len);
-  tp_put16 (vk + 16, 1);                   /* the name is ASCII */
-  memcpy (vk + 20, name, name_len);
-  size_t off = set_vk_data (p, vk, v) == 0 ? new_cell (p, vk, 20 + name_len) : 0;
-  if (!off && !p->why[0])
-    fail (p, "%s", "out of memory");
-  free (vk);
-  return off;
-}
-
-/* All edits of one key: values changed in place, the value list rebuilt
- * in the new bin when values come or go, the key's counters updated. */
-static int
-edit_key (patch *p, const tp_regf_edit *edits, size_t n, size_t nk_off)
-{
-  size_t nk_len = cell_payload (p, nk_off);
-  const unsigned char *nk = p->buf + nk_off + 4;
-  if (nk_len < 76 || memcmp (nk, "nk", 2) != 0)
-    return fail (p, "%s", "a key record is damaged");
-  uint32_t count = tp_le32 (nk + 36), list_off = tp_le32 (nk + 40);
-  uint32_t max_name = tp_le32 (nk + 60), max_data = tp_le32 (nk + 64);
-
-  size_t list_len = count ? cell_payload (p, (size_t) list_off + BINS) : 0;
-  if (count && list_len / 4 < count)
-    return fail (p, "%s", "a value list is damaged");
-  uint32_t *list = calloc (count + n + 1, sizeof *list);
-  if (!list)
-    return fail (p, "%s", "out of memory");
-  for (uint32_t i = 0; i < count; i++)
-    list[i] = tp_le32 (p->buf + list_off + BINS + 4 + 4 * i);
-
-  uint32_t new_count = count;
-  bool list_changed = false;
-  int rc = 0;
-  for (size_t e = 0; e < n && rc == 0; e++) {
-    const tp_regf_edit *ed = &edits[e];
-    if (ed->nk_off != nk_off)
-      continue;
-    if (ed->vk_off && ed->value->present)
-      rc = replace_value (p, ed->vk_off, ed->value);
-    else if (ed->vk_off) {                        /* delete */
-      uint32_t rel = (uint32_t) (ed->vk_off - BINS);
-      uint32_t k = 0;
-      for (uint32_t i = 0; i < new_count; i++)
-        if (list[i] != rel)
-          list[k++] = list[i];
-      rc = k == new_count ? fail (p, "%s", "a value to delete is not in its key's list")
-                          : free_vk_data (p, p->buf + ed->vk_off + 4);
-      if (rc == 0)
-        rc = free_cell (p, ed->vk_off);
-      new_count = k;
-      list_changed = true;
-    } else if (ed->value->present) {              /* add */
-      size_t off = add_value (p, ed->name, ed->value);
-      if (!off)
-        rc = -1;
-      else {
-        list[new_count++] = (uint32_t) (off - BINS);
-        list_changed = true;
-      }
-    }
-    if (rc == 0 && ed->value->present) {
-      uint32_t name_bytes = 2 * (uint32_t) strlen (ed->name);   /* counted as UTF-16 */
-      max_name = name_bytes > max_name ? name_bytes : max_name;
-      max_data = ed->value->len > max_data ? (uint32_t) ed->value->len : max_data;
-    }
-  }
-  if (rc == 0 && list_changed) {
-    unsigned char *bytes = calloc (new_count + 1, 4);
-    size_t new_list = 0;
-    for (uint32_t i = 0; bytes && i < new_count; i++)
-      tp_put32 (bytes + 4 * i, list[i]);
-    if (bytes && new_count)
-      new_list = new_cell (p, bytes, 4 * new_count);
-    free (bytes);
-    if (new_count && !new_list)
-      rc = fail (p, "%s", "out of memory");
-    if (rc == 0 && count)
-      rc = free_cell (p, (size_t) list_off + BINS);
-    if (rc == 0 && (poke32 (p, nk_off, nk_off + 4 + 36, new_count, TP_PHASE_LINK) < 0 ||
-                    poke32 (p, nk_off, nk_off + 4 + 40, new_count ? (uint32_t) (new_list - BINS)
-                                                                  : NO_OFFSET, TP_PHASE_LINK) < 0))
-      rc = -1;
-  }
-  if (rc == 0 && (poke32 (p, nk_off, nk_off + 4 + 60, max_name, TP_PHASE_GROW) < 0 ||
-                  poke32 (p, nk_off, nk_off + 4 + 64, max_data, TP_PHASE_GROW) < 0))
-    rc = -1;
-  free (list);
-  return rc;
+  return p->bin + (off - p->bin_file_off) + 4;
 }
 
 /* Close the new bin: its header, and the rest of it as one free cell. */
@@ -453,20 +314,15 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
   }
   uint32_t bins_size = tp_le32 (r->buf + 40);
   patch p = { .r = r, .buf = r->buf, .size = r->size, .why = why, .whylen = whylen,
+              .minor = tp_le32 (r->buf + 24), .now = filetime_now (),
               .bin_file_off = BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
   p.bin = calloc (1, p.bin_cap);
-  int rc = p.bin ? 0 : fail (&p, "%s", "out of memory");
-  for (size_t e = 0; e < n && rc == 0; e++) {
-    bool first = true;          /* each key once, with all its edits */
-    for (size_t k = 0; k < e; k++)
-      first = first && edits[k].nk_off != edits[e].nk_off;
-    if (first)
-      rc = edit_key (&p, edits, n, edits[e].nk_off);
-  }
+  int rc = p.bin ? tp_w_plan (&p, edits, n) : tp_w_fail (&p, "%s", "out of memory");
+  free (p.freed);
   if (rc == 0 && p.bin_used > 32) {
     size_t bin_size = finish_bin (&p, bins_size);
     if (!bin_size || (uint64_t) bins_size + bin_size > 0x7FFFFFFFu)
-      rc = fail (&p, "%s", "the hive cannot grow further");
+      rc = tp_w_fail (&p, "%s", "the hive cannot grow further");
     else
       bins_size += (uint32_t) bin_size;
   }
@@ -623,7 +479,7 @@ int
 tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                      const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
 {
-  tp_regf r = { .buf = buf, .size = size,
+  tp_regf r = { .buf = buf, .size = size, .minor = size >= BINS ? tp_le32 (buf + 24) : 0,
                 .bins_end = size >= BINS ? BINS + (size_t) tp_le32 (buf + 40) : 0 };
   tp_regf_patch p;
   if (tp_regf_make_patch (&r, edits, n, &p, why, whylen) != 0)
@@ -633,127 +489,3 @@ tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t si
   return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* Reading the written file back                                      */
-
-/* Where the written hive is read back from. */
-typedef struct {
-  tp_regf_read_fn read;
-  void *ctx;
-} source;
-
-/* The allocated cell at file offset `off`: its payload (malloc'd). */
-static unsigned char *
-read_cell (const source *fd, size_t file_size, size_t off, size_t *len)
-{
-  unsigned char sz[4];
-  if (off < BINS || off + 8 > file_size || fd->read (fd->ctx, sz, 4, off) != 0)
-    return NULL;
-  int32_t raw = (int32_t) tp_le32 (sz);
-  if (raw >= 0 || (size_t) -(int64_t) raw > file_size - off || -(int64_t) raw < 8)
-    return NULL;
-  *len = (size_t) -(int64_t) raw - 4;
-  unsigned char *p = malloc (*len);
-  if (p && fd->read (fd->ctx, p, *len, off + 4) != 0) {
-    free (p);
-    p = NULL;
-  }
-  return p;
-}
-
-/* Value `name` of the key at nk_off, as written: 1 found (filled),
- * 0 absent, -1 damaged. */
-static int
-read_value (const source *fd, size_t file_size, size_t nk_off, const char *name, tp_value *out)
-{
-  size_t nk_len, list_len;
-  unsigned char *nk = read_cell (fd, file_size, nk_off, &nk_len);
-  if (!nk || nk_len < 76 || memcmp (nk, "nk", 2) != 0) {
-    free (nk);
-    return -1;
-  }
-  uint32_t count = tp_le32 (nk + 36), list_off = tp_le32 (nk + 40);
-  uint32_t max_name = tp_le32 (nk + 60), max_data = tp_le32 (nk + 64);
-  free (nk);
-  if (count == 0)
-    return 0;
-  unsigned char *list = read_cell (fd, file_size, (size_t) list_off + BINS, &list_len);
-  int found = list && list_len / 4 >= count ? 0 : -1;
-  for (uint32_t i = 0; found == 0 && i < count; i++) {
-    size_t vk_len;
-    unsigned char *vk = read_cell (fd, file_size, (size_t) tp_le32 (list + 4 * i) + BINS, &vk_len);
-    size_t name_len = vk && vk_len >= 20 ? tp_le16 (vk + 2) : 0;
-    if (!vk || vk_len < 20 + name_len || memcmp (vk, "vk", 2) != 0)
-      found = -1;
-    else if ((tp_le16 (vk + 16) & 1) && name_len == strlen (name) &&
-             strncasecmp ((const char *) vk + 20, name, name_len) == 0) {
-      uint32_t size = tp_le32 (vk + 4);
-      out->present = true;
-      out->type = tp_le32 (vk + 12);
-      out->len = size & 0x7FFFFFFFu;
-      out->data = malloc (out->len ? out->len : 1);
-      if (!out->data)
-        found = -1;
-      else if (size & 0x80000000u)
-        found = out->len <= 4 ? (memcpy (out->data, vk + 8, out->len), 1) : -1;
-      else {
-        size_t data_len;
-        unsigned char *data = read_cell (fd, file_size, (size_t) tp_le32 (vk + 8) + BINS, &data_len);
-        found = data && data_len >= out->len ? (memcpy (out->data, data, out->len), 1) : -1;
-        free (data);
-      }
-    }
-    free (vk);
-  }
-  free (list);
-  /* The key's hints (longest name in UTF-16 bytes, largest data) must
-   * cover the value: readers size their buffers by them. */
-  if (found == 1 && (max_name < 2 * strlen (name) || max_data < out->len))
-    found = -1;
-  return found;
-}
-
-int
-tp_regf_verify_edits_from (tp_regf_read_fn read, void *ctx, size_t end,
-                           const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
-{
-  source src = { .read = read, .ctx = ctx }, *fd = &src;
-  unsigned char bb[TP_REGF_BASE_BLOCK_SIZE];
-  tp_regf_header hdr;
-  if (read (ctx, bb, sizeof bb, 0) != 0) {
-    snprintf (why, whylen, "cannot read the written hive back");
-    return -1;
-  }
-  /* tp_regf_check_primary reads only the base block of what it is given. */
-  if (tp_regf_check_primary (bb, end < sizeof bb ? sizeof bb : end, &hdr,
-                             why, whylen) != 0)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    tp_value got = { 0 };
-    int rc = read_value (fd, end, edits[i].nk_off, edits[i].name, &got);
-    bool ok = rc >= 0 && tp_value_equal (&got, edits[i].value);
-    tp_value_free (&got);
-    if (!ok) {
-      snprintf (why, whylen, "value %s does not read back as written", edits[i].name);
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static int
-read_fd (void *ctx, void *buf, size_t len, uint64_t off)
-{
-  return pread (*(int *) ctx, buf, len, (off_t) off) == (ssize_t) len ? 0 : -1;
-}
-
-int
-tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
-{
-  off_t end = lseek (fd, 0, SEEK_END);
-  if (end < 0) {
-    snprintf (why, whylen, "cannot read the written hive back");
-    return -1;
-  }
-  return tp_regf_verify_edits_from (read_fd, &fd, (size_t) end, edits, n, why, whylen);
-}

@@ -34,7 +34,7 @@ ok "regfexport: LastKnownGood ControlSet003 has no TLS keys" \
 ok "hivexregedit: the new key's values, exact" \
   test "$(value_of SOFTWARE '\Contoso\Agent\Config\Tls\Pins' Thumbprints)" = '"Thumbprints"=hex(7):41,00,42,00,00,00,43,00,44,00,00,00,00,00'
 ok "hivexregedit: QWORD" test "$(value_of SOFTWARE '\Contoso\Agent\Config\Tls\Pins' Limit)" = '"Limit"=hex(b):00,10,00,00,00,00,00,00'
-ok "hivexregedit: the default value" eval "$HIVEXREGEDIT --export SOFTWARE '\\Contoso\\Agent\\Config\\Tls\\Pins' | grep -qx '@=\"pinned\"'"
+ok "hivexregedit: the default value (REG_SZ \"pinned\")" eval "$HIVEXREGEDIT --export SOFTWARE '\\Contoso\\Agent\\Config\\Tls\\Pins' | grep -qx '@=hex(1):70,00,69,00,6e,00,6e,00,65,00,64,00,00,00'"
 ok "regfexport: the deleted subtree is gone" eval '! regf_dump SOFTWARE | grep -q "ROOT\\\\Classes\\\\CLSID"'
 ok "regfexport reads both hives without error" eval 'regf_dump SOFTWARE >/dev/null && regf_dump SYSTEM >/dev/null'
 # The export without the keys the settings own, and without the two .NET
@@ -83,7 +83,7 @@ if [ -f "$S/all-types.reg" ]; then
   ok "all types: exit 0" expect_rc 0
   ok "all types: regfexport reads the hive" eval 'regf_dump T >/dev/null'
   for v in '"Qword"=hex(b):01,02,03,04,05,06,07,08' '"BigEndian"=hex(5):00,00,00,0a' \
-           '"Odd type"=hex(ffff0000):de,ad' '"Empty binary"=hex:' '"Dword"=dword:0000000a' \
+           '"Odd type"=hex(ffff0000):de,ad' '"Empty binary"=hex(3):' '"Dword"=dword:0000000a' \
            '"Multi"=hex(7):61,00,00,00,62,00,63,00,00,00,00,00'; do
     name=${v%%=*}; name=${name//\"/}
     ok "all types: $name exact" test "$(value_of T '\Tlspatch\Types' "$name")" = "$v"

@@ -1,11 +1,11 @@
-/* tlspatch: write a hive with a few values changed, without rewriting it.
+/* tlspatch: write a hive with keys and values changed, without rewriting it.
  *
  * hivex_commit rebuilds the whole file from a full in-memory copy and
  * rewrites every value of a key it touches. For a handful of DWORDs
  * that costs a copy of the hive in memory and risks the key's other
  * values (hivex-notes.md). Instead: the hive's bytes are copied to the
- * output in the kernel (copy_file_range), the changed value records are
- * edited in place, new records go into ONE new hive bin appended at the
+ * output in the kernel (copy_file_range), the changed key and value
+ * records are edited in place, new records go into ONE new hive bin appended at the
  * end, and the base block gets new sequence numbers and checksum. Every
  * other byte stays as it was.
  */
@@ -19,12 +19,58 @@
 #include "tlspatch/reader.h"
 #include "tlspatch/result.h"
 
+/* One change of the hive, addressed by path. Edits apply in order: a
+ * SET_VALUE may target a key created by an earlier CREATE_KEY of the
+ * same list. Keys and values are found as Windows finds them: names
+ * compared case-insensitively (uppercased UTF-16 code units; Latin-1
+ * letters included, other scripts compared exactly).
+ *
+ * What is written, as Windows writes it (format spec):
+ * - a created key: an nk record (name Latin-1 "compressed" when every
+ *   character is below 256, else UTF-16LE), no class, the parent's
+ *   security (sk) with its reference count raised; inserted in the
+ *   parent's subkey list in Windows' order (uppercased name): lh from
+ *   minor 5, lf for minor 3 and 4, li below; an existing list keeps its
+ *   type; past TP_REGF_LEAF_LIMIT entries (or when it was one) an ri of
+ *   leaves of at most that many;
+ * - a deleted key: unlinked from its parent, then every cell of its
+ *   subtree released (keys, subkey lists and ri leaves, value lists,
+ *   values, data, big-data records, segment lists and segments, class
+ *   names). Security records are never freed: each deleted key lowers
+ *   its sk's reference count, and an sk whose count reaches 0 stays
+ *   linked in the hive's sk list, allocated, with count 0. Unlinking it
+ *   changes two other records (the neighbours' flink and blink), which
+ *   no single sector write can switch together: a stop in between
+ *   would leave a broken sk list, which Windows checks at load. One
+ *   unreferenced sk cell is leaked space, as Windows tolerates;
+ * - values of any type, 0 to 1 MiB: up to 4 bytes inline; 0 bytes as
+ *   size 0 and offset 0xFFFFFFFF; up to 16344 bytes in one cell; more
+ *   as big data (a db record, a segment list, segments of 16344 bytes)
+ *   from minor 4 on, one cell before. Replacing or deleting a value
+ *   frees its old data (cell, or db, list and segments); inline and
+ *   unset data free nothing. A value's other fields (name, flags) stay.
+ * - the keys' hints (max subkey name, max value name, max value data)
+ *   grow to cover what was written; they never shrink. */
+typedef enum {
+  TP_EDIT_SET_VALUE,     /* create or replace value `name` of `key` with *value */
+  TP_EDIT_DELETE_VALUE,  /* delete value `name` of `key` (it exists) */
+  TP_EDIT_CREATE_KEY,    /* create key `key`: its parent exists, or is created by an earlier edit */
+  TP_EDIT_DELETE_KEY,    /* delete key `key` (it exists, not the root) with its whole subtree */
+} tp_regf_op;
+
 typedef struct {
-  size_t nk_off;            /* file offset of the key's nk cell (a hivex node handle) */
-  size_t vk_off;            /* file offset of the value's vk cell, 0 when absent */
-  const char *name;         /* value name (ASCII) */
-  const tp_value *value;    /* the new value; !present deletes it */
+  tp_regf_op op;
+  const char *key;        /* path from the hive root, "\A\B" (UTF-8; "" or "\" is the root) */
+  const char *name;       /* value name, UTF-8; "" is the key's default value */
+  const tp_value *value;  /* TP_EDIT_SET_VALUE only */
 } tp_regf_edit;
+
+/* Entries per subkey leaf: a longer list becomes an ri of leaves
+ * (Windows splits leaves around 1012 entries). */
+#define TP_REGF_LEAF_LIMIT 1012
+
+/* The largest value data written (1 MiB). */
+#define TP_REGF_MAX_DATA (1024 * 1024)
 
 /* Writing a patch in place, record by record, is safe against a stop at
  * any point when the writes of each phase reach the disk before those of
@@ -111,8 +157,12 @@ int tp_regf_roll_back_in_place (const tp_regf_patch *const *patches,
 int tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
-/* Read the written file back through fd: a clean base block, and each
- * edited value exactly as intended (absent where deleted). */
+/* Read the written file back through fd: a clean base block, and the
+ * edits' outcome, found by path: created keys exist, deleted keys and
+ * values are gone, each set value reads back with its type and bytes,
+ * and the keys' hints cover what was written. An edit undone by a
+ * later one of the list (a value set, then its key deleted) is not
+ * checked. */
 int tp_regf_verify_edits (int fd, const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
 /* The same, reading the written hive (`size` bytes) through `read`. */

@@ -1,0 +1,106 @@
+/* tlspatch: what the writer's files share (not a public header).
+ *
+ * writer.c plans and writes a patch: 4-byte edits of existing records
+ * (pokes) in phases, one new hive bin, the base block. editor.c turns
+ * path-addressed edits into those pokes and new cells (key and value
+ * records); writer-verify.c reads the result back by path. */
+#ifndef TLSPATCH_WRITER_INT_H
+#define TLSPATCH_WRITER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlspatch/reader.h"
+#include "tlspatch/writer.h"
+
+#define TP_W_BINS 4096          /* the hive bins data starts after the base block */
+#define TP_W_NO_OFFSET 0xFFFFFFFFu
+
+/* A 4-byte edit of an existing record, as planned (merged into runs
+ * of tp_regf_poke afterwards). */
+typedef struct {
+  size_t off;
+  unsigned char bytes[4];
+  tp_regf_phase phase;
+  size_t record;                /* the cell it belongs to: one record's LINK edits are one change */
+  size_t seq;                   /* planning order: a later edit of the same bytes wins */
+} tp_w_edit32;
+
+/* Small in-place edits of the hive, and the new bin being built. */
+typedef struct {
+  tp_w_edit32 *pokes;
+  size_t n_pokes;
+  unsigned char *bin;           /* the appended hive bin, header included */
+  size_t bin_used, bin_cap, bin_size;
+  size_t bin_file_off;          /* where the bin starts in the file */
+  const tp_regf *r;             /* the hive as it is (loaded on demand) */
+  const unsigned char *buf;
+  size_t size;
+  uint32_t minor;
+  uint64_t now;                 /* FILETIME for new and changed keys */
+  size_t *freed;                /* cells released so far: a hash set (0 = empty slot) */
+  size_t freed_cap, n_freed;
+  char *why;
+  size_t whylen;
+} tp_w_patch;
+
+/* Record a one-line reason (printf with one string); returns -1. */
+int tp_w_fail (tp_w_patch *p, const char *fmt, const char *detail);
+
+/* Set 4 bytes of an existing record in a phase. tp_w_poke32 drops a
+ * poke that changes nothing; tp_w_poke32_always keeps it (a later
+ * phase putting back bytes an earlier one changed). */
+int tp_w_poke32 (tp_w_patch *p, size_t record, size_t off, uint32_t v, tp_regf_phase phase);
+int tp_w_poke32_always (tp_w_patch *p, size_t record, size_t off, uint32_t v,
+                        tp_regf_phase phase);
+
+/* The allocated cell at file offset `off` of the hive: its payload
+ * length, or 0 when it is not one (out of bounds, free, too small). */
+size_t tp_w_cell (const tp_w_patch *p, size_t off);
+
+/* Mark the hive's cell at `off` free in RELEASE. 0 when freed now; 1
+ * when it already was by this patch; -1 when it is damaged. */
+int tp_w_free (tp_w_patch *p, size_t off);
+
+/* A new cell in the new bin holding `len` bytes of `payload` (NULL:
+ * zeros). Returns its file offset, 0 when out of memory. */
+size_t tp_w_new_cell (tp_w_patch *p, const void *payload, size_t len);
+
+/* The payload of a new cell, by its file offset (valid until the next
+ * tp_w_new_cell). */
+unsigned char *tp_w_new_payload (tp_w_patch *p, size_t off);
+
+/* The editor (editor.c): carry out edits as pokes and new cells. */
+int tp_w_plan (tp_w_patch *p, const tp_regf_edit *edits, size_t n);
+
+/* Names. A UTF-8 name as UTF-16 code units (malloc'd, *n units);
+ * 3-byte encodings of surrogates (the reader's output for UTF-16 names
+ * that are not valid UTF-16) give those units. NULL when invalid. */
+uint16_t *tp_w_utf16 (const char *utf8, size_t *n);
+
+/* A code unit uppercased as Windows does for ASCII, Latin-1, Greek and
+ * Cyrillic (others are left as they are). */
+uint16_t tp_w_upcase (uint16_t c);
+
+/* Compare names as Windows orders subkeys: uppercased code units. */
+int tp_w_name_cmp (const uint16_t *a, size_t na, const uint16_t *b, size_t nb);
+
+/* The components of a key path ("\A\B", "" or "\" the root) as UTF-16
+ * names: a malloc'd array (free with tp_w_path_free), *n of them. NULL
+ * when the path is invalid (an empty component, bad UTF-8). */
+typedef struct {
+  uint16_t *u;
+  size_t n;
+} tp_w_name;
+tp_w_name *tp_w_path (const char *path, size_t *n);
+void tp_w_path_free (tp_w_name *parts, size_t n);
+
+/* The child of key `nk` named `name` (as Windows compares), or 0;
+ * *damaged set when a list or name cannot be read. */
+size_t tp_w_find_child (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damaged);
+
+/* The value of key `nk` named `name`, or 0 (*damaged as above). */
+size_t tp_w_find_value (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damaged);
+
+#endif

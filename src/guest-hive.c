@@ -460,7 +460,8 @@ product_of (tp_hive *hv)
   tp_result scratch;
   tp_result_init (&scratch, "SOFTWARE");
   char *name = NULL;
-  size_t key = tp_hive_lookup (hv, "\\Microsoft\\Windows NT\\CurrentVersion");
+  size_t key = 0;
+  tp_hive_find_key (hv, "\\Microsoft\\Windows NT\\CurrentVersion", &key, NULL, NULL);
   tp_value v = { 0 };
   char *stored = NULL;
   if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&

@@ -423,7 +423,7 @@ tp_hive_lookup (tp_hive *hv, const char *path)
 }
 
 tp_lookup
-tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored)
+tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored, tp_result *res)
 {
   *node = tp_regf_root (&hv->reader);
   if (stored)
@@ -452,6 +452,8 @@ tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored)
     }
   }
   hv->damaged = hv->damaged || found == TP_DAMAGED;
+  if (found == TP_DAMAGED && res)
+    tp_result_fail (res, "key %s cannot be looked up: a key on the way is damaged", path);
   free (copy);
   if (found != TP_FOUND && stored) {
     free (*stored);

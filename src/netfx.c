@@ -56,9 +56,13 @@ static int
 read_release (tp_hive *hv, tp_result *res)
 {
   res->dotnet_checked = true;
-  size_t full = tp_hive_lookup (hv, NDP_V4_FULL);
+  size_t full;
   uint32_t release;
-  tp_lookup got = full ? tp_hive_get_dword (hv, full, "Release", &release) : TP_ABSENT;
+  tp_lookup got = tp_hive_find_key (hv, NDP_V4_FULL, &full, NULL, res);
+  if (got == TP_DAMAGED)
+    return -1;
+  if (got == TP_FOUND)
+    got = tp_hive_get_dword (hv, full, "Release", &release);
   if (got == TP_DAMAGED)
     return tp_result_fail (res, "the .NET Release value under %s is damaged", NDP_V4_FULL);
   if (got == TP_FOUND)
@@ -99,9 +103,10 @@ plan_dword_one (tp_hive *hv, const char *key_path, const char *name, tp_result *
 static int
 plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *res)
 {
-  size_t node = tp_hive_lookup (hv, branch);
-  if (!node)
-    return 0;
+  size_t node;
+  tp_lookup got = tp_hive_find_key (hv, branch, &node, NULL, res);
+  if (got != TP_FOUND)
+    return got == TP_DAMAGED ? -1 : 0;
   size_t n;
   size_t *children = tp_hive_children (hv, node, &n);
   if (n == (size_t) -1)
@@ -137,7 +142,11 @@ tp_netfx_plan (tp_hive *hv, const tp_options *opt, tp_result *res)
   if (read_release (hv, res) < 0)
     return -1;
 
-  if (!tp_hive_lookup (hv, NETFX_64))
+  size_t node;
+  tp_lookup got = tp_hive_find_key (hv, NETFX_64, &node, NULL, res);
+  if (got == TP_DAMAGED)
+    return -1;
+  if (got == TP_ABSENT)
     tp_result_warn (res, "no %s key: .NET Framework does not seem to be installed", NETFX_64);
   int n64 = plan_branch (hv, NETFX_64, opt, res);
   if (n64 < 0)

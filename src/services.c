@@ -14,12 +14,15 @@
 int
 tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
 {
-  size_t select = tp_hive_lookup (hv, "\\Select");
-  if (!select)
+  size_t select;
+  tp_lookup got = tp_hive_find_key (hv, "\\Select", &select, NULL, res);
+  if (got == TP_DAMAGED)
+    return -1;
+  if (got == TP_ABSENT)
     return tp_result_fail (res, "no \\Select key: cannot tell which control set Windows boots");
 
   uint32_t def, cur;
-  tp_lookup got = tp_hive_get_dword (hv, select, "Default", &def);
+  got = tp_hive_get_dword (hv, select, "Default", &def);
   if (got == TP_DAMAGED)
     return tp_result_fail (res, "\\Select's Default value is damaged: cannot tell which "
                            "control set Windows boots");
@@ -39,8 +42,12 @@ tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
       return tp_result_fail (res, "\\Select names control set %u, which cannot exist", sets[i]);
     snprintf (names[i], sizeof names[i], "ControlSet%03u", sets[i]);
     char path[32];
+    size_t set;
     snprintf (path, sizeof path, "\\%s", names[i]);
-    if (!tp_hive_lookup (hv, path))
+    got = tp_hive_find_key (hv, path, &set, NULL, res);
+    if (got == TP_DAMAGED)
+      return -1;
+    if (got == TP_ABSENT)
       return tp_result_fail (res, "\\Select names %s, which does not exist", names[i]);
   }
   return n;
@@ -49,41 +56,36 @@ tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
 static int
 plan_service (tp_hive *hv, const char *control_set, const char *service, tp_result *res)
 {
-  char *path = NULL;
+  char *path = NULL, *stored = NULL;   /* stored: as the hive spells it */
   if (asprintf (&path, "\\%s\\Services\\%s", control_set, service) < 0)
     return tp_result_fail (res, "out of memory");
-
-  int rc = 0;
+  size_t node;
   uint32_t start;
-  size_t node = tp_hive_lookup (hv, path);
-  tp_lookup got = node ? tp_hive_get_dword (hv, node, "Start", &start) : TP_ABSENT;
-  if (got == TP_DAMAGED)
-    rc = tp_result_fail (res, "the Start value of service %s in %s is damaged", service,
-                         control_set);
-  else if (!node)
+  tp_lookup got = tp_hive_find_key (hv, path, &node, &stored, res);
+  if (got == TP_FOUND)
+    got = tp_hive_get_dword (hv, node, "Start", &start);
+  else if (got == TP_ABSENT)
     tp_result_warn (res, "service %s is not installed in %s", service, control_set);
+  int rc = 0;
+  if (got == TP_DAMAGED)
+    rc = res->error ? -1 : tp_result_fail (res, "the Start value of service %s in %s is "
+                                           "damaged", service, control_set);
+  else if (!stored)
+    ;                           /* not installed: said above */
   else if (got == TP_ABSENT)
     tp_result_warn (res, "service %s in %s has no DWORD Start value; left alone",
                     service, control_set);
   else if (start == TP_SERVICE_START_MANUAL) {
-    /* Report the key as the hive spells it, not as the user typed it. */
-    char *stored = tp_hive_key_name (hv, node);
-    free (path);
-    path = NULL;
-    if (!stored || asprintf (&path, "\\%s\\Services\\%s", control_set, stored) < 0) {
-      free (stored);
-      return tp_result_fail (res, "out of memory");
-    }
-    free (stored);
     unsigned char bytes[4];
     tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes);
-    rc = tp_hive_plan_value (hv, path, "Start", &autostart, res);
+    rc = tp_hive_plan_value (hv, stored, "Start", &autostart, res);
   } else if (start == TP_SERVICE_START_DISABLED)
     tp_result_warn (res, "service %s is disabled in %s; left disabled", service, control_set);
   else if (start != TP_SERVICE_START_AUTO)
     tp_result_warn (res, "service %s in %s has Start=%u (boot/system driver?); left alone",
                     service, control_set, start);
   free (path);
+  free (stored);
   return rc;
 }
 

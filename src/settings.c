@@ -198,17 +198,6 @@ planned_key (const plan *p, const char *key, tp_change_op op)
   return NULL;
 }
 
-/* Look `path` up in the hive; damage is an error (recorded), never
- * absence. */
-static tp_lookup
-find_key (plan *p, const char *path, size_t *node, char **stored)
-{
-  tp_lookup got = tp_hive_find_key (p->hv, path, node, stored);
-  if (got == TP_DAMAGED)
-    tp_result_fail (p->res, "key %s cannot be looked up: a key on the way is damaged", path);
-  return got;
-}
-
 /* Make `path` exist: TP_FOUND with its node (stored spelling in
  * *stored), or TP_ABSENT when it is (now) planned to be created, every
  * missing level a change of its own; -1 when damaged. */
@@ -217,7 +206,7 @@ ensure_key (plan *p, const char *path, size_t *node, char **stored)
 {
   if (planned_key (p, path, TP_CHANGE_CREATE_KEY))
     return TP_ABSENT;
-  tp_lookup got = find_key (p, path, node, stored);
+  tp_lookup got = tp_hive_find_key (p->hv, path, node, stored, p->res);
   if (got == TP_DAMAGED)
     return -1;
   if (got == TP_FOUND)
@@ -231,9 +220,9 @@ ensure_key (plan *p, const char *path, size_t *node, char **stored)
       *slash = '\0';
     size_t at;
     tp_lookup level = planned_key (p, copy, TP_CHANGE_CREATE_KEY) ? TP_ABSENT
-                    : tp_hive_find_key (p->hv, copy, &at, NULL);
+                    : tp_hive_find_key (p->hv, copy, &at, NULL, p->res);
     if (level == TP_DAMAGED)
-      rc = tp_result_fail (p->res, "key %s cannot be looked up: it is damaged", copy);
+      rc = -1;
     else if (level == TP_ABSENT && !planned_key (p, copy, TP_CHANGE_CREATE_KEY) &&
              tp_result_add_key_change (p->res, TP_CHANGE_CREATE_KEY, copy, NULL) < 0)
       rc = -1;
@@ -293,7 +282,7 @@ plan_delete_value (plan *p, const tp_setting *st, const char *path)
     return 0;
   size_t node;
   char *stored = NULL;
-  tp_lookup got = find_key (p, path, &node, &stored);
+  tp_lookup got = tp_hive_find_key (p->hv, path, &node, &stored, p->res);
   if (got == TP_DAMAGED)
     return -1;
   int rc = got == TP_FOUND ? tp_hive_plan_value (p->hv, stored, st->name, &absent, p->res) : 0;
@@ -308,7 +297,7 @@ plan_delete_key (plan *p, const char *path)
     return 0;                   /* within a key already being deleted */
   size_t node;
   char *stored = NULL;
-  tp_lookup got = find_key (p, path, &node, &stored);
+  tp_lookup got = tp_hive_find_key (p->hv, path, &node, &stored, p->res);
   if (got == TP_DAMAGED)
     return -1;
   int rc = 0;

@@ -70,8 +70,10 @@ size_t tp_hive_child (tp_hive *hv, size_t parent, const char *name);
 /* Walk a path from the root ("\\A\\B"; "" is the root): TP_FOUND with
  * the key in *node and, when stored is given, its path as the hive
  * spells it (malloc'd); TP_ABSENT; TP_DAMAGED (a list or name on the
- * way cannot be read; the hive is marked damaged). */
-tp_lookup tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored);
+ * way cannot be read; the hive is marked damaged, and the failure
+ * recorded in res when given). */
+tp_lookup tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored,
+                            tp_result *res);
 
 /* A key with everything below it (malloc'd; tp_key_tree_free), or NULL
  * (recorded in res: something in it cannot be read). */

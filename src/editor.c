@@ -396,7 +396,8 @@ new_data (tp_w_patch *p, const tp_value *v, uint32_t *size, uint32_t *off)
 {
   if (v->len <= 4) {            /* empty data too: inline, size 0, as hivex reads it */
     unsigned char inline_data[4] = { 0 };
-    memcpy (inline_data, v->data, v->len);
+    if (v->len)                 /* no data pointer for empty data */
+      memcpy (inline_data, v->data, v->len);
     *size = (uint32_t) v->len | 0x80000000u;
     *off = tp_le32 (inline_data);
     return 0;

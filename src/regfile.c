@@ -56,13 +56,22 @@ fail (parser *p, unsigned line, const char *fmt, ...)
     vsnprintf (p->why + n, p->whylen - (size_t) n, fmt, ap);
     va_end (ap);
   }
+  for (char *q = p->why; *q; q++)       /* one line, whatever the file held */
+    if ((unsigned char) *q < 0x20 || *q == 0x7F)
+      *q = '?';
   return -1;
 }
 
+/* How much of s..e to quote: at most SHOW_MAX bytes, whole characters. */
 static int
 show (const char *s, const char *e)
 {
-  return e - s > SHOW_MAX ? SHOW_MAX : (int) (e - s);
+  if (e - s <= SHOW_MAX)
+    return (int) (e - s);
+  int n = SHOW_MAX;
+  while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+    n--;
+  return n;
 }
 
 /* ------------------------------------------------------------------ */

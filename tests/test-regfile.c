@@ -443,7 +443,8 @@ test_limits (void)
   int k = sprintf (s, V5 "[" K "]\n\"a\"=\"");
   memset (s + k, 'x', n);
   strcpy (s + k + n, "\"\n");
-  expect_error (s, 4, "over the 1 MiB limit", "a string of 512 Ki characters (1 MiB + 2 bytes) refused");
+  expect_error (s, 4, "over the 1 MiB limit",
+                "a string of 512 Ki characters (1 MiB + 2 bytes) refused");
   s[k + n - 1] = '"', s[k + n] = '\n', s[k + n + 1] = '\0';
   rc = parse (s, &f, why, sizeof why);
   ok (rc == 0 && f.entries[1].value.len == TP_REG_MAX_DATA,

@@ -3,7 +3,8 @@
  * The input is a .reg file in any encoding. Whatever parses must hold the
  * parser's promises (an error names the file; values have a type, their
  * bytes and a name), and must come back identical when written out again
- * as a version 5 file (every value as hex(N):...) and parsed once more. */
+ * as a version 5 file (every value as hex(N):...) and parsed once more;
+ * a UTF-8 file must parse the same, lines included, in UTF-16LE. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,54 @@ roundtrip (const tp_reg_file *f)
   free (text);
 }
 
+/* Valid UTF-8 (it parsed) as regedit writes it: a BOM and UTF-16LE. */
+static unsigned char *
+to_utf16 (const uint8_t *s, size_t n, size_t *len)
+{
+  unsigned char *out = malloc (2 * n + 2), *q = out;
+  check (out != NULL, "out of memory");
+  *q++ = 0xFF, *q++ = 0xFE;
+  for (size_t i = 0; i < n;) {
+    uint32_t cp = s[i];
+    size_t k = cp < 0x80 ? 1 : cp < 0xE0 ? 2 : cp < 0xF0 ? 3 : 4;
+    if (k > 1)
+      cp &= 0x3Fu >> (k - 1);
+    for (size_t j = 1; j < k && i + j < n; j++)
+      cp = cp << 6 | (s[i + j] & 0x3F);
+    i += k;
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      uint32_t hi = 0xD800 + (cp >> 10);
+      *q++ = (unsigned char) hi, *q++ = (unsigned char) (hi >> 8);
+      cp = 0xDC00 + (cp & 0x3FF);
+    }
+    *q++ = (unsigned char) cp, *q++ = (unsigned char) (cp >> 8);
+  }
+  *len = (size_t) (q - out);
+  return out;
+}
+
+/* A UTF-8 file (no BOM, version 5) means the same in UTF-16LE, lines too. */
+static void
+same_in_utf16 (const uint8_t *data, size_t size, const tp_reg_file *f)
+{
+  if (f->version != 5 || (size >= 2 && (data[0] == 0xFF || data[0] == 0xFE || data[0] == 0xEF)))
+    return;
+  size_t len;
+  unsigned char *u = to_utf16 (data, size, &len);
+  tp_reg_file g;
+  char why[512];
+  int rc = tp_reg_parse ("in.reg", u, len, &g, why, sizeof why);
+  if (rc != 0)
+    fprintf (stderr, "fuzz-regfile: in UTF-16LE, refused: %s\n", why);
+  check (rc == 0 && g.n == f->n, "in UTF-16LE, parses differently");
+  for (size_t i = 0; i < f->n; i++)
+    check (same_entry (&f->entries[i], &g.entries[i]) &&
+           f->entries[i].line == g.entries[i].line, "in UTF-16LE, an entry differs");
+  tp_reg_file_free (&g);
+  free (u);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -122,6 +171,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   for (size_t i = 0; i < f.n; i++)
     check_entry (&f.entries[i]);
   roundtrip (&f);
+  same_in_utf16 (data, size, &f);
   tp_reg_file_free (&f);
   return 0;
 }

@@ -85,6 +85,11 @@ for reg in "$top"/fixtures/settings/*.reg; do
     { printf '\377\376'; sed 's/$/\r/' "$reg" | iconv -f UTF-8 -t UTF-16LE; } > "$out/regfile/$name-utf16"
   fi
 done
+# REGEDIT4 with Windows-1252 bytes, and the rarer syntax of version 5.
+printf 'REGEDIT4\r\n\r\n[HKEY_CURRENT_USER\\Caf\351]\r\n"\351"="\200\201"\r\n"e"=hex(2):25,e9,00\r\n' \
+  > "$out/regfile/regedit4-ansi"
+printf 'Windows Registry Editor Version 5.00\n[-A\\B\\]\n[A]B]  \n @ = "x\\"\\\\"\n"q"=hex(b):1,2,\\ \n\t3\n"d"=-\n' \
+  > "$out/regfile/syntax"
 
 count () { find "$1" -type f | wc -l | tr -d ' '; }
 echo "make-corpus: $(count "$out/recover") recover seeds, $(count "$out/header") header seeds," \

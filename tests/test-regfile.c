@@ -416,6 +416,42 @@ big_hex (size_t n, const char *type)
 }
 
 static void
+test_messages (void)
+{
+  char why[512];
+  tp_reg_file f;
+  /* 23 ASCII bytes, then 'é': the 24-byte cut must not split it. */
+  int rc = parse (V5 "[" K "]\n\"a\"=abcdefghijklmnopqrstuvwé and more\n", &f, why, sizeof why);
+  ok (rc == -1 && strstr (why, "'abcdefghijklmnopqrstuvw'"),
+      "quoted text is cut to whole characters: %s", why);
+  rc = parse (V5 "[" K "]\n\"a\"=x\ry\x1b\n", &f, why, sizeof why);
+  ok (rc == -1 && strstr (why, "'x?y?'"), "control characters in a message become '?': %s", why);
+  char tiny[12];
+  rc = parse ("x", &f, tiny, sizeof tiny);
+  ok (rc == -1 && strcmp (tiny, "t.reg:1: no") == 0, "a short buffer gets the start: %s", tiny);
+}
+
+/* tp_reg_load of a file bigger than its first read. */
+static void
+test_load_big (void)
+{
+  char path[] = "/tmp/tlspatch-regfile-XXXXXX", why[512];
+  char *s = big_hex (300000, "hex(3):");
+  int fd = mkstemp (path);
+  ssize_t w = fd >= 0 ? write (fd, s, strlen (s)) : -1;
+  if (fd >= 0)
+    close (fd);
+  tp_reg_file f;
+  int rc = w == (ssize_t) strlen (s) ? tp_reg_load (path, &f, why, sizeof why) : -1;
+  ok (rc == 0 && f.n == 2 && f.entries[1].value.len == 300000,
+      "a file of %zu bytes loads: %s", strlen (s), rc ? why : "");
+  if (rc == 0)
+    tp_reg_file_free (&f);
+  unlink (path);
+  free (s);
+}
+
+static void
 test_limits (void)
 {
   char why[512];
@@ -624,7 +660,8 @@ test_undo_record (void)
   static const unsigned char dw1[] = { 1, 0, 0, 0 };
   rc = rc == 0 ? tp_reg_load (path, &f, why, sizeof why) : -1;
   ok (rc == 0 && f.n == 5 &&
-      entry_is (&f, 0, TP_REG_KEY, "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+      entry_is (&f, 0, TP_REG_KEY,
+                "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
                 NULL) &&
       entry_is (&f, 1, TP_REG_DELETE_VALUE, f.entries[0].key, "SchUseStrongCrypto") &&
       entry_is (&f, 2, TP_REG_KEY, "HKEY_LOCAL_MACHINE\\SOFTWARE\\Odd]Key", NULL) &&
@@ -687,7 +724,9 @@ main (void)
   test_key_errors ();
   test_value_errors ();
   test_continuation_errors ();
+  test_messages ();
   test_limits ();
+  test_load_big ();
   test_long_file ();
   test_fixtures ();
   test_iconv_utf16 ();

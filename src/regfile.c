@@ -576,7 +576,7 @@ parse_hex_list (parser *p, cursor *c, bytes *b)
       c->s++;
       need_comma = false;
     } else if (*c->s == ',') {
-      return fail (p, c->no, "empty hex byte (two commas)");
+      return fail (p, c->no, "empty hex byte (a comma with no byte before it)");
     } else {
       if (hex_byte (p, c, b) < 0)
         return -1;

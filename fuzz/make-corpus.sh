@@ -8,6 +8,8 @@
 # (primary and logs, valid and bent), the fixture hives clean and dirty,
 # and Windows' new-format sample when ../shared/testdata is present.
 # OUTDIR/header (fuzz-header): the fixture hives.
+# OUTDIR/regfile (fuzz-regfile): fixtures/settings/*.reg as they are, and
+# as regedit exports them (UTF-16LE with a BOM and CRLF, when iconv exists).
 # Needs a C compiler ($CC, default cc) and libhivex (the test links it).
 set -eu
 
@@ -18,7 +20,7 @@ data=${TLSPATCH_TESTDATA:-$top/../shared/testdata/regf-logs}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 
-mkdir -p "$out/recover" "$out/header"
+mkdir -p "$out/recover" "$out/header" "$out/regfile"
 
 "$cc" -std=c11 -D_GNU_SOURCE -O1 -o "$work/mkhive" "$top/tests/mkhive.c"
 "$cc" -std=c11 -D_GNU_SOURCE -O1 -I"$top/include" -o "$work/test-recover" \
@@ -76,5 +78,19 @@ if [ -r "$new/NewDirtyHive" ]; then
   pack "$out/recover/windows10" "$work/p" "$new/NewDirtyHive.LOG1" "$work/l2"
 fi
 
+for reg in "$top"/fixtures/settings/*.reg; do
+  name=$(basename "$reg" .reg)
+  cp "$reg" "$out/regfile/$name"
+  if command -v iconv > /dev/null; then
+    { printf '\377\376'; sed 's/$/\r/' "$reg" | iconv -f UTF-8 -t UTF-16LE; } > "$out/regfile/$name-utf16"
+  fi
+done
+# REGEDIT4 with Windows-1252 bytes, and the rarer syntax of version 5.
+printf 'REGEDIT4\r\n\r\n[HKEY_CURRENT_USER\\Caf\351]\r\n"\351"="\200\201"\r\n"e"=hex(2):25,e9,00\r\n' \
+  > "$out/regfile/regedit4-ansi"
+printf 'Windows Registry Editor Version 5.00\n[-A\\B\\]\n[A]B]  \n @ = "x\\"\\\\"\n"q"=hex(b):1,2,\\ \n\t3\n"d"=-\n' \
+  > "$out/regfile/syntax"
+
 count () { find "$1" -type f | wc -l | tr -d ' '; }
-echo "make-corpus: $(count "$out/recover") recover seeds, $(count "$out/header") header seeds in $out"
+echo "make-corpus: $(count "$out/recover") recover seeds, $(count "$out/header") header seeds," \
+  "$(count "$out/regfile") regfile seeds in $out"

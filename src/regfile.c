@@ -56,13 +56,22 @@ fail (parser *p, unsigned line, const char *fmt, ...)
     vsnprintf (p->why + n, p->whylen - (size_t) n, fmt, ap);
     va_end (ap);
   }
+  for (char *q = p->why; *q; q++)       /* one line, whatever the file held */
+    if ((unsigned char) *q < 0x20 || *q == 0x7F)
+      *q = '?';
   return -1;
 }
 
+/* How much of s..e to quote: at most SHOW_MAX bytes, whole characters. */
 static int
 show (const char *s, const char *e)
 {
-  return e - s > SHOW_MAX ? SHOW_MAX : (int) (e - s);
+  if (e - s <= SHOW_MAX)
+    return (int) (e - s);
+  int n = SHOW_MAX;
+  while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+    n--;
+  return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -311,28 +320,32 @@ expect_end (parser *p, cursor *c)
 /* ------------------------------------------------------------------ */
 /* Entries                                                            */
 
+static int
+grow_entries (parser *p)
+{
+  if (p->out.n < p->cap)
+    return 0;
+  if (p->cap > SIZE_MAX / 2 / sizeof *p->out.entries)
+    return -1;
+  size_t cap = p->cap ? p->cap * 2 : 16;
+  tp_reg_entry *e = realloc (p->out.entries, cap * sizeof *e);
+  if (!e)
+    return -1;
+  p->out.entries = e;
+  p->cap = cap;
+  return 0;
+}
+
 /* Takes name and v->data, even on failure. */
 static int
 add_entry (parser *p, tp_reg_op op, const char *key, char *name, tp_value *v, unsigned line)
 {
   char *k = strdup (key);
-  if (!k || (p->out.n == p->cap && p->cap > SIZE_MAX / 2 / sizeof *p->out.entries)) {
+  if (!k || grow_entries (p) < 0) {
     free (k);
     free (name);
     free (v->data);
     return fail (p, line, "out of memory");
-  }
-  if (p->out.n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 16;
-    tp_reg_entry *e = realloc (p->out.entries, cap * sizeof *e);
-    if (!e) {
-      free (k);
-      free (name);
-      free (v->data);
-      return fail (p, line, "out of memory");
-    }
-    p->out.entries = e;
-    p->cap = cap;
   }
   p->out.entries[p->out.n++] = (tp_reg_entry) {
     .op = op, .key = k, .name = name, .value = *v, .line = line,
@@ -404,6 +417,16 @@ parse_quoted (parser *p, cursor *c, const char *what, char **out, size_t *len)
   return 0;
 }
 
+/* One code point of text already checked (U+FFFD should it not be). */
+static size_t
+text_next (const unsigned char *s, size_t n, uint32_t *cp)
+{
+  size_t k = utf8_next (s, n, cp);
+  if (k == 0)
+    *cp = 0xFFFD, k = 1;
+  return k;
+}
+
 /* UTF-8 (valid: the text was checked) to UTF-16LE with a NUL. */
 static int
 to_utf16 (parser *p, unsigned line, const char *s, size_t n, tp_value *v)
@@ -412,7 +435,7 @@ to_utf16 (parser *p, unsigned line, const char *s, size_t n, tp_value *v)
   size_t units = 1;
   uint32_t cp;
   for (size_t i = 0, k; i < n; i += k) {
-    k = utf8_next (u + i, n - i, &cp);
+    k = text_next (u + i, n - i, &cp);
     units += cp >= 0x10000 ? 2 : 1;
   }
   if (units * 2 > TP_REG_MAX_DATA)
@@ -421,7 +444,7 @@ to_utf16 (parser *p, unsigned line, const char *s, size_t n, tp_value *v)
   if (!d)
     return fail (p, line, "out of memory");
   for (size_t i = 0, k; i < n; i += k) {
-    k = utf8_next (u + i, n - i, &cp);
+    k = text_next (u + i, n - i, &cp);
     if (cp >= 0x10000) {
       cp -= 0x10000;
       uint32_t hi = 0xD800 + (cp >> 10);
@@ -553,7 +576,7 @@ parse_hex_list (parser *p, cursor *c, bytes *b)
       c->s++;
       need_comma = false;
     } else if (*c->s == ',') {
-      return fail (p, c->no, "empty hex byte (two commas)");
+      return fail (p, c->no, "empty hex byte (a comma with no byte before it)");
     } else {
       if (hex_byte (p, c, b) < 0)
         return -1;

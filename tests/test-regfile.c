@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tlspatch/regfile.h"
+#include "tlspatch/undo.h"
 
 #include "tap.h"
 
@@ -415,6 +416,42 @@ big_hex (size_t n, const char *type)
 }
 
 static void
+test_messages (void)
+{
+  char why[512];
+  tp_reg_file f;
+  /* 23 ASCII bytes, then 'é': the 24-byte cut must not split it. */
+  int rc = parse (V5 "[" K "]\n\"a\"=abcdefghijklmnopqrstuvwé and more\n", &f, why, sizeof why);
+  ok (rc == -1 && strstr (why, "'abcdefghijklmnopqrstuvw'"),
+      "quoted text is cut to whole characters: %s", why);
+  rc = parse (V5 "[" K "]\n\"a\"=x\ry\x1b\n", &f, why, sizeof why);
+  ok (rc == -1 && strstr (why, "'x?y?'"), "control characters in a message become '?': %s", why);
+  char tiny[12];
+  rc = parse ("x", &f, tiny, sizeof tiny);
+  ok (rc == -1 && strcmp (tiny, "t.reg:1: no") == 0, "a short buffer gets the start: %s", tiny);
+}
+
+/* tp_reg_load of a file bigger than its first read. */
+static void
+test_load_big (void)
+{
+  char path[] = "/tmp/tlspatch-regfile-XXXXXX", why[512];
+  char *s = big_hex (300000, "hex(3):");
+  int fd = mkstemp (path);
+  ssize_t w = fd >= 0 ? write (fd, s, strlen (s)) : -1;
+  if (fd >= 0)
+    close (fd);
+  tp_reg_file f;
+  int rc = w == (ssize_t) strlen (s) ? tp_reg_load (path, &f, why, sizeof why) : -1;
+  ok (rc == 0 && f.n == 2 && f.entries[1].value.len == 300000,
+      "a file of %zu bytes loads: %s", strlen (s), rc ? why : "");
+  if (rc == 0)
+    tp_reg_file_free (&f);
+  unlink (path);
+  free (s);
+}
+
+static void
 test_limits (void)
 {
   char why[512];
@@ -443,7 +480,8 @@ test_limits (void)
   int k = sprintf (s, V5 "[" K "]\n\"a\"=\"");
   memset (s + k, 'x', n);
   strcpy (s + k + n, "\"\n");
-  expect_error (s, 4, "over the 1 MiB limit", "a string of 512 Ki characters (1 MiB + 2 bytes) refused");
+  expect_error (s, 4, "over the 1 MiB limit",
+                "a string of 512 Ki characters (1 MiB + 2 bytes) refused");
   s[k + n - 1] = '"', s[k + n] = '\n', s[k + n + 1] = '\0';
   rc = parse (s, &f, why, sizeof why);
   ok (rc == 0 && f.entries[1].value.len == TP_REG_MAX_DATA,
@@ -551,6 +589,89 @@ test_fixtures (void)
   free (path);
 }
 
+static int
+same_entries (const tp_reg_file *a, const tp_reg_file *b)
+{
+  if (a->n != b->n)
+    return 0;
+  for (size_t i = 0; i < a->n; i++) {
+    const tp_reg_entry *x = &a->entries[i], *y = &b->entries[i];
+    if (x->op != y->op || x->line != y->line || strcmp (x->key, y->key) != 0 ||
+        (x->name ? !y->name || strcmp (x->name, y->name) != 0 : y->name != NULL) ||
+        x->value.present != y->value.present || x->value.type != y->value.type ||
+        x->value.len != y->value.len ||
+        (x->value.len && memcmp (x->value.data, y->value.data, x->value.len) != 0))
+      return 0;
+  }
+  return 1;
+}
+
+/* The recipe of fixtures/settings/README.md: iconv and printf. */
+static void
+test_iconv_utf16 (void)
+{
+  char out[] = "/tmp/tlspatch-regfile-XXXXXX", cmd[2048], why[512];
+  int fd = mkstemp (out);
+  if (fd < 0 || system ("command -v iconv > /dev/null 2>&1") != 0) {
+    if (fd >= 0)
+      close (fd), unlink (out);
+    skip (1, "no iconv");
+    return;
+  }
+  close (fd);
+  char *path = fixture ("all-types.reg");
+  snprintf (cmd, sizeof cmd, "{ printf '\\377\\376'; sed 's/$/\\r/' '%s' | "
+            "iconv -f UTF-8 -t UTF-16LE; } > '%s'", path, out);
+  tp_reg_file a, b;
+  int rc = system (cmd) == 0 ? tp_reg_load (out, &b, why, sizeof why) : -1;
+  int rc2 = tp_reg_load (path, &a, why, sizeof why);
+  ok (rc == 0 && rc2 == 0 && same_entries (&a, &b),
+      "all-types.reg through iconv (UTF-16LE, BOM, CRLF): the same statements");
+  tp_reg_file_free (&a);
+  tp_reg_file_free (&b);
+  unlink (out);
+  free (path);
+}
+
+/* The undo records tlspatch writes are .reg files this parser reads. */
+static void
+test_undo_record (void)
+{
+  char path[] = "/tmp/tlspatch-regfile-XXXXXX", why[512];
+  int fd = mkstemp (path);
+  close (fd);
+  unlink (path);
+  tp_result res;
+  tp_result_init (&res, "/x/SOFTWARE");
+  res.kind = TP_HIVE_SOFTWARE;
+  unsigned char bytes[4], sz[] = { '1', 0, 0, 0 };
+  tp_value absent = { 0 }, one = tp_value_dword (1, bytes);
+  tp_value str = { .present = true, .type = 1, .data = sz, .len = 4 };
+  tp_result_add_change (&res, "\\Microsoft\\.NETFramework\\v4.0.30319", "SchUseStrongCrypto",
+                        &absent, &one);
+  tp_result_add_change (&res, "\\Odd]Key", "Sch\"Use\\Strong", &str, &one);
+  tp_result_add_change (&res, "\\Odd]Key", "", &one, &absent);
+  tp_undo_writer *w = tp_undo_writer_new (path);
+  int rc = tp_undo_writer_record (w, &res);
+  tp_undo_writer_free (w);
+  tp_result_free (&res);
+
+  tp_reg_file f;
+  static const unsigned char dw1[] = { 1, 0, 0, 0 };
+  rc = rc == 0 ? tp_reg_load (path, &f, why, sizeof why) : -1;
+  ok (rc == 0 && f.n == 5 &&
+      entry_is (&f, 0, TP_REG_KEY,
+                "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+                NULL) &&
+      entry_is (&f, 1, TP_REG_DELETE_VALUE, f.entries[0].key, "SchUseStrongCrypto") &&
+      entry_is (&f, 2, TP_REG_KEY, "HKEY_LOCAL_MACHINE\\SOFTWARE\\Odd]Key", NULL) &&
+      value_is (&f, 3, "Sch\"Use\\Strong", 1, sz, 4) && value_is (&f, 4, "", 4, dw1, 4),
+      "an undo record written by tlspatch parses: %s", rc ? why : "");
+  if (rc == 0)
+    tp_reg_file_free (&f);
+  unlink (path);
+}
+
 static void
 test_malformed_fixtures (void)
 {
@@ -582,6 +703,15 @@ test_malformed_fixtures (void)
   ok (rc == -1 && strcmp (why, "/: Is a directory") == 0, "a directory: %s", why);
   ok (tp_reg_parse ("t.reg", (const unsigned char *) "", 0, &f, NULL, 0) == -1,
       "no room for a reason is fine");
+
+  char big[] = "/tmp/tlspatch-regfile-XXXXXX";
+  int fd = mkstemp (big);
+  rc = fd >= 0 && ftruncate (fd, TP_REG_MAX_FILE + 1) == 0 ? tp_reg_load (big, &f, why, sizeof why)
+                                                            : 0;
+  ok (rc == -1 && strstr (why, "over the 64 MiB limit") && f.n == 0,
+      "a sparse file over 64 MiB is refused unread: %s", why);
+  if (fd >= 0)
+    close (fd), unlink (big);
 }
 
 int
@@ -594,9 +724,13 @@ main (void)
   test_key_errors ();
   test_value_errors ();
   test_continuation_errors ();
+  test_messages ();
   test_limits ();
+  test_load_big ();
   test_long_file ();
   test_fixtures ();
+  test_iconv_utf16 ();
+  test_undo_record ();
   test_malformed_fixtures ();
   printf ("1..%d\n", test_no);
   return failures ? 1 : 0;

@@ -14,6 +14,32 @@
  * (REGEDIT4's hex(2) and hex(7) converted from ANSI to UTF-16LE as regedit
  * does on import). Anything else is an error naming the file and line.
  * The library never prints.
+ *
+ * Details:
+ *  - Encoding: FF FE is UTF-16LE, EF BB BF UTF-8; FE FF (UTF-16BE), UTF-16
+ *    without a BOM, invalid UTF-8 or UTF-16 and NUL characters are refused.
+ *    With a BOM, a REGEDIT4 file is read in the BOM's encoding (its hex(2)
+ *    and hex(7) are still converted from ANSI).
+ *  - Lines end with LF or CRLF (a lone CR is an ordinary character);
+ *    leading and trailing blanks (space, tab) are ignored; a ';' line is a
+ *    comment; only blank lines may precede the header, which must match
+ *    exactly (an error names the line it is on).
+ *  - Keys: [KEY] and [-KEY] may be repeated; a value after [-KEY] (before
+ *    the next [KEY]) is an error, where regedit would skip it silently.
+ *    The path is not checked: its root (HKEY_LOCAL_MACHINE, HKLM, ...) is
+ *    the caller's to map.
+ *  - Values: blanks are allowed around '='; the words dword:, hex: and
+ *    hex( are case-insensitive, the hex digits too. Each statement is
+ *    kept in order, so a value set twice appears twice (the last wins, as
+ *    in regedit).
+ *  - Hex lists: bytes of 1 or 2 digits, blanks around them allowed, a
+ *    trailing comma allowed; '\' at the end of a line continues the list
+ *    (after "hex:" or a comma); the continued line must not be blank.
+ *  - Limits: a value's data over TP_REG_MAX_DATA bytes (as stored, so after
+ *    a REGEDIT4 conversion to UTF-16LE) and a file over TP_REG_MAX_FILE
+ *    bytes are refused. Time and memory are linear in the file size: each
+ *    statement owns a copy of its key path and name, plus about 100 bytes
+ *    (a file of nothing but "@=-" lines takes about 40 times its size).
  */
 #ifndef TLSPATCH_REGFILE_H
 #define TLSPATCH_REGFILE_H

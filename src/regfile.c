@@ -853,9 +853,10 @@ read_all (int fd, unsigned char **buf, size_t *len)
 }
 
 int
-tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen)
+tp_reg_read_file (const char *path, unsigned char **buf, size_t *len, char *why, size_t whylen)
 {
-  memset (out, 0, sizeof *out);
+  *buf = NULL;
+  *len = 0;
   int fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return io_error (path, why, whylen, errno);
@@ -867,16 +868,26 @@ tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen)
                 (long long) st.st_size);
     return -1;
   }
-  unsigned char *buf = NULL;
-  size_t len = 0;
-  int rc = read_all (fd, &buf, &len);
+  int rc = read_all (fd, buf, len);
   int err = errno;
   close (fd);
   if (rc < 0) {
-    free (buf);
+    free (*buf);
+    *buf = NULL;
     return io_error (path, why, whylen, err);
   }
-  rc = tp_reg_parse (path, buf, len, out, why, whylen);
+  return 0;
+}
+
+int
+tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen)
+{
+  memset (out, 0, sizeof *out);
+  unsigned char *buf;
+  size_t len;
+  if (tp_reg_read_file (path, &buf, &len, why, whylen) != 0)
+    return -1;
+  int rc = tp_reg_parse (path, buf, len, out, why, whylen);
   free (buf);
   return rc;
 }

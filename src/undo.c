@@ -267,32 +267,6 @@ tp_undo_free (tp_undo_doc *doc)
   free (doc);
 }
 
-static char *
-read_text (const char *path, size_t *len, char *why, size_t whylen)
-{
-  FILE *fp = fopen (path, "re");
-  char *buf = NULL;
-  FILE *mem = fp ? open_memstream (&buf, len) : NULL;
-  char chunk[65536];
-  size_t n;
-  while (fp && mem && (n = fread (chunk, 1, sizeof chunk, fp)) > 0)
-    fwrite (chunk, 1, n, mem);
-  bool failed = !fp || !mem || ferror (fp);
-  if (!fp)
-    snprintf (why, whylen, "cannot read undo file %s: %s", path, strerror (errno));
-  else if (failed)
-    snprintf (why, whylen, "cannot read undo file %s", path);
-  if (mem)
-    fclose (mem);
-  if (fp)
-    fclose (fp);
-  if (failed) {
-    free (buf);
-    return NULL;
-  }
-  return buf;
-}
-
 /* Parse lines [from, to) of text as one record: the .reg header, then
  * as many empty lines as precede `from`, so that messages carry the
  * line numbers of the file. */
@@ -359,7 +333,7 @@ find_records (const char *text, size_t len, record_span *spans, size_t max)
   for (size_t at = 0; at < len; line++) {
     const char *nl = memchr (text + at, '\n', len - at);
     size_t end = nl ? (size_t) (nl - text) + 1 : len;
-    if (strncmp (text + at, "; target: ", 10) == 0 && n < max) {
+    if (end - at >= 10 && memcmp (text + at, "; target: ", 10) == 0 && n < max) {
       if (n)
         spans[n - 1].to = at;
       spans[n++] = (record_span) { .target = strndup (text + at + 10, end - at - 10),
@@ -376,8 +350,14 @@ tp_undo_doc *
 tp_undo_load (const char *path, char *why, size_t whylen)
 {
   size_t len;
-  char *text = read_text (path, &len, why, whylen);
-  tp_undo_doc *doc = text ? calloc (1, sizeof *doc) : NULL;
+  unsigned char *bytes;
+  char prefixed[512];
+  if (tp_reg_read_file (path, &bytes, &len, prefixed, sizeof prefixed) != 0) {
+    snprintf (why, whylen, "cannot read undo file %s", prefixed);
+    return NULL;
+  }
+  char *text = (char *) bytes;
+  tp_undo_doc *doc = calloc (1, sizeof *doc);
   size_t max = len / 10 + 1;    /* a "; target: " line takes more than 10 bytes */
   record_span *spans = doc ? calloc (max, sizeof *spans) : NULL;
   int rc = spans ? 0 : -1;

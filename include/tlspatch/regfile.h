@@ -78,6 +78,11 @@ typedef struct {
  * one line in why: "PATH:LINE: what is wrong" (nothing is kept then). */
 int tp_reg_parse (const char *path, const unsigned char *buf, size_t len, tp_reg_file *out,
                   char *why, size_t whylen);
+/* Read a whole file of at most TP_REG_MAX_FILE bytes (malloc'd); I/O
+ * errors as "PATH: strerror". */
+int tp_reg_read_file (const char *path, unsigned char **buf, size_t *len, char *why,
+                      size_t whylen);
+
 /* Read the file and parse it; I/O errors as "PATH: strerror". */
 int tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen);
 void tp_reg_file_free (tp_reg_file *f);

@@ -39,37 +39,13 @@ check_entry (const tp_reg_entry *e)
 }
 
 static void
-put_name (FILE *fp, const char *name)
-{
-  if (!name[0]) {
-    fputc ('@', fp);
-    return;
-  }
-  fputc ('"', fp);
-  for (const char *p = name; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fputc ('\\', fp);
-    fputc (*p, fp);
-  }
-  fputc ('"', fp);
-}
-
-static void
 write_entry (FILE *fp, const tp_reg_entry *e)
 {
   if (e->op == TP_REG_KEY || e->op == TP_REG_DELETE_KEY) {
     fprintf (fp, "[%s%s]\n", e->op == TP_REG_DELETE_KEY ? "-" : "", e->key);
     return;
   }
-  put_name (fp, e->name);
-  if (e->op == TP_REG_DELETE_VALUE) {
-    fputs ("=-\n", fp);
-    return;
-  }
-  fprintf (fp, "=hex(%x):", (unsigned) e->value.type);
-  for (size_t i = 0; i < e->value.len; i++)
-    fprintf (fp, i == 0 ? "%02x" : (i % 16 ? ",%02x" : ",\\\n  %02x"), e->value.data[i]);
-  fputc ('\n', fp);
+  tp_reg_put_value (fp, e->name, &e->value);
 }
 
 static int

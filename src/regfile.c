@@ -891,3 +891,33 @@ tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen)
   free (buf);
   return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* Writing: the same syntax, back                                     */
+
+void
+tp_reg_put_value (FILE *fp, const char *name, const tp_value *v)
+{
+  if (!name[0])                 /* the key's default value */
+    fputc ('@', fp);
+  else {
+    fputc ('"', fp);
+    for (const char *p = name; *p; p++) {
+      if (*p == '"' || *p == '\\')
+        fputc ('\\', fp);
+      fputc (*p, fp);
+    }
+    fputc ('"', fp);
+  }
+  if (!v->present) {
+    fputs ("=-\n", fp);
+    return;
+  }
+  /* hex(N) keeps the exact type and bytes, whatever they are; lines of
+   * 16 bytes, continued as regedit does. */
+  fprintf (fp, "=hex(%x):", (unsigned) v->type);
+  for (size_t i = 0; i < v->len; i++)
+    fprintf (fp, i == 0 ? "%02x" : (i % 16 ? ",%02x" : ",\\\n  %02x"), v->data[i]);
+  fputc ('\n', fp);
+}
+

@@ -61,36 +61,6 @@ tp_undo_writer_free (tp_undo_writer *w)
   free (w);
 }
 
-static void
-put_quoted (FILE *fp, const char *name)
-{
-  if (name[0] == '\0') {        /* the key's default value */
-    fputc ('@', fp);
-    return;
-  }
-  fputc ('"', fp);
-  for (const char *p = name; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fputc ('\\', fp);
-    fputc (*p, fp);
-  }
-  fputc ('"', fp);
-}
-
-static void
-put_value (FILE *fp, const tp_value *v)
-{
-  if (!v->present) {
-    fputs ("=-\n", fp);
-    return;
-  }
-  /* hex(N) keeps the exact type and bytes, whatever they are. */
-  fprintf (fp, "=hex(%x):", v->type);
-  for (size_t i = 0; i < v->len; i++)
-    fprintf (fp, i ? ",%02x" : "%02x", v->data[i]);
-  fputc ('\n', fp);
-}
-
 /* True when `key` lies strictly under a key that change `upto` or an
  * earlier one of res creates: undo deletes that one, and with it all. */
 static bool
@@ -112,8 +82,7 @@ put_tree (FILE *fp, const char *prefix, const char *path, const tp_key_tree *t)
 {
   fprintf (fp, "[%s%s]\n", prefix, path);
   for (size_t i = 0; i < t->n_values; i++) {
-    put_quoted (fp, t->value_names[i]);
-    put_value (fp, &t->values[i]);
+    tp_reg_put_value (fp, t->value_names[i], &t->values[i]);
   }
   fputc ('\n', fp);
   for (size_t i = 0; i < t->n_subkeys; i++) {
@@ -157,8 +126,7 @@ format_record (FILE *fp, const tp_result *res)
       fprintf (fp, "[%s%s]\n", prefix, c->key);
       last_key = c->key;
     }
-    put_quoted (fp, c->name);
-    put_value (fp, &c->old_value);
+    tp_reg_put_value (fp, c->name, &c->old_value);
   }
   fputc ('\n', fp);
 }

@@ -45,6 +45,7 @@
 #define TLSPATCH_REGFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "tlspatch/result.h"
 
@@ -86,5 +87,10 @@ int tp_reg_read_file (const char *path, unsigned char **buf, size_t *len, char *
 /* Read the file and parse it; I/O errors as "PATH: strerror". */
 int tp_reg_load (const char *path, tp_reg_file *out, char *why, size_t whylen);
 void tp_reg_file_free (tp_reg_file *f);
+
+/* Write one value statement in the syntax the parser reads: "name" (or
+ * @ for the default value) = hex(N): with the exact type and bytes, or
+ * =- for an absent value; a line of its own. */
+void tp_reg_put_value (FILE *fp, const char *name, const tp_value *v);
 
 #endif

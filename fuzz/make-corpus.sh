@@ -24,7 +24,7 @@ mkdir -p "$out/recover" "$out/header" "$out/regfile"
 
 "$cc" -std=c11 -D_GNU_SOURCE -O1 -o "$work/mkhive" "$top/tests/mkhive.c"
 "$cc" -std=c11 -D_GNU_SOURCE -O1 -I"$top/include" -o "$work/test-recover" \
-  "$top/src/recover.c" "$top/src/marvin32.c" "$top/src/regf.c" \
+  "$top/src/recover.c" "$top/src/marvin32.c" "$top/src/regf.c" "$top/src/layout.c" \
   "$top/tests/test-recover.c" -lhivex
 
 # A 32-bit little-endian number, as raw bytes.

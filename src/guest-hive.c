@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "guest-hive.h"
+#include "tlspatch/layout.h"
 
 static bool
 writes (const tp_guest_run *r)
@@ -426,32 +427,6 @@ plan_in_place (const tp_guest_run *r, guestfs_h *g, const char *mp, guest_hive *
   return 0;
 }
 
-/* UTF-16LE registry string to UTF-8, up to its first NUL. */
-static char *
-utf16_to_utf8 (const unsigned char *p, size_t len)
-{
-  char *out = malloc (len / 2 * 3 + 1), *o = out;
-  for (size_t i = 0; out && i + 1 < len; i += 2) {
-    unsigned c = p[i] | (unsigned) p[i + 1] << 8;
-    if (c == 0)
-      break;
-    if (c >= 0xD800 && c < 0xE000)
-      c = 0xFFFD;               /* a product name has no business with surrogates */
-    if (c < 0x80)
-      *o++ = (char) c;
-    else if (c < 0x800) {
-      *o++ = (char) (0xC0 | c >> 6);
-      *o++ = (char) (0x80 | (c & 0x3F));
-    } else {
-      *o++ = (char) (0xE0 | c >> 12);
-      *o++ = (char) (0x80 | ((c >> 6) & 0x3F));
-      *o++ = (char) (0x80 | (c & 0x3F));
-    }
-  }
-  if (out)
-    *o = '\0';
-  return out;
-}
 
 /* ProductName from SOFTWARE, as inspection reports it. */
 static char *
@@ -466,7 +441,7 @@ product_of (tp_hive *hv)
   char *stored = NULL;
   if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&
       v.present && (v.type == 1 || v.type == 2))
-    name = utf16_to_utf8 (v.data, v.len);
+    name = tp_regf_utf16_string (v.data, v.len);
   tp_value_free (&v);
   free (stored);
   tp_result_free (&scratch);

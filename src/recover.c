@@ -31,17 +31,6 @@
 
 /* ---- Bytes ---------------------------------------------------------- */
 
-/* The spec's checksum, or the raw XOR that hivex writes (regf.c accepts
- * both for primaries; a clean hive hivex wrote must not look damaged). */
-static bool
-checksum_valid (const unsigned char *bb)
-{
-  uint32_t stored = tp_le32 (bb + 508), raw = 0;
-  for (size_t i = 0; i < 508; i += 4)
-    raw ^= tp_le32 (bb + i);
-  return stored == tp_regf_checksum (bb) || stored == raw;
-}
-
 /* ---- The primary ---------------------------------------------------- */
 
 typedef struct {
@@ -70,11 +59,11 @@ classify_primary (primary_file *pf, const unsigned char *buf, size_t len,
     snprintf (why, whylen, "hive file is truncated (%zu bytes, under 8 KiB)", len);
     return -1;
   }
-  pf->seq1 = tp_le32 (buf + 4);
-  pf->seq2 = tp_le32 (buf + 8);
-  pf->bb_valid = signature && checksum_valid (buf);
+  pf->seq1 = tp_le32 (buf + TP_BB_SEQ1);
+  pf->seq2 = tp_le32 (buf + TP_BB_SEQ2);
+  pf->bb_valid = signature && tp_regf_checksum_valid (buf);
   if (pf->bb_valid) {
-    uint32_t type = tp_le32 (buf + 28);
+    uint32_t type = tp_le32 (buf + TP_BB_FILE_TYPE);
     if (type != 0) {
       snprintf (why, whylen, "not a primary hive file (file type %u: a transaction log?)", type);
       return -1;
@@ -139,7 +128,7 @@ log_present (const log_file *lg)
 static void
 parse_old_log (log_file *lg, const primary_file *pf)
 {
-  uint32_t cf = tp_le32 (lg->buf + 44);
+  uint32_t cf = tp_le32 (lg->buf + TP_BB_CLUSTERING);
   if (cf == 0 || cf > 8 || (cf & (cf - 1)) != 0) {
     log_reject (lg, "unsupported clustering factor %u", cf);
     return;
@@ -200,11 +189,11 @@ parse_log_header (log_file *lg, const primary_file *pf, size_t limit)
     log_reject (lg, "not a transaction log (no regf signature)");
     return;
   }
-  if (!checksum_valid (b)) {
+  if (!tp_regf_checksum_valid (b)) {
     log_reject (lg, "bad base block checksum");
     return;
   }
-  uint32_t type = tp_le32 (b + 28);
+  uint32_t type = tp_le32 (b + TP_BB_FILE_TYPE);
   if (type == 6)
     lg->format = TP_LOG_NEW;
   else if (type == 1 || type == 2)
@@ -213,13 +202,13 @@ parse_log_header (log_file *lg, const primary_file *pf, size_t limit)
     log_reject (lg, "not a transaction log (file type %u)", type);
     return;
   }
-  if (tp_le32 (b + 4) != tp_le32 (b + 8)) {
+  if (tp_le32 (b + TP_BB_SEQ1) != tp_le32 (b + TP_BB_SEQ2)) {
     log_reject (lg, "incomplete base block (sequence numbers %u != %u)",
-                tp_le32 (b + 4), tp_le32 (b + 8));
+                tp_le32 (b + TP_BB_SEQ1), tp_le32 (b + TP_BB_SEQ2));
     return;
   }
-  lg->seq = tp_le32 (b + 4);
-  lg->bins_size = tp_le32 (b + 40);
+  lg->seq = tp_le32 (b + TP_BB_SEQ1);
+  lg->bins_size = tp_le32 (b + TP_BB_BINS_SIZE);
   if (lg->bins_size == 0 || lg->bins_size % BIN_BLOCK != 0 || lg->bins_size > limit) {
     log_reject (lg, "bad hive bins data size %u", lg->bins_size);
     return;
@@ -256,7 +245,7 @@ image_init (image *im, const primary_file *pf, tp_recovery_info *info)
   if (!im->img || !im->touched)
     return -1;
   memcpy (im->img, pf->buf, pf->len);
-  im->bins_size = tp_le32 (im->img + 40);
+  im->bins_size = tp_le32 (im->img + TP_BB_BINS_SIZE);
   return 0;
 }
 
@@ -310,8 +299,8 @@ image_write (image *im, uint32_t off, const unsigned char *src, uint32_t size)
 static bool
 bin_header_ok (const unsigned char *h, uint32_t pos, uint32_t bins, uint32_t *size)
 {
-  uint32_t sz = tp_le32 (h + 8);
-  if (memcmp (h, "hbin", 4) != 0 || tp_le32 (h + 4) != pos ||
+  uint32_t sz = tp_le32 (h + TP_HBIN_SIZE);
+  if (memcmp (h, "hbin", 4) != 0 || tp_le32 (h + TP_HBIN_OFFSET) != pos ||
       sz < BIN_BLOCK || sz % BIN_BLOCK != 0 || sz > bins - pos)
     return false;
   *size = sz;
@@ -432,7 +421,7 @@ recover_old (image *im, const primary_file *pf, log_file *lg, char *why, size_t 
   else
     /* The log's copy came from memory together with the pages: its root
      * cell offset is the one that matches them. */
-    tp_put32 (im->img + 36, tp_le32 (lg->buf + 36));
+    tp_put32 (im->img + TP_BB_ROOT, tp_le32 (lg->buf + TP_BB_ROOT));
   if (add_log_used (im->info, lg) < 0) {
     snprintf (why, whylen, "out of memory");
     return -1;
@@ -521,8 +510,8 @@ apply_entry (image *im, const log_file *lg, const log_entry *e)
   /* The hive grows (or shrinks) with the entry; only bit 0 of the base
    * block's flags travels in entries (spec: "Log entries", notes 9, 11). */
   im->bins_size = e->bins_size;
-  uint32_t flags = tp_le32 (im->img + 144);
-  tp_put32 (im->img + 144, (flags & ~1u) | (e->flags & 1));
+  uint32_t flags = tp_le32 (im->img + TP_BB_FLAGS);
+  tp_put32 (im->img + TP_BB_FLAGS, (flags & ~1u) | (e->flags & 1));
   im->info->entries++;
   return 0;
 }
@@ -687,9 +676,9 @@ replace_bad_dirty_bins (image *im)
     if (im->touched[pos / BIN_BLOCK]) {
       memset (h, 0, BIN_BLOCK);
       memcpy (h, "hbin", 4);
-      tp_put32 (h + 4, pos);
-      tp_put32 (h + 8, BIN_BLOCK);
-      tp_put32 (h + 32, BIN_BLOCK - 32);       /* one free cell */
+      tp_put32 (h + TP_HBIN_OFFSET, pos);
+      tp_put32 (h + TP_HBIN_SIZE, BIN_BLOCK);
+      tp_put32 (h + TP_HBIN_HEADER, BIN_BLOCK - TP_HBIN_HEADER);   /* one free cell */
       im->info->bins_replaced++;
     }
     pos += BIN_BLOCK;
@@ -788,11 +777,11 @@ finish (image *im, const primary_file *pf, const log_file logs[2], char *why, si
     return -1;
   }
   unsigned char *bb = im->img;
-  tp_put32 (bb + 4, seq);
-  tp_put32 (bb + 8, seq);
-  tp_put32 (bb + 28, 0);
-  tp_put32 (bb + 40, im->bins_size);
-  tp_put32 (bb + 508, tp_regf_checksum (bb));
+  tp_put32 (bb + TP_BB_SEQ1, seq);
+  tp_put32 (bb + TP_BB_SEQ2, seq);
+  tp_put32 (bb + TP_BB_FILE_TYPE, 0);
+  tp_put32 (bb + TP_BB_BINS_SIZE, im->bins_size);
+  tp_put32 (bb + TP_BB_CHECKSUM, tp_regf_checksum (bb));
   im->info->seq_after = seq;
 
   tp_regf_header hdr;

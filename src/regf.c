@@ -5,32 +5,6 @@
 #include "tlspatch/bytes.h"
 #include "tlspatch/regf.h"
 
-uint32_t
-tp_regf_checksum (const unsigned char *base_block)
-{
-  uint32_t sum = 0;
-  for (size_t i = 0; i < 508; i += 4)
-    sum ^= tp_le32 (base_block + i);
-  if (sum == 0xFFFFFFFFu)
-    sum = 0xFFFFFFFEu;
-  else if (sum == 0)
-    sum = 1;
-  return sum;
-}
-
-/* hivex stores the raw XOR (no special cases), so a hive it wrote may
- * carry 0 or 0xFFFFFFFF; accept that spelling too. */
-static bool
-checksum_ok (const unsigned char *buf, uint32_t stored, uint32_t computed)
-{
-  if (stored == computed)
-    return true;
-  uint32_t raw = 0;
-  for (size_t i = 0; i < 508; i += 4)
-    raw ^= tp_le32 (buf + i);
-  return stored == raw;
-}
-
 bool
 tp_regf_is_dirty (const tp_regf_header *hdr)
 {
@@ -50,18 +24,18 @@ tp_regf_check_primary (const unsigned char *buf, size_t size,
     snprintf (why, whylen, "hive file is truncated (%zu bytes, under 8 KiB)", size);
     return -1;
   }
-  hdr->seq_primary = tp_le32 (buf + 4);
-  hdr->seq_secondary = tp_le32 (buf + 8);
-  hdr->major = tp_le32 (buf + 20);
-  hdr->minor = tp_le32 (buf + 24);
-  hdr->file_type = tp_le32 (buf + 28);
-  hdr->format = tp_le32 (buf + 32);
-  hdr->root_offset = tp_le32 (buf + 36);
-  hdr->bins_size = tp_le32 (buf + 40);
-  hdr->checksum_stored = tp_le32 (buf + 508);
+  hdr->seq_primary = tp_le32 (buf + TP_BB_SEQ1);
+  hdr->seq_secondary = tp_le32 (buf + TP_BB_SEQ2);
+  hdr->major = tp_le32 (buf + TP_BB_MAJOR);
+  hdr->minor = tp_le32 (buf + TP_BB_MINOR);
+  hdr->file_type = tp_le32 (buf + TP_BB_FILE_TYPE);
+  hdr->format = tp_le32 (buf + TP_BB_FILE_FORMAT);
+  hdr->root_offset = tp_le32 (buf + TP_BB_ROOT);
+  hdr->bins_size = tp_le32 (buf + TP_BB_BINS_SIZE);
+  hdr->checksum_stored = tp_le32 (buf + TP_BB_CHECKSUM);
   hdr->checksum_computed = tp_regf_checksum (buf);
 
-  if (!checksum_ok (buf, hdr->checksum_stored, hdr->checksum_computed)) {
+  if (!tp_regf_checksum_valid (buf)) {
     snprintf (why, whylen,
               "bad header checksum (stored 0x%08x, computed 0x%08x): the hive "
               "is damaged or was being written",
@@ -81,11 +55,11 @@ tp_regf_check_primary (const unsigned char *buf, size_t size,
     snprintf (why, whylen, "unsupported hive file format %u", hdr->format);
     return -1;
   }
-  if (hdr->bins_size < 4096 || hdr->bins_size % 4096 != 0 ||
+  if (hdr->bins_size < TP_HBIN_ALIGN || hdr->bins_size % TP_HBIN_ALIGN != 0 ||
       (uint64_t) hdr->bins_size + TP_REGF_BASE_BLOCK_SIZE > size) {
     snprintf (why, whylen,
               "hive file is truncated (header says %u bytes of hive bins, file has %zu)",
-              hdr->bins_size, size > 4096 ? size - 4096 : 0);
+              hdr->bins_size, size > TP_REGF_BINS ? size - TP_REGF_BINS : 0);
     return -1;
   }
   if (tp_regf_is_dirty (hdr)) {

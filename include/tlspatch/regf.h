@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlspatch/layout.h"
+
 #define TP_REGF_BASE_BLOCK_SIZE 4096
 #define TP_REGF_MIN_HIVE_SIZE   8192     /* a base block and one hive bin */
 #define TP_REGF_BIG_DATA_LIMIT  16344    /* larger data is stored as "db" from minor 4 on */
@@ -28,8 +30,6 @@ typedef struct {
   uint32_t checksum_computed;
 } tp_regf_header;
 
-/* XOR-32 over the first 508 bytes, with the spec's special cases. */
-uint32_t tp_regf_checksum (const unsigned char *base_block);
 
 /* Parse and validate the base block of a PRIMARY hive file of `size`
  * bytes. Returns 0 when it is a clean, complete primary file; otherwise

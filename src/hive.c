@@ -182,7 +182,7 @@ static int
 start_reader (tp_hive *hv, tp_result *res)
 {
   hv->reader = (tp_regf) { .buf = hv->map, .size = hv->size, .minor = hv->hdr.minor,
-                           .bins_end = 4096 + (size_t) hv->hdr.bins_size,
+                           .bins_end = TP_REGF_BINS + (size_t) hv->hdr.bins_size,
                            .load = hv->read ? load_on_demand : NULL, .load_ctx = hv };
   if (!tp_regf_root (&hv->reader))
     return tp_result_fail (res, "the hive's root key is missing or damaged");

@@ -114,7 +114,7 @@ settings=$work/settings.reg
     done
   done
   for i in $(seq -w 1 10); do
-    printf '[HKEY_LOCAL_MACHINE\\SOFTWARE\\Contoso\\Agent%s\\Tls]\n"Level"=dword:0000000%d\n"Name"="agent %s"\n\n' "$i" "${i#0}" "$i"
+    printf '[HKEY_LOCAL_MACHINE\\SOFTWARE\\Contoso\\Agent%s\\Tls]\n"Level"=dword:%08x\n"Name"="agent %s"\n\n' "$i" "${i#0}" "$i"
   done; } >"$settings"
 
 log "hive files: $REPS rep(s)"

@@ -13,12 +13,6 @@
 #include "guest-hive.h"
 #include "tlspatch/layout.h"
 
-static bool
-writes (const tp_guest_run *r)
-{
-  return r->opt->mode != TP_MODE_CHECK && !r->opt->dry_run;
-}
-
 char *
 tp_guest_strf (const char *fmt, ...)
 {
@@ -262,7 +256,7 @@ static bool
 plan_whole_files (const tp_guest_run *r, guest_hive *hives, size_t n, whole_plan *wp)
 {
   bool all_ok = true;
-  int flags = (writes (r) ? TP_HIVE_OPEN_WRITE : 0) |
+  int flags = (tp_options_write (r->opt) ? TP_HIVE_OPEN_WRITE : 0) |
               (r->opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
   wp->n = n;
   for (size_t i = 0; i < n; i++) {
@@ -559,10 +553,10 @@ tp_guest_root_plan (const tp_guest_run *r, guestfs_h *g, tp_guest_root *job)
     tp_result_fail (res, "out of memory");
     return;
   }
-  if (!writes (r))              /* a write would find out anyway */
+  if (!tp_options_write (r->opt))              /* a write would find out anyway */
     check_ntfs_writable (g, job->dev, false, res);
   /* A recovery needs the logs and the whole hive; a backup, a copy. */
-  bool whole = r->opt->mode == TP_MODE_RECOVER || (writes (r) && r->opt->backup);
+  bool whole = r->opt->mode == TP_MODE_RECOVER || (tp_options_write (r->opt) && r->opt->backup);
   if (!whole && plan_in_place (r, g, job->mp, job->hives, job->hs, job->n) == 0) {
     job->in_place = true;
     if (job->hs[0].hv && tp_hive_kind_of (job->hs[0].hv) == TP_HIVE_SOFTWARE)
@@ -647,7 +641,7 @@ tp_guest_mount_for_planning (const tp_guest_run *r, guestfs_h *g, const char *de
    * clean volume byte-identical (tests/images.sh checks it after a no-op
    * apply and after every refusal). */
   *rw = false;
-  if (writes (r)) {
+  if (tp_options_write (r->opt)) {
     *rw = guestfs_mount_options (g, "noatime,norecover", dev, mp) == 0;
     if (*rw)
       return 0;

@@ -78,12 +78,6 @@ typedef struct {
   size_t next;
 } runner;
 
-static bool
-writes (const runner *r)
-{
-  return r->opt->mode != TP_MODE_CHECK && !r->opt->dry_run;
-}
-
 static double
 now_seconds (void)
 {
@@ -270,7 +264,7 @@ launch (runner *r, slot *slots, size_t n, double t0, char **err)
       if (slots[i].error)
         continue;
       slots[i].drive = drive++;
-      rc = add_drive (g, &slots[i], !writes (r));
+      rc = add_drive (g, &slots[i], !tp_options_write (r->opt));
     }
     if (rc == 0 && drive > 0 && guestfs_launch (g) == 0)
       return g;
@@ -626,7 +620,7 @@ process_group (runner *r, size_t first, size_t count)
     slots[i].img = &r->images[first + i];
     slots[i].drive = -1;
     slots[i].canon = is_uri (slots[i].img->path) ? NULL : realpath (slots[i].img->path, NULL);
-    if (writes (r) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
+    if (tp_options_write (r->opt) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
       slots[i].error = strdup ("image is in use: a running VM or qemu process holds its lock; "
                                "shut it down first");
     else if (probe)

@@ -89,7 +89,7 @@ tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *la
 bool
 tp_plan_writes (const tp_options *opt, const tp_result *res)
 {
-  return opt->mode != TP_MODE_CHECK && !opt->dry_run && res->status == TP_STATUS_PATCHED;
+  return tp_options_write (opt) && res->status == TP_STATUS_PATCHED;
 }
 
 /* ------------------------------------------------------------------ */
@@ -202,10 +202,9 @@ tp_status
 tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
                  const char *label, tp_undo_ctx *undo, tp_result *res)
 {
-  bool writes = opt->mode != TP_MODE_CHECK && !opt->dry_run;
   res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
   res->kind = expect;
-  int flags = (writes ? TP_HIVE_OPEN_WRITE : 0) | (opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
+  int flags = (tp_options_write (opt) ? TP_HIVE_OPEN_WRITE : 0) | (opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
   tp_hive *hv = tp_hive_open (path, flags, res);
   if (!hv)
     return res->status;

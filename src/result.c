@@ -19,6 +19,12 @@ tp_options_init (tp_options *opt)
   opt->n_services = 1;
 }
 
+bool
+tp_options_write (const tp_options *opt)
+{
+  return opt->mode != TP_MODE_CHECK && !opt->dry_run;
+}
+
 void
 tp_result_init (tp_result *res, const char *target)
 {

@@ -30,4 +30,9 @@ typedef struct {
 /* Fill with the defaults (apply, service obengine). */
 void tp_options_init (tp_options *opt);
 
+/* True when the run may write (apply, revert, recover; not a dry run).
+ * Whether a hive is written also needs a plan that changes something:
+ * tp_plan_writes. */
+bool tp_options_write (const tp_options *opt);
+
 #endif

@@ -529,7 +529,6 @@ tp_guest_root_finish (const tp_guest_run *r, tp_guest_root *job)
     if (tp_plan_writes (r->opt, hres) && !job->written)
       tp_result_fail (hres, any_error ? "not written into the image, because the other hive "
                                         "failed" : "not written into the image");
-    hres->dry_run = r->opt->dry_run && r->opt->mode != TP_MODE_CHECK;
     tp_result_merge (&job->res, hres, job->hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
                                                                             : "HKLM\\SYSTEM");
   }

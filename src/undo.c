@@ -176,11 +176,27 @@ tp_undo_writer_record (tp_undo_writer *w, tp_result *res)
   return rc;
 }
 
+/* A file this run created and could not complete goes again: left
+ * empty or half-written, it would make every later run refuse (it
+ * exists) while recording nothing. */
+static void
+forget_file (tp_undo_writer *w)
+{
+  if (w->fd < 0)
+    return;                     /* never opened: it is someone else's */
+  close (w->fd);
+  w->fd = -1;
+  unlink (w->path);
+}
+
 static int
 record_locked (tp_undo_writer *w, tp_result *res)
 {
-  if (w->fd < 0 && create_file (w, res) < 0)
+  bool fresh = w->fd < 0;
+  if (fresh && create_file (w, res) < 0) {
+    forget_file (w);
     return -1;
+  }
 
   char *buf = NULL;
   size_t len = 0;
@@ -199,7 +215,9 @@ record_locked (tp_undo_writer *w, tp_result *res)
     rc = tp_result_fail (res, "cannot write undo file %s: %s", w->path,
                          strerror (errno ? errno : EIO));
     /* Never leave half a record: later records would make the file unreadable. */
-    if (before >= 0 && ftruncate (w->fd, before) == 0)
+    if (fresh)
+      forget_file (w);
+    else if (before >= 0 && ftruncate (w->fd, before) == 0)
       fsync (w->fd);
   }
   free (buf);

@@ -27,6 +27,24 @@ else
   for i in 1 2 3 4; do skip "ENOSPC: cannot mount a tmpfs here"; done
 fi
 
+# An undo file that cannot be written (a full file system) is not left
+# behind: it would make every later run refuse, recording nothing.
+mkdir undofull
+if mount -t tmpfs -o size=4k tmpfs undofull 2>/dev/null; then
+  head -c 1 /dev/zero >undofull/filler          # takes the tmpfs's only page
+  cp -p orig.hive undo.hive
+  run_tp apply --undo undofull/undo.reg undo.hive
+  ok "undo on a full disk: exit 1, says why" eval '[ $rc -eq 1 ] && grep -q "undo file.*space" "$WORK/err"'
+  ok "undo on a full disk: hive untouched, no undo file left" \
+    eval 'same_file_state orig.hive undo.hive && [ ! -e undofull/undo.reg ]'
+  rm undofull/filler
+  run_tp apply --undo undofull/undo.reg undo.hive
+  ok "undo after room was made: the re-run works" eval '[ $rc -eq 0 ] && grep -q SchUseStrongCrypto undofull/undo.reg'
+  umount undofull
+else
+  for i in 1 2 3; do skip "undo ENOSPC: cannot mount a tmpfs here"; done
+fi
+
 # Killed while writing: SIGKILL at random points leaves either the
 # original or the fully patched hive, never anything else.
 fixture software-server2019 patched.hive

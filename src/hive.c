@@ -575,31 +575,6 @@ tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
   return found;
 }
 
-/* A key holding values that a hivex-style rewrite of the key would
- * break (big data, unset values, odd flags, NUL in names) is unusual
- * enough that we do not touch it at all. */
-static int
-check_key_rewritable (tp_hive *hv, size_t node, const char *key_path, tp_result *res)
-{
-  size_t n;
-  size_t *values = tp_hive_values (hv, node, &n);
-  if (n == (size_t) -1)
-    return tp_result_fail (res, "cannot list values of %s: the list is damaged", key_path);
-  int rc = 0;
-  char why[256];
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    tp_value loaded = { 0 };    /* a hive read on demand: bring the records in first */
-    if (hv->reader.load)
-      tp_regf_value_data (&hv->reader, values[i], &loaded);
-    tp_value_free (&loaded);
-    if (tp_regf_value_rewritable (hv->map, hv->size, hv->hdr.minor, values[i],
-                                  why, sizeof why) != 0)
-      rc = tp_result_fail (res, "refusing to write key %s: %s", key_path, why);
-  }
-  free (values);
-  return rc;
-}
-
 int
 tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
                     const tp_value *want, tp_result *res)
@@ -612,11 +587,8 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   if (tp_hive_get_value (hv, node, name, &cur, &stored, res) < 0)
     return -1;
   int rc = 0;
-  if (!tp_value_equal (&cur, want)) {
-    rc = check_key_rewritable (hv, node, key_path, res);
-    if (rc == 0)
-      rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
-  }
+  if (!tp_value_equal (&cur, want))   /* the key's other values are never rewritten */
+    rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
   free (stored);
   tp_value_free (&cur);
   return rc;

@@ -89,50 +89,6 @@ test_header (void)
   ok (tp_regf_checksum (zero) == 0xFFFFFFFEu, "checksum -1 is stored as -2");
 }
 
-/* A vk cell at file offset 4096+32 in an otherwise empty buffer. */
-static void
-test_value_rewritable (void)
-{
-  char why[256];
-  size_t size = 4096 * 3, vk = 4096 + 32, data = 4096 + 64;
-  unsigned char *buf = calloc (1, size);
-  unsigned char *c = buf + vk;
-  tp_put32 (c, (uint32_t) -32);
-  memcpy (c + 4, "vk", 2);
-  c[6] = 4;                                  /* name length */
-  tp_put32 (c + 8, 0x80000004u);                /* inline DWORD */
-  tp_put32 (c + 16, 4);
-  c[20] = 1;                                 /* ASCII name */
-  memcpy (c + 24, "Test", 4);
-  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) == 0, "inline DWORD is fine");
-
-  tp_put32 (c + 8, 0);
-  tp_put32 (c + 12, 0xFFFFFFFFu);
-  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "unset"),
-      "unset value refused: %s", why);
-
-  tp_put32 (c + 8, 20000);
-  tp_put32 (c + 12, (uint32_t) (data - 4096));
-  tp_put32 (buf + data, (uint32_t) -16);
-  memcpy (buf + data + 4, "db", 2);
-  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "big data"),
-      "big data refused: %s", why);
-
-  tp_put32 (c + 8, 0x80000004u);
-  c[20] = 3;                                 /* ASCII name + tombstone */
-  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "flags"),
-      "odd flags refused: %s", why);
-
-  c[20] = 1;
-  c[25] = 0;                                 /* "T\0st" */
-  ok (tp_regf_value_rewritable (buf, size, 5, vk, why, sizeof why) != 0 && strstr (why, "NUL"),
-      "NUL in name refused: %s", why);
-
-  ok (tp_regf_value_rewritable (buf, size, 5, size - 2, why, sizeof why) != 0,
-      "offset past the end refused");
-  free (buf);
-}
-
 static void
 test_undo_roundtrip (void)
 {
@@ -294,7 +250,6 @@ main (void)
   test_version_keys ();
   test_version_names ();
   test_header ();
-  test_value_rewritable ();
   test_undo_roundtrip ();
   test_damaged_list ();
   test_hints_cover_new_values ();

@@ -42,12 +42,4 @@ int tp_regf_check_primary (const unsigned char *buf, size_t size,
  * transaction logs hold data that is newer than the primary file. */
 bool tp_regf_is_dirty (const tp_regf_header *hdr);
 
-/* Inspect the raw key value cell at file offset `vk_off` (a hivex value
- * handle). Returns 0 when hivex can safely rewrite this value together
- * with its key (hivex_node_set_values), -1 with a reason when not:
- * big data, "unset" data, flags hivex would drop, names with NUL. */
-int tp_regf_value_rewritable (const unsigned char *buf, size_t size,
-                              uint32_t minor, size_t vk_off,
-                              char *why, size_t whylen);
-
 #endif

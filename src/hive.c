@@ -4,9 +4,9 @@
  * disk or a kill leaves a broken hive), marks dirty hives clean, and its
  * set_value mangles some kinds of existing values (hivex-notes.md).
  * So: validate the bytes first, read them lazily with reader.c, refuse
- * keys holding values of the kinds hivex-style rewriting breaks, and
- * write with writer.c (a copy with a few records edited) through a
- * verified temp file and a rename.
+ * keys whose values cannot all be read, and write with writer.c (a copy
+ * with a few records edited, the key's other values untouched) through
+ * a verified temp file and a rename.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -476,9 +476,13 @@ tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
   return found;
 }
 
-/* A key holding values that a hivex-style rewrite of the key would
- * break (big data, unset values, odd flags, NUL in names) is unusual
- * enough that we do not touch it at all. */
+/* The writer (editor.c) never rewrites a key's other values: it copies
+ * their offsets into a new list, so big-data, unset or odd-flagged
+ * neighbours survive byte-exact. What is still refused: a key whose
+ * value list or a value name in it cannot be read, since "absent" could
+ * then only be "unreadable" (and a second value of the same name could
+ * be written). A damaged record of the value being replaced, or of its
+ * data, makes the writer refuse too. */
 static int
 check_key_rewritable (tp_hive *hv, size_t node, const char *key_path, tp_result *res)
 {
@@ -487,15 +491,11 @@ check_key_rewritable (tp_hive *hv, size_t node, const char *key_path, tp_result 
   if (n == (size_t) -1)
     return tp_result_fail (res, "cannot list values of %s: the list is damaged", key_path);
   int rc = 0;
-  char why[256];
   for (size_t i = 0; i < n && rc == 0; i++) {
-    tp_value loaded = { 0 };    /* a hive read on demand: bring the records in first */
-    if (hv->reader.load)
-      tp_regf_value_data (&hv->reader, values[i], &loaded);
-    tp_value_free (&loaded);
-    if (tp_regf_value_rewritable (hv->map, hv->size, hv->hdr.minor, values[i],
-                                  why, sizeof why) != 0)
-      rc = tp_result_fail (res, "refusing to write key %s: %s", key_path, why);
+    char *name = tp_regf_value_name (&hv->reader, values[i]);
+    if (!name)
+      rc = tp_result_fail (res, "refusing to write key %s: a value record is damaged", key_path);
+    free (name);
   }
   free (values);
   return rc;

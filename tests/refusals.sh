@@ -39,14 +39,6 @@ refuse "dirty SYSTEM hive" dirtysys.hive "dirty"
 fixture neither neither.hive
 refuse "neither SOFTWARE nor SYSTEM" neither.hive "neither"
 
-fixture software-bigdata big.hive
-refuse "big-data value in a version key" big.hive "big data"
-ok "big data: libregf still reads the 20000-byte value" \
-  test "$(regf_dump big.hive | grep -A2 'Value: [0-9]* Blob' | grep -c 'Data size: 20000')" -eq 1
-
-fixture software-unset unset.hive
-refuse "unset value in a version key" unset.hive "unset"
-
 fixture software-server2019 ro.hive
 chmod 444 ro.hive
 refuse "read-only file" ro.hive "read-only"

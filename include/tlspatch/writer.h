@@ -42,7 +42,10 @@
  *   changes two other records (the neighbours' flink and blink), which
  *   no single sector write can switch together: a stop in between
  *   would leave a broken sk list, which Windows checks at load. One
- *   unreferenced sk cell is leaked space, as Windows tolerates;
+ *   unreferenced sk cell is leaked space, as Windows tolerates. A key
+ *   met twice in the subtree (a loop) is refused; other cells a hostile
+ *   hive might share between the subtree and keys outside it (Windows
+ *   shares only sk records) are not looked for;
  * - values of any type, 0 to 1 MiB: up to 4 bytes inline; 0 bytes as
  *   size 0 and offset 0xFFFFFFFF; up to 16344 bytes in one cell; more
  *   as big data (a db record, a segment list, segments of 16344 bytes)

@@ -244,6 +244,10 @@ test_sk_counts (const hive *h)
 {
   size_t sk, sk2;
   uint32_t before = sk_count (h, &sk);
+  size_t child = key (h, "\\Software\\Vendor\\Doomed\\Child");
+  size_t own = child ? (size_t) field (h, child, 44) + 4096 : 0;
+  ok (own && own != sk && field (h, own, 12) == 1 && field (h, sk, 4) == own - 4096,
+      "the fixture: Doomed\\Child has an sk of its own, count 1, after the shared one");
   tp_regf_edit e[] = {
     op (TP_EDIT_CREATE_KEY, "\\Software\\One", NULL),
     op (TP_EDIT_CREATE_KEY, "\\Software\\One\\Two", NULL),
@@ -253,11 +257,15 @@ test_sk_counts (const hive *h)
   hive out = { 0 };
   int rc = edit (h, e, 3, &out, why, sizeof why);
   uint32_t after = rc == 0 ? sk_count (&out, &sk2) : 0;
-  ok (rc == 0 && sk2 == sk && after == before + 2 - 4,
-      "the shared sk's count: %u + 2 created - 4 deleted = %u (%s)", before, after,
+  ok (rc == 0 && sk2 == sk && after == before + 2 - 3,
+      "the shared sk's count: %u + 2 created - 3 deleted = %u (%s)", before, after,
       rc ? why : "ok");
   ok (rc == 0 && memcmp (out.buf + sk + 4, "sk", 2) == 0 && (int32_t) tp_le32 (out.buf + sk) < 0,
       "the shared sk stays allocated");
+  ok (rc == 0 && own && field (&out, own, 12) == 0 && (int32_t) tp_le32 (out.buf + own) < 0 &&
+      field (&out, sk, 4) == own - 4096 && field (&out, sk, 8) == own - 4096 &&
+      field (&out, own, 4) == sk - 4096,
+      "an sk whose count reaches 0 stays allocated and linked, count 0");
   free (out.buf);
 }
 

@@ -303,6 +303,36 @@ test_sequences (const hive *h)
   free (out.buf);
 }
 
+/* Existing entries keep their hashes as found (Windows' own uppercase
+ * table may differ from ours beyond Latin-1, Greek and Cyrillic); new
+ * ones go in by name. */
+static void
+test_existing_entries_kept (hive *h)
+{
+  size_t vendor = key (h, "\\Software\\Vendor");
+  size_t list = vendor ? (size_t) field (h, vendor, 28) + 4096 : 0;
+  unsigned char *l = list ? h->buf + list + 4 : NULL;
+  ok (l && memcmp (l, "lh", 2) == 0 && tp_le16 (l + 2) == 3, "the fixture: Vendor has an lh of 3");
+  if (!l)
+    return;
+  uint32_t hash = tp_le32 (l + 16);
+  tp_put32 (l + 16, 0x12345678u);              /* Doomed's hash, as "Windows" wrote it */
+  tp_regf_edit e[] = { op (TP_EDIT_CREATE_KEY, "\\Software\\Vendor\\Beta", NULL) };
+  char why[256] = "";
+  hive out = { 0 };
+  int rc = edit (h, e, 1, &out, why, sizeof why);
+  size_t v2 = rc == 0 ? key (&out, "\\Software\\Vendor") : 0;
+  unsigned char *m = v2 ? out.buf + (size_t) field (&out, v2, 28) + 4096 + 4 : NULL;
+  char *name = m ? tp_regf_key_name (&out.r, (size_t) tp_le32 (m + 12) + 4096) : NULL;
+  ok (m && tp_le16 (m + 2) == 4 && memcmp (m + 4, l + 4, 8) == 0 &&
+      memcmp (m + 20, l + 12, 16) == 0, "old entries keep their order and hashes (%s)",
+      rc ? why : "ok");
+  ok (name && strcmp (name, "Beta") == 0, "the new key goes in by name (after Alpha, before Doomed)");
+  free (name);
+  tp_put32 (l + 16, hash);
+  free (out.buf);
+}
+
 int
 main (void)
 {
@@ -312,6 +342,7 @@ main (void)
     test_empty_and_huge (&h5, &h3);
     test_sk_counts (&h5);
     test_sequences (&h5);
+    test_existing_entries_kept (&h5);
     test_names_and_hints (&h5);
   }
   free (h5.buf);

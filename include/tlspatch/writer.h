@@ -31,8 +31,9 @@
  *   security (sk) with its reference count raised; inserted in the
  *   parent's subkey list in Windows' order (uppercased name): lh from
  *   minor 5, lf for minor 3 and 4, li below; an existing list keeps its
- *   type; past TP_REGF_LEAF_LIMIT entries (or when it was one) an ri of
- *   leaves of at most that many;
+ *   type, and its entries keep their order and hints as found (new ones
+ *   go in by name); past TP_REGF_LEAF_LIMIT entries (or when it was one)
+ *   an ri of leaves of at most that many, evenly filled;
  * - a deleted key: unlinked from its parent, then every cell of its
  *   subtree released (keys, subkey lists and ri leaves, value lists,
  *   values, data, big-data records, segment lists and segments, class

@@ -575,8 +575,17 @@ edit_values (tp_w_patch *p, const key_st *k)
   }
   free (offs);
   value_hints (k, &max_name, &max_data);
-  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, k->nk_off + 4 + 60, max_name, TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, k->nk_off + 4 + 64, max_data, TP_PHASE_GROW) < 0))
+  size_t at = k->nk_off + 4;
+  bool changed = relist;
+  for (size_t i = 0; i < k->n_vals; i++)
+    changed = changed || k->vals[i].set;
+  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + 60, max_name, TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + 64, max_data, TP_PHASE_GROW) < 0))
+    rc = -1;
+  /* the key's last-written time, as Windows sets it on a value change */
+  if (rc == 0 && changed &&
+      (tp_w_poke32 (p, k->nk_off, at + 4, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
+       tp_w_poke32 (p, k->nk_off, at + 8, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0))
     rc = -1;
   return rc;
 }

@@ -571,8 +571,17 @@ edit_values (tp_w_patch *p, const key_st *k)
   }
   free (offs);
   value_hints (k, &max_name, &max_data);
-  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, k->nk_off + 4 + 60, max_name, TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, k->nk_off + 4 + 64, max_data, TP_PHASE_GROW) < 0))
+  size_t at = k->nk_off + 4;
+  bool changed = relist;
+  for (size_t i = 0; i < k->n_vals; i++)
+    changed = changed || k->vals[i].set;
+  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + 60, max_name, TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + 64, max_data, TP_PHASE_GROW) < 0))
+    rc = -1;
+  /* the key's last-written time, as Windows sets it on a value change */
+  if (rc == 0 && changed &&
+      (tp_w_poke32 (p, k->nk_off, at + 4, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
+       tp_w_poke32 (p, k->nk_off, at + 8, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0))
     rc = -1;
   return rc;
 }
@@ -584,6 +593,8 @@ edit_values (tp_w_patch *p, const key_st *k)
 typedef struct {
   uint32_t rel;                 /* the nk's offset */
   tp_w_name name;               /* borrowed */
+  bool kept;                    /* from the old list: its hint is kept */
+  uint32_t hint;
 } list_entry;
 
 static int
@@ -626,17 +637,16 @@ new_leaf (tp_w_patch *p, const char *type, const list_entry *e, size_t n)
   for (size_t i = 0; i < n; i++) {
     tp_put32 (l + 4 + step * i, e[i].rel);
     if (hinted)
-      tp_put32 (l + 8 + step * i, name_hint (&e[i].name, type[1] == 'h'));
+      tp_put32 (l + 8 + step * i, e[i].kept ? e[i].hint : name_hint (&e[i].name, type[1] == 'h'));
   }
   return cell;
 }
 
-/* A sorted list: one leaf, or an ri of leaves of at most
- * TP_REGF_LEAF_LIMIT entries (when `ri` or longer than that). */
+/* A list of entries in their order: one leaf, or an ri of leaves of at
+ * most TP_REGF_LEAF_LIMIT entries (when `ri` or longer than that). */
 static size_t
-new_list (tp_w_patch *p, const char *type, bool ri, list_entry *e, size_t n)
+new_list (tp_w_patch *p, const char *type, bool ri, const list_entry *e, size_t n)
 {
-  qsort (e, n, sizeof *e, compare_entries);
   if (!ri && n <= TP_REGF_LEAF_LIMIT)
     return new_leaf (p, type, e, n);
   size_t leaves = (n + TP_REGF_LEAF_LIMIT - 1) / TP_REGF_LEAF_LIMIT;
@@ -746,47 +756,98 @@ list_type (editor *ed, const unsigned char *nk, char type[3], bool *ri)
   return 0;
 }
 
-/* The entries of an existing key's new subkey list: its children on
- * disk but those deleted (released here), then its created ones. */
+/* The elements of an existing subkey list in order (an ri's leaves
+ * flattened), with their hints (lf, lh), at most `max` of them. */
 static int
-collect_kids (editor *ed, key_st *k, uint32_t sk, list_entry **out, size_t *n,
-              tp_w_name **names, size_t *n_names)
+old_elements (tp_w_patch *p, size_t off, bool in_ri, list_entry *out, size_t *n, size_t max)
+{
+  size_t len = tp_w_cell (p, off);
+  const unsigned char *l = p->buf + off + 4;
+  if (len < 4)
+    return tp_w_fail (p, "%s", "a subkey list is damaged");
+  bool ri = memcmp (l, "ri", 2) == 0, li = memcmp (l, "li", 2) == 0;
+  bool hinted = memcmp (l, "lf", 2) == 0 || memcmp (l, "lh", 2) == 0;
+  size_t count = tp_le16 (l + 2), step = hinted ? 8 : 4;
+  if ((!ri && !li && !hinted) || 4 + count * step > len || (ri && in_ri))
+    return tp_w_fail (p, "%s", "a subkey list is damaged");
+  for (size_t i = 0; i < count; i++) {
+    uint32_t rel = tp_le32 (l + 4 + i * step);
+    if (ri && old_elements (p, (size_t) rel + BINS, true, out, n, max) < 0)
+      return -1;
+    if (ri)
+      continue;
+    if (*n == max)
+      return tp_w_fail (p, "%s", "a subkey list is longer than its key's count");
+    out[(*n)++] = (list_entry) { .rel = rel, .kept = true,
+                                 .hint = hinted ? tp_le32 (l + 8 + i * step) : 0 };
+  }
+  return 0;
+}
+
+/* New entries e[n_old..n) put in order among the old ones e[0..n_old)
+ * (whose order stays as Windows left it). */
+static int
+merge_new (tp_w_patch *p, list_entry *e, size_t n_old, size_t n)
+{
+  if (n > n_old)
+    qsort (e + n_old, n - n_old, sizeof *e, compare_entries);
+  list_entry *m = calloc (n + 1, sizeof *m);
+  if (!m)
+    return tp_w_fail (p, "%s", "out of memory");
+  for (size_t i = 0, j = n_old, k = 0; k < n; k++)
+    m[k] = j < n && (i == n_old || compare_entries (&e[j], &e[i]) < 0) ? e[j++] : e[i++];
+  memcpy (e, m, n * sizeof *e);
+  free (m);
+  return 0;
+}
+
+/* The entries of an existing key's new subkey list: its children on
+ * disk but those deleted (released here), then its created ones, in
+ * order. Names land in names[] (the caller frees them). */
+static int
+collect_kids (editor *ed, key_st *k, const unsigned char *nk, list_entry **out, size_t *n,
+              tp_w_name **names)
 {
   tp_w_patch *p = ed->p;
-  size_t n_disk;
-  size_t *disk = tp_regf_children (p->r, k->nk_off, &n_disk);
-  if (n_disk == (size_t) -1)
-    return tp_w_fail (p, "%s", "a subkey list is damaged");
-  *out = calloc (n_disk + k->n_sub + 1, sizeof **out);
-  *names = calloc (n_disk + 1, sizeof **names);
-  int rc = *out && *names ? 0 : tp_w_fail (p, "%s", "out of memory");
-  for (size_t i = 0; rc == 0 && i < n_disk; i++) {
+  size_t count = tp_le32 (nk + 20), n_disk = 0;
+  if (count > 0x100000)
+    return tp_w_fail (p, "%s", "a subkey count is damaged");
+  *out = calloc (count + k->n_sub + 1, sizeof **out);
+  *names = calloc (count + 1, sizeof **names);
+  if (!*out || !*names)
+    return tp_w_fail (p, "%s", "out of memory");
+  if (count && old_elements (p, (size_t) tp_le32 (nk + 28) + BINS, false, *out, &n_disk, count) < 0)
+    return -1;
+  for (size_t i = 0; i < n_disk; i++) {
+    size_t off = (size_t) (*out)[i].rel + BINS;
     bool gone = false;
     for (size_t s = 0; s < k->n_sub; s++)
-      gone = gone || (k->sub[s]->nk_off == disk[i] && k->sub[s]->deleted);
+      gone = gone || (k->sub[s]->nk_off == off && k->sub[s]->deleted);
     if (gone) {
-      rc = release_key (ed, disk[i], 0);
+      if (release_key (ed, off, 0) < 0)
+        return -1;
       continue;
     }
-    char *utf8 = tp_regf_key_name (p->r, disk[i]);
-    tp_w_name *nm = &(*names)[(*n_names)++];
+    char *utf8 = tp_regf_key_name (p->r, off);
+    tp_w_name *nm = &(*names)[i];
     nm->u = utf8 ? tp_w_utf16 (utf8, &nm->n) : NULL;
     free (utf8);
     if (!nm->u)
-      rc = tp_w_fail (p, "%s", "a key name is damaged");
-    else
-      (*out)[(*n)++] = (list_entry) { (uint32_t) (disk[i] - BINS), *nm };
+      return tp_w_fail (p, "%s", "a key name is damaged");
+    (*out)[*n] = (*out)[i];
+    (*out)[(*n)++].name = *nm;
   }
-  for (size_t s = 0; rc == 0 && s < k->n_sub; s++) {
+  size_t n_old = *n;
+  for (size_t s = 0; s < k->n_sub; s++) {
     size_t off;
     key_st *c = k->sub[s];
     if (c->nk_off || c->deleted)
       continue;
-    rc = emit_new_key (ed, c, k->nk_off, sk, &off);
-    (*out)[(*n)++] = (list_entry) { (uint32_t) (off - BINS), c->name };
+    if (emit_new_key (ed, c, k->nk_off, tp_le32 (nk + 44), &off) < 0)
+      return -1;
+    (*out)[(*n)++] = (list_entry) { .rel = (uint32_t) (off - BINS), .name = c->name };
   }
-  free (disk);
-  return rc;
+  return merge_new (p, *out, n_old, *n);
 }
 
 /* An existing key whose subkeys come or go: a new list, switched with
@@ -801,11 +862,11 @@ edit_subkeys (editor *ed, key_st *k)
   bool ri;
   list_entry *e = NULL;
   tp_w_name *names = NULL;
-  size_t n = 0, n_names = 0, list = 0;
+  size_t n = 0, list = 0, n_names = tp_le32 (nk + 20);
   uint32_t max_sub = tp_le32 (nk + 52);
   int rc = list_type (ed, nk, type, &ri);
   if (rc == 0)
-    rc = collect_kids (ed, k, tp_le32 (nk + 44), &e, &n, &names, &n_names);
+    rc = collect_kids (ed, k, nk, &e, &n, &names);
   if (rc == 0 && n && !(list = new_list (p, type, ri, e, n)))
     rc = tp_w_fail (p, "%s", "out of memory");
   for (size_t s = 0; s < k->n_sub; s++)
@@ -820,7 +881,7 @@ edit_subkeys (editor *ed, key_st *k)
                   tp_w_poke32 (p, k->nk_off, at + 28, n ? (uint32_t) (list - BINS) : NONE,
                                TP_PHASE_LINK) < 0))
     rc = -1;
-  for (size_t i = 0; i < n_names; i++)
+  for (size_t i = 0; names && i < n_names; i++)
     free (names[i].u);
   free (names);
   free (e);
@@ -847,10 +908,12 @@ new_subkeys (editor *ed, key_st *k, size_t self, uint32_t sk, uint32_t *count,
     if (c->deleted)
       continue;
     rc = emit_new_key (ed, c, self, sk, &off);
-    e[n++] = (list_entry) { (uint32_t) (off - BINS), c->name };
+    e[n++] = (list_entry) { .rel = (uint32_t) (off - BINS), .name = c->name };
     *max_sub = 2 * c->name.n > *max_sub ? 2 * (uint32_t) c->name.n : *max_sub;
   }
   size_t cell = 0;
+  if (rc == 0 && n)
+    qsort (e, n, sizeof *e, compare_entries);
   if (rc == 0 && n && !(cell = new_list (p, p->minor >= 5 ? "lh" : p->minor >= 3 ? "lf" : "li",
                                          false, e, n)))
     rc = tp_w_fail (p, "%s", "out of memory");

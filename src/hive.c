@@ -4,9 +4,9 @@
  * disk or a kill leaves a broken hive), marks dirty hives clean, and its
  * set_value mangles some kinds of existing values (hivex-notes.md).
  * So: validate the bytes first, read them lazily with reader.c, refuse
- * keys holding values of the kinds hivex-style rewriting breaks, and
- * write with writer.c (a copy with a few records edited) through a
- * verified temp file and a rename.
+ * keys whose values cannot all be read, and write with writer.c (a copy
+ * with a few records edited, the key's other values untouched) through
+ * a verified temp file and a rename.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -19,9 +19,15 @@
  *   inplace copy HIVE OUT EDITS  writes the edits into OUT (an empty
  *                                file) as the whole-file path does.
  *   inplace list HIVE KEY        print the signature of KEY's subkey list
- *                                (ri: also its leaves') and its count
+ *                                (ri: also its leaves') and its count, and
+ *                                "unsorted" / "bad-hint" when the leaves'
+ *                                order or lh hashes / lf hints are wrong
+ *                                (checked with the C library's towupper)
  *   inplace cells HIVE           print the number of allocated cells */
 #include <fcntl.h>
+#include <locale.h>
+#include <wchar.h>
+#include <wctype.h>
 #include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +207,46 @@ copy_mode (const char *hive, const char *out, const edit_list *l)
   return 0;
 }
 
+/* A key's name uppercased (towupper), as wide characters. */
+static size_t
+upper_name (const tp_regf *r, size_t nk, wchar_t *out, size_t max)
+{
+  char *utf8 = tp_regf_key_name (r, nk);
+  size_t n = utf8 ? mbstowcs (out, utf8, max) : (size_t) -1;
+  free (utf8);
+  for (size_t i = 0; n != (size_t) -1 && i < n; i++)
+    out[i] = (wchar_t) towupper ((wint_t) out[i]);
+  return n;
+}
+
+/* Check one leaf: order (continuing from prev) and hints. */
+static bool
+leaf_ok (const tp_regf *r, const unsigned char *l, wchar_t *prev)
+{
+  bool hinted = l[1] == 'f' || l[1] == 'h';
+  size_t step = hinted ? 8 : 4;
+  for (unsigned i = 0; i < (unsigned) (l[2] | l[3] << 8); i++) {
+    const unsigned char *e = l + 4 + step * i;
+    wchar_t name[300];
+    size_t n = upper_name (r, 4096 + (size_t) ((uint32_t) e[0] | (uint32_t) e[1] << 8 |
+                                              (uint32_t) e[2] << 16 | (uint32_t) e[3] << 24),
+                           name, 299);
+    if (n == (size_t) -1)
+      return false;
+    name[n] = 0;
+    if (prev[0] && wcscmp (prev, name) >= 0)
+      return false;
+    wcscpy (prev, name);
+    uint32_t want = 0, got = hinted ? (uint32_t) e[4] | (uint32_t) e[5] << 8 |
+                                      (uint32_t) e[6] << 16 | (uint32_t) e[7] << 24 : 0;
+    for (size_t c = 0; l[1] == 'h' && c < n; c++)
+      want = 37 * want + (uint32_t) name[c];
+    if (l[1] == 'h' && want != got)
+      return false;
+  }
+  return true;
+}
+
 /* `inplace list HIVE KEY`: "ri lh lh 1013", "lh 3" or "none 0". */
 static int
 list_mode (const char *hive, const char *key)
@@ -228,13 +274,16 @@ list_mode (const char *hive, const char *key)
   }
   const unsigned char *l = r.buf + 4096 + list + 4;
   printf ("%.2s", (const char *) l);
+  wchar_t prev[300] = { 0 };
+  bool good = memcmp (l, "ri", 2) == 0 || leaf_ok (&r, l, prev);
   for (unsigned i = 0; memcmp (l, "ri", 2) == 0 && i < (unsigned) (l[2] | l[3] << 8); i++) {
     const unsigned char *e = l + 4 + 4 * i;
     size_t leaf = 4096 + ((size_t) e[0] | (size_t) e[1] << 8 | (size_t) e[2] << 16 |
                           (size_t) e[3] << 24);
     printf (" %.2s", (const char *) r.buf + leaf + 4);
+    good = leaf_ok (&r, r.buf + leaf + 4, prev) && good;
   }
-  printf (" %zu\n", n);
+  printf (" %zu%s\n", n, good ? "" : " unsorted-or-bad-hint");
   return 0;
 }
 
@@ -280,8 +329,10 @@ main (int argc, char **argv)
 {
   if (argc == 3 && strcmp (argv[1], "cells") == 0)
     return cells_mode (argv[2]);
-  if (argc == 4 && strcmp (argv[1], "list") == 0)
+  if (argc == 4 && strcmp (argv[1], "list") == 0) {
+    setlocale (LC_CTYPE, "C.UTF-8");
     return list_mode (argv[2], argv[3]);
+  }
   int k = strcmp (argv[1] ? argv[1] : "", "count") == 0 ? 2
         : strcmp (argv[1] ? argv[1] : "", "copy") == 0 ? 2 : 3;
   if (argc != k + 2 && argc != k + 3) {

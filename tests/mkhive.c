@@ -28,6 +28,13 @@
  *   "name"=unset(N)                          type N, data size 0, data offset
  *                                            0xFFFFFFFF ("unset" value)
  *   @=...                                    the default (unnamed) value
+ *   ;mkhive: class TEXT                      the current key's class name
+ *                                            (ASCII, stored UTF-16LE)
+ *   ;mkhive: own-sk                          the current key gets a security
+ *                                            record of its own (count 1),
+ *                                            linked into the sk list; the
+ *                                            other keys share the root's
+ *   (both are comments to every other reader)
  *
  * Errors: "mkhive: FILE:LINE: reason" on stderr and exit status 1;
  * usage errors exit with status 2.
@@ -277,6 +284,8 @@ struct key {
     struct value *vals;
     size_t nvals, capvals;
     uint32_t cell;   /* offset of this key's nk cell, set by the layout */
+    char *class_name; /* ;mkhive: class TEXT, or NULL */
+    int own_sk;       /* ;mkhive: own-sk */
 };
 
 /* Every non-root key, hashed by (parent, upper-cased name): finding a child
@@ -301,6 +310,7 @@ static struct key *key_new(const struct key *parent, size_t id,
 
 static void key_free(struct key *k)
 {
+    free(k->class_name);
     for (size_t i = 0; i < k->nkids; i++)
         key_free(k->kids[i]);
     for (size_t i = 0; i < k->nvals; i++) {
@@ -753,6 +763,22 @@ static void parse_value_line(struct parser *p, char *s)
     add_value(p, p->cur, &v);
 }
 
+/* ";mkhive: class TEXT" or ";mkhive: own-sk" for the current key. */
+static void parse_directive(struct parser *p, char *s)
+{
+    if (!p->cur)
+        parse_error(p, "mkhive directive before any [key] line");
+    if (strncmp(s, "class ", 6) == 0) {
+        check_ascii_name(p, "class name", s + 6, strlen(s + 6), MAX_KEY_NAME);
+        free(p->cur->class_name);
+        p->cur->class_name = xstrndup(s + 6, strlen(s + 6));
+    } else if (strcmp(s, "own-sk") == 0 && p->cur != p->root) {
+        p->cur->own_sk = 1;
+    } else {
+        parse_error(p, "unknown mkhive directive (class TEXT, own-sk)");
+    }
+}
+
 /* A value line ending in a backslash continues on the next line (regedit
  * wraps long hex data that way).  Returns the joined statement. */
 static char *join_continuations(struct parser *p, size_t *i)
@@ -799,6 +825,10 @@ static void parse_file(struct parser *p, const char *path)
 
         p->lineno = i + 1;
         strip_trailing_space(s);
+        if (strncmp(s, ";mkhive:", 8) == 0) {
+            parse_directive(p, skip_space(s + 8));
+            continue;
+        }
         if (*s == '\0' || *s == ';' || is_header(s))
             continue;
         if (*s == '[') {
@@ -895,6 +925,35 @@ static uint32_t write_sk(struct hive *h, size_t nkeys)
     put32(c + 16, (uint32_t)sizeof security_descriptor);
     memcpy(c + 20, security_descriptor, sizeof security_descriptor);
     return off;
+}
+
+/* A key's own security record, inserted last in the list that the
+ * shared record `head` starts (flink: next, blink: previous). */
+static uint32_t write_own_sk(struct hive *h, uint32_t head)
+{
+    uint32_t off = alloc_cell(h, SK_FIXED_SIZE + sizeof security_descriptor);
+    uint32_t last = get32(cell(h, head) + 8);
+    uint8_t *c = cell(h, off);
+
+    memcpy(c, "sk", 2);
+    put32(c + 4, head);
+    put32(c + 8, last);
+    put32(c + 12, 1);
+    put32(c + 16, (uint32_t)sizeof security_descriptor);
+    memcpy(c + 20, security_descriptor, sizeof security_descriptor);
+    put32(cell(h, last) + 4, off);
+    put32(cell(h, head) + 8, off);
+    return off;
+}
+
+/* Keys with a security record of their own. */
+static size_t own_sk_count(const struct key *k)
+{
+    size_t n = k->own_sk ? 1 : 0;
+
+    for (size_t i = 0; i < k->nkids; i++)
+        n += own_sk_count(k->kids[i]);
+    return n;
 }
 
 /* Big data: a "db" cell -> a list of segment offsets -> segments of at most
@@ -1072,11 +1131,38 @@ static void alloc_nk_cells(struct hive *h, struct key *k)
         alloc_nk_cells(h, k->kids[i]);
 }
 
+/* A class name cell (UTF-16LE), or NO_CELL. */
+static uint32_t write_class(struct hive *h, const struct key *k)
+{
+    size_t n = k->class_name ? strlen(k->class_name) : 0;
+    uint32_t off;
+
+    if (n == 0)
+        return NO_CELL;
+    off = alloc_cell(h, 2 * n);
+    for (size_t i = 0; i < n; i++)
+        put16(cell(h, off) + 2 * i, (unsigned char)k->class_name[i]);
+    return off;
+}
+
+static uint32_t max_class(const struct key *k)
+{
+    size_t m = 0;
+
+    for (size_t i = 0; i < k->nkids; i++) {
+        size_t n = k->kids[i]->class_name ? strlen(k->kids[i]->class_name) : 0;
+        m = n > m ? n : m;
+    }
+    return (uint32_t)(2 * m);
+}
+
 static void write_key(struct hive *h, struct key *k, uint32_t parent,
                       uint32_t sk, int is_root)
 {
     uint32_t values = write_values(h, k);
     uint32_t subkeys = write_subkey_list(h, k);
+    uint32_t class_off = write_class(h, k);
+    uint32_t own = k->own_sk ? write_own_sk(h, sk) : sk;
     uint32_t max_vname, max_vdata;
     size_t namelen = strlen(k->name);
     uint8_t *c = cell(h, k->cell);
@@ -1092,12 +1178,14 @@ static void write_key(struct hive *h, struct key *k, uint32_t parent,
     put32(c + 32, NO_CELL);             /* volatile subkeys list */
     put32(c + 36, (uint32_t)k->nvals);
     put32(c + 40, values);
-    put32(c + 44, sk);
-    put32(c + 48, NO_CELL);             /* class name */
+    put32(c + 44, own);
+    put32(c + 48, class_off);           /* class name */
     put32(c + 52, max_subkey_name(k));
+    put32(c + 56, max_class(k));
     put32(c + 60, max_vname);
     put32(c + 64, max_vdata);
     put16(c + 72, (uint32_t)namelen);
+    put16(c + 74, class_off == NO_CELL ? 0 : 2 * (uint32_t)strlen(k->class_name));
     memcpy(c + NK_FIXED_SIZE, k->name, namelen);
     for (size_t i = 0; i < k->nkids; i++)
         write_key(h, k->kids[i], k->cell, sk, 0);
@@ -1109,7 +1197,7 @@ static uint32_t build_bins(struct hive *h, struct key *root)
     uint32_t sk;
 
     root->cell = alloc_cell(h, NK_FIXED_SIZE + strlen(root->name));
-    sk = write_sk(h, key_count(root));
+    sk = write_sk(h, key_count(root) - own_sk_count(root));
     for (size_t i = 0; i < root->nkids; i++)
         alloc_nk_cells(h, root->kids[i]);
     /* The root's parent field has no meaning on disk; point it nowhere. */

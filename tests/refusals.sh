@@ -39,27 +39,6 @@ refuse "dirty SYSTEM hive" dirtysys.hive "dirty"
 fixture neither neither.hive
 refuse "neither SOFTWARE nor SYSTEM" neither.hive "neither"
 
-# Values hivex's rewriting of a key would break (big data, "unset") are
-# never rewritten: a key holding them is patched, they stay byte-exact.
-fixture software-bigdata big.hive
-cp big.hive big.orig
-run_tp apply big.hive
-ok "big-data neighbour: the key is patched" expect_rc 0
-blob () {   # the Blob value as libregf dumps it: type, size, every byte
-  regf_dump "$1" | awk '/^Value: [0-9]+ Blob$/ { f = 1; next } f && /^(Value: |Key path: )/ { exit } f'
-}
-ok "big-data neighbour: libregf reads the 20000-byte value exactly as before" \
-  eval 'blob big.hive | grep -q "Data size: 20000" && diff <(blob big.orig) <(blob big.hive)'
-
-fixture software-unset unset.hive
-run_tp apply unset.hive
-ok "unset neighbour: the key is patched" expect_rc 0
-unset_vk='766b050000000000ffffffff04000000'   # "vk", name 5, size 0, offset -1, REG_DWORD
-ok "unset neighbour: still an unset value (data size 0, offset 0xFFFFFFFF)" \
-  test "$(od -An -v -tx1 unset.hive | tr -d ' \n' | grep -o "$unset_vk" | wc -l)" -eq 1
-ok "unset neighbour: SchUseStrongCrypto set beside it" \
-  test "$(regf_value unset.hive '\Microsoft\.NETFramework\v4.0.30319' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
-
 fixture software-server2019 ro.hive
 chmod 444 ro.hive
 refuse "read-only file" ro.hive "read-only"

@@ -31,4 +31,38 @@ ok "no version keys: exit 0, unchanged" eval '[ $rc -eq 0 ] && [ "$(json_get .st
 ok "no version keys: warned" eval 'json_get ".warnings[]" | grep -q "no .NET version keys"'
 ok "no version keys: file untouched" same_file_state nover.copy nover.hive
 
+# A big-data neighbour (a 20000-byte REG_BINARY: db record, segment list,
+# two segments) in a version key: the key is written, not refused, and
+# the neighbour survives byte-exact.
+V4='\Microsoft\.NETFramework\v4.0.30319'
+fixture software-bigdata big.hive
+cp big.hive big.orig
+run_tp apply --json big.hive
+ok "big-data neighbour: exit 0, patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+ok "big-data neighbour: SchUseStrongCrypto set beside it (libregf)" \
+  test "$(regf_value big.hive "$V4" SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+ok "big-data neighbour: the key's other values byte-exact (hivexregedit)" \
+  eval 'diff <(hivexregedit --export big.orig "$V4") <(hivexregedit --export big.hive "$V4" | grep -v "^\"SchUseStrongCrypto\"")'
+ok "big-data neighbour: the 20000 bytes read the same (libregf)" \
+  eval 'diff <(regf_dump big.orig | grep -A1260 "^Value: [0-9]* Blob$" | sed "/^$/q") \
+             <(regf_dump big.hive | grep -A1260 "^Value: [0-9]* Blob$" | sed "/^$/q") &&
+        regf_dump big.hive | grep -A3 "^Value: [0-9]* Blob$" | grep -q "Data size: 20000"'
+
+# An unset neighbour (data size 0, offset 0xFFFFFFFF): hivex cannot read
+# it at all, libregf calls it corrupted; it stays exactly as it was.
+fixture software-unset unset.hive
+cp unset.hive unset.orig
+run_tp apply --json unset.hive
+ok "unset neighbour: exit 0, patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+ok "unset neighbour: SchUseStrongCrypto set beside it (libregf)" \
+  test "$(regf_value unset.hive "$V4" SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+# key_values HIVE: libregf's view of the 64-bit v4.0.30319 key, without
+# the SchUseStrongCrypto value the apply adds.
+key_values () {
+  regf_dump "$1" | awk '/^Key path: / { k = $0 } k ~ /^Key path: ROOT.Microsoft..NETFramework.v4.0.30319$/' |
+    awk '/^Value: / { skip = / SchUseStrongCrypto$/ } !skip'
+}
+ok "unset neighbour: every other value of the key as before, the unset one included (libregf)" \
+  eval 'diff <(key_values unset.orig) <(key_values unset.hive) && key_values unset.hive | grep -q "Value: 1 Empty"'
+
 done_testing

@@ -31,8 +31,9 @@
  *   security (sk) with its reference count raised; inserted in the
  *   parent's subkey list in Windows' order (uppercased name): lh from
  *   minor 5, lf for minor 3 and 4, li below; an existing list keeps its
- *   type; past TP_REGF_LEAF_LIMIT entries (or when it was one) an ri of
- *   leaves of at most that many;
+ *   type, and its entries keep their order and hints as found (new ones
+ *   go in by name); past TP_REGF_LEAF_LIMIT entries (or when it was one)
+ *   an ri of leaves of at most that many, evenly filled;
  * - a deleted key: unlinked from its parent, then every cell of its
  *   subtree released (keys, subkey lists and ri leaves, value lists,
  *   values, data, big-data records, segment lists and segments, class
@@ -42,9 +43,13 @@
  *   changes two other records (the neighbours' flink and blink), which
  *   no single sector write can switch together: a stop in between
  *   would leave a broken sk list, which Windows checks at load. One
- *   unreferenced sk cell is leaked space, as Windows tolerates;
- * - values of any type, 0 to 1 MiB: up to 4 bytes inline; 0 bytes as
- *   size 0 and offset 0xFFFFFFFF; up to 16344 bytes in one cell; more
+ *   unreferenced sk cell is leaked space, as Windows tolerates. A key
+ *   met twice in the subtree (a loop) is refused; other cells a hostile
+ *   hive might share between the subtree and keys outside it (Windows
+ *   shares only sk records) are not looked for;
+ * - values of any type, 0 to 1 MiB: up to 4 bytes inline (0 bytes too:
+ *   Windows also reads "unset" size 0 / offset 0xFFFFFFFF, but hivex
+ *   cannot); up to 16344 bytes in one cell; more
  *   as big data (a db record, a segment list, segments of 16344 bytes)
  *   from minor 4 on, one cell before. Replacing or deleting a value
  *   frees its old data (cell, or db, list and segments); inline and

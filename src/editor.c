@@ -6,38 +6,16 @@
  * changed value and subkey lists as new lists switched in LINK,
  * replaced values switched in place, deleted subtrees released.
  *
- * Key node (nk) payload fields used here, offsets from the signature:
- *   0 "nk"; 2 flags (0x20 KEY_COMP_NAME: Latin-1 name); 4 last written
- *   FILETIME; 12 access bits; 16 parent; 20 subkey count; 24 volatile
- *   subkey count; 28 subkey list; 32 volatile subkey list; 36 value
- *   count; 40 value list; 44 security (sk); 48 class name; 52 max
- *   subkey name length in UTF-16 bytes (low 16 bits; the high bits are
- *   flags); 56 max class name; 60 max value name (UTF-16 bytes); 64 max
- *   value data; 68 work var; 72 name length (bytes); 74 class length;
- *   76 the name.
- * Value (vk): 0 "vk"; 2 name length; 4 data size (0x80000000: the data
- *   is in the offset field); 8 data offset; 12 type; 16 flags (1: Latin-1
- *   name); 18 spare; 20 the name.
- * Security (sk): 0 "sk"; 4 flink; 8 blink; 12 reference count.
- * Big data (db): 0 "db"; 2 segment count; 4 segment list offset.
- * Subkey lists: 0 "li"/"lf"/"lh"/"ri"; 2 count; 4 elements: an offset
- *   (li, ri) or an offset and a name hint (lf) or hash (lh).
- * All offsets are relative to the hive bins (file offset - 4096);
- * 0xFFFFFFFF is none. */
+ * The records' fields are named in layout.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tlspatch/bytes.h"
+#include "tlspatch/layout.h"
 #include "tlspatch/regf.h"
 #include "writer-int.h"
 
-#define BINS TP_W_BINS
-#define NONE TP_W_NO_OFFSET
-#define NK_FIXED 76
-#define VK_FIXED 20
-#define KEY_COMP_NAME 0x20
-#define VALUE_COMP_NAME 1
 #define MAX_KEY_NAME 255        /* UTF-16 units */
 #define MAX_VALUE_NAME 16383
 #define MAX_DEPTH 512           /* Windows' limit on key nesting */
@@ -297,14 +275,14 @@ apply_edit (editor *ed, const tp_regf_edit *e)
 static int
 sk_change (editor *ed, size_t sk_rel, int delta)
 {
-  size_t off = (size_t) sk_rel + BINS;
+  size_t off = (size_t) sk_rel + TP_REGF_BINS;
   sk_count *c = NULL;
   for (size_t i = 0; i < ed->n_sks && !c; i++)
     if (ed->sks[i].off == off)
       c = &ed->sks[i];
   if (!c) {
     size_t len = tp_w_cell (ed->p, off);
-    if (sk_rel == NONE || len < 16 || memcmp (ed->p->buf + off + 4, "sk", 2) != 0)
+    if (sk_rel == TP_REGF_NONE || len < 16 || memcmp (ed->p->buf + off + 4, "sk", 2) != 0)
       return tp_w_fail (ed->p, "%s", "a key's security record is damaged");
     sk_count *more = realloc (ed->sks, (ed->n_sks + 1) * sizeof *more);
     if (!more)
@@ -382,11 +360,11 @@ new_big_data (tp_w_patch *p, const tp_value *v)
     size_t seg = tp_w_new_cell (p, v->data + start, len);
     if (!seg)
       return 0;
-    tp_put32 (tp_w_new_payload (p, list) + 4 * i, (uint32_t) (seg - BINS));
+    tp_put32 (tp_w_new_payload (p, list) + 4 * i, (uint32_t) (seg - TP_REGF_BINS));
   }
   unsigned char db[8] = "db";
-  tp_put16 (db + 2, (uint16_t) n_seg);
-  tp_put32 (db + 4, (uint32_t) (list - BINS));
+  tp_put16 (db + TP_DB_SEGMENTS, (uint16_t) n_seg);
+  tp_put32 (db + TP_DB_SEGMENT_LIST, (uint32_t) (list - TP_REGF_BINS));
   return list ? tp_w_new_cell (p, db, sizeof db) : 0;
 }
 
@@ -407,7 +385,7 @@ new_data (tp_w_patch *p, const tp_value *v, uint32_t *size, uint32_t *off)
   if (!cell)
     return tp_w_fail (p, "%s", "out of memory");
   *size = (uint32_t) v->len;
-  *off = (uint32_t) (cell - BINS);
+  *off = (uint32_t) (cell - TP_REGF_BINS);
   return 0;
 }
 
@@ -416,18 +394,18 @@ new_data (tp_w_patch *p, const tp_value *v, uint32_t *size, uint32_t *off)
 static int
 free_data (tp_w_patch *p, const unsigned char *vk)
 {
-  uint32_t size = tp_le32 (vk + 4), rel = tp_le32 (vk + 8);
-  if ((size & 0x80000000u) || size == 0 || rel == NONE)
+  uint32_t size = tp_le32 (vk + TP_VK_DATA_SIZE), rel = tp_le32 (vk + TP_VK_DATA);
+  if ((size & 0x80000000u) || size == 0 || rel == TP_REGF_NONE)
     return 0;
-  size_t off = (size_t) rel + BINS, len = tp_w_cell (p, off);
+  size_t off = (size_t) rel + TP_REGF_BINS, len = tp_w_cell (p, off);
   const unsigned char *db = p->buf + off + 4;
   if (len && p->minor >= 4 && size > TP_REGF_BIG_DATA_LIMIT && len >= 8 &&
       memcmp (db, "db", 2) == 0) {
-    size_t n_seg = tp_le16 (db + 2), list = (size_t) tp_le32 (db + 4) + BINS;
+    size_t n_seg = tp_le16 (db + TP_DB_SEGMENTS), list = (size_t) tp_le32 (db + TP_DB_SEGMENT_LIST) + TP_REGF_BINS;
     if (tp_w_cell (p, list) / 4 < n_seg)
       return tp_w_fail (p, "%s", "a big-data segment list is damaged");
     for (size_t i = 0; i < n_seg; i++)
-      if (tp_w_free (p, (size_t) tp_le32 (p->buf + list + 4 + 4 * i) + BINS) < 0)
+      if (tp_w_free (p, (size_t) tp_le32 (p->buf + list + 4 + 4 * i) + TP_REGF_BINS) < 0)
         return -1;
     if (tp_w_free (p, list) < 0)
       return -1;
@@ -439,22 +417,22 @@ free_data (tp_w_patch *p, const unsigned char *vk)
 static size_t
 new_vk (tp_w_patch *p, const val_st *v)
 {
-  unsigned char *vk = calloc (1, VK_FIXED + 2 * v->name.n);
+  unsigned char *vk = calloc (1, TP_VK_FIXED + 2 * v->name.n);
   if (!vk) {
     tp_w_fail (p, "%s", "out of memory");
     return 0;
   }
   uint32_t size, data;
-  size_t name_len = store_name (vk + VK_FIXED, &v->name);
+  size_t name_len = store_name (vk + TP_VK_FIXED, &v->name);
   memcpy (vk, "vk", 2);
-  tp_put16 (vk + 2, (uint16_t) name_len);
-  tp_put32 (vk + 12, v->set->type);
-  tp_put16 (vk + 16, name_len && latin1 (&v->name) ? VALUE_COMP_NAME : 0);
+  tp_put16 (vk + TP_VK_NAME_LENGTH, (uint16_t) name_len);
+  tp_put32 (vk + TP_VK_TYPE, v->set->type);
+  tp_put16 (vk + TP_VK_FLAGS, name_len && latin1 (&v->name) ? TP_VK_COMP_NAME : 0);
   size_t off = 0;
   if (new_data (p, v->set, &size, &data) == 0) {
-    tp_put32 (vk + 4, size);
-    tp_put32 (vk + 8, data);
-    if (!(off = tp_w_new_cell (p, vk, VK_FIXED + name_len)))
+    tp_put32 (vk + TP_VK_DATA_SIZE, size);
+    tp_put32 (vk + TP_VK_DATA, data);
+    if (!(off = tp_w_new_cell (p, vk, TP_VK_FIXED + name_len)))
       tp_w_fail (p, "%s", "out of memory");
   }
   free (vk);
@@ -469,13 +447,13 @@ replace_vk (tp_w_patch *p, size_t vk_off, const tp_value *v)
   size_t len = tp_w_cell (p, vk_off);
   const unsigned char *vk = p->buf + vk_off + 4;
   uint32_t size, data;
-  if (len < VK_FIXED || memcmp (vk, "vk", 2) != 0)
+  if (len < TP_VK_FIXED || memcmp (vk, "vk", 2) != 0)
     return tp_w_fail (p, "%s", "a value record is damaged");
   if (free_data (p, vk) < 0 || new_data (p, v, &size, &data) < 0)
     return -1;
-  if (tp_w_poke32 (p, vk_off, vk_off + 4 + 4, size, TP_PHASE_LINK) < 0 ||
-      tp_w_poke32 (p, vk_off, vk_off + 4 + 8, data, TP_PHASE_LINK) < 0 ||
-      tp_w_poke32 (p, vk_off, vk_off + 4 + 12, v->type, TP_PHASE_LINK) < 0)
+  if (tp_w_poke32 (p, vk_off, vk_off + TP_CELL_HEADER + TP_VK_DATA_SIZE, size, TP_PHASE_LINK) < 0 ||
+      tp_w_poke32 (p, vk_off, vk_off + TP_CELL_HEADER + TP_VK_DATA, data, TP_PHASE_LINK) < 0 ||
+      tp_w_poke32 (p, vk_off, vk_off + TP_CELL_HEADER + TP_VK_TYPE, v->type, TP_PHASE_LINK) < 0)
     return -1;
   return 0;
 }
@@ -484,7 +462,7 @@ static int
 release_vk (tp_w_patch *p, size_t vk_off)
 {
   size_t len = tp_w_cell (p, vk_off);
-  if (len < VK_FIXED || memcmp (p->buf + vk_off + 4, "vk", 2) != 0)
+  if (len < TP_VK_FIXED || memcmp (p->buf + vk_off + 4, "vk", 2) != 0)
     return tp_w_fail (p, "%s", "a value record is damaged");
   return free_data (p, p->buf + vk_off + 4) < 0 || tp_w_free (p, vk_off) < 0 ? -1 : 0;
 }
@@ -518,13 +496,13 @@ new_values (tp_w_patch *p, const key_st *k, uint32_t *count, uint32_t *list)
       free (offs);
       return -1;
     }
-    tp_put32 ((unsigned char *) &offs[(*count)++], (uint32_t) (vk - BINS));
+    tp_put32 ((unsigned char *) &offs[(*count)++], (uint32_t) (vk - TP_REGF_BINS));
   }
   size_t cell = *count ? tp_w_new_cell (p, offs, 4 * *count) : 0;
   free (offs);
   if (*count && !cell)
     return tp_w_fail (p, "%s", "out of memory");
-  *list = *count ? (uint32_t) (cell - BINS) : NONE;
+  *list = *count ? (uint32_t) (cell - TP_REGF_BINS) : TP_REGF_NONE;
   return 0;
 }
 
@@ -534,8 +512,8 @@ static int
 edit_values (tp_w_patch *p, const key_st *k)
 {
   const unsigned char *nk = p->buf + k->nk_off + 4;
-  uint32_t old_count = tp_le32 (nk + 36), old_list = tp_le32 (nk + 40);
-  uint32_t max_name = tp_le32 (nk + 60), max_data = tp_le32 (nk + 64);
+  uint32_t old_count = tp_le32 (nk + TP_NK_VALUE_COUNT), old_list = tp_le32 (nk + TP_NK_VALUE_LIST);
+  uint32_t max_name = tp_le32 (nk + TP_NK_MAX_VALUE_NAME), max_data = tp_le32 (nk + TP_NK_MAX_VALUE_DATA);
   uint32_t *offs = calloc (k->n_vals + 1, sizeof *offs);
   if (!offs)
     return tp_w_fail (p, "%s", "out of memory");
@@ -557,16 +535,16 @@ edit_values (tp_w_patch *p, const key_st *k)
       off = new_vk (p, v);
       rc = off ? 0 : -1;
     }
-    tp_put32 ((unsigned char *) &offs[count++], (uint32_t) (off - BINS));
+    tp_put32 ((unsigned char *) &offs[count++], (uint32_t) (off - TP_REGF_BINS));
   }
   if (rc == 0 && relist) {
     size_t cell = count ? tp_w_new_cell (p, offs, 4 * (size_t) count) : 0;
     if (count && !cell)
       rc = tp_w_fail (p, "%s", "out of memory");
-    else if ((old_count && tp_w_free (p, (size_t) old_list + BINS) < 0) ||
-             tp_w_poke32 (p, k->nk_off, k->nk_off + 4 + 36, count, TP_PHASE_LINK) < 0 ||
-             tp_w_poke32 (p, k->nk_off, k->nk_off + 4 + 40,
-                          count ? (uint32_t) (cell - BINS) : NONE, TP_PHASE_LINK) < 0)
+    else if ((old_count && tp_w_free (p, (size_t) old_list + TP_REGF_BINS) < 0) ||
+             tp_w_poke32 (p, k->nk_off, k->nk_off + TP_CELL_HEADER + TP_NK_VALUE_COUNT, count, TP_PHASE_LINK) < 0 ||
+             tp_w_poke32 (p, k->nk_off, k->nk_off + TP_CELL_HEADER + TP_NK_VALUE_LIST,
+                          count ? (uint32_t) (cell - TP_REGF_BINS) : TP_REGF_NONE, TP_PHASE_LINK) < 0)
       rc = -1;
   }
   free (offs);
@@ -575,13 +553,13 @@ edit_values (tp_w_patch *p, const key_st *k)
   bool changed = relist;
   for (size_t i = 0; i < k->n_vals; i++)
     changed = changed || k->vals[i].set;
-  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + 60, max_name, TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, at + 64, max_data, TP_PHASE_GROW) < 0))
+  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + TP_NK_MAX_VALUE_NAME, max_name, TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + TP_NK_MAX_VALUE_DATA, max_data, TP_PHASE_GROW) < 0))
     rc = -1;
   /* the key's last-written time, as Windows sets it on a value change */
   if (rc == 0 && changed &&
-      (tp_w_poke32 (p, k->nk_off, at + 4, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
-       tp_w_poke32 (p, k->nk_off, at + 8, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0))
+      (tp_w_poke32 (p, k->nk_off, at + TP_NK_LAST_WRITTEN, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
+       tp_w_poke32 (p, k->nk_off, at + TP_NK_LAST_WRITTEN + 4, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0))
     rc = -1;
   return rc;
 }
@@ -657,7 +635,7 @@ new_list (tp_w_patch *p, const char *type, bool ri, const list_entry *e, size_t 
     size_t leaf = new_leaf (p, type, e + done, take);
     if (!leaf)
       break;
-    tp_put32 ((unsigned char *) &offs[i], (uint32_t) (leaf - BINS));
+    tp_put32 ((unsigned char *) &offs[i], (uint32_t) (leaf - TP_REGF_BINS));
     done += take;
   }
   if (offs && done == n && (root = tp_w_new_cell (p, NULL, 4 + 4 * leaves))) {
@@ -688,7 +666,7 @@ walk_list (editor *ed, size_t off, bool in_ri, int depth, int (*each) (editor *,
   if ((!ri && !li && !hinted) || 4 + n * step > len || (ri && in_ri))
     return tp_w_fail (p, "%s", "a subkey list is damaged");
   for (size_t i = 0; i < n; i++) {
-    size_t elem = (size_t) tp_le32 (l + 4 + i * step) + BINS;
+    size_t elem = (size_t) tp_le32 (l + 4 + i * step) + TP_REGF_BINS;
     int rc = ri ? walk_list (ed, elem, true, depth, each, release)
                 : each ? each (ed, elem, depth) : 0;
     if (rc < 0)
@@ -704,29 +682,29 @@ release_key (editor *ed, size_t nk_off, int depth)
   tp_w_patch *p = ed->p;
   size_t len = tp_w_cell (p, nk_off);
   const unsigned char *nk = p->buf + nk_off + 4;
-  if (len < NK_FIXED || memcmp (nk, "nk", 2) != 0)
+  if (len < TP_NK_FIXED || memcmp (nk, "nk", 2) != 0)
     return tp_w_fail (p, "%s", "a key record to delete is damaged");
   if (depth > MAX_DEPTH)
     return tp_w_fail (p, "%s", "the keys to delete nest too deep");
   int freed = tp_w_free (p, nk_off);
   if (freed != 0)               /* met twice: a loop in the hive */
     return freed < 0 ? -1 : tp_w_fail (p, "%s", "a key to delete is listed twice");
-  if (tp_le32 (nk + 20) && walk_list (ed, (size_t) tp_le32 (nk + 28) + BINS, false,
+  if (tp_le32 (nk + TP_NK_SUBKEY_COUNT) && walk_list (ed, (size_t) tp_le32 (nk + TP_NK_SUBKEY_LIST) + TP_REGF_BINS, false,
                                       depth + 1, release_key, true) < 0)
     return -1;
-  uint32_t n_vals = tp_le32 (nk + 36);
-  size_t list = (size_t) tp_le32 (nk + 40) + BINS;
+  uint32_t n_vals = tp_le32 (nk + TP_NK_VALUE_COUNT);
+  size_t list = (size_t) tp_le32 (nk + TP_NK_VALUE_LIST) + TP_REGF_BINS;
   if (n_vals && tp_w_cell (p, list) / 4 < n_vals)
     return tp_w_fail (p, "%s", "a value list to delete is damaged");
   for (uint32_t i = 0; i < n_vals; i++)
-    if (release_vk (p, (size_t) tp_le32 (p->buf + list + 4 + 4 * i) + BINS) < 0)
+    if (release_vk (p, (size_t) tp_le32 (p->buf + list + 4 + 4 * i) + TP_REGF_BINS) < 0)
       return -1;
   if (n_vals && tp_w_free (p, list) < 0)
     return -1;
-  uint32_t class_off = tp_le32 (nk + 48);
-  if (class_off != NONE && tp_le16 (nk + 74) && tp_w_free (p, (size_t) class_off + BINS) < 0)
+  uint32_t class_off = tp_le32 (nk + TP_NK_CLASS);
+  if (class_off != TP_REGF_NONE && tp_le16 (nk + TP_NK_CLASS_LENGTH) && tp_w_free (p, (size_t) class_off + TP_REGF_BINS) < 0)
     return -1;
-  return sk_change (ed, tp_le32 (nk + 44), -1);
+  return sk_change (ed, tp_le32 (nk + TP_NK_SECURITY), -1);
 }
 
 static int emit_new_key (editor *ed, key_st *k, size_t parent, uint32_t sk, size_t *out);
@@ -739,12 +717,12 @@ list_type (editor *ed, const unsigned char *nk, char type[3], bool *ri)
   tp_w_patch *p = ed->p;
   strcpy (type, p->minor >= 5 ? "lh" : p->minor >= 3 ? "lf" : "li");
   *ri = false;
-  if (tp_le32 (nk + 20) == 0)
+  if (tp_le32 (nk + TP_NK_SUBKEY_COUNT) == 0)
     return 0;
-  size_t off = (size_t) tp_le32 (nk + 28) + BINS, len = tp_w_cell (p, off);
+  size_t off = (size_t) tp_le32 (nk + TP_NK_SUBKEY_LIST) + TP_REGF_BINS, len = tp_w_cell (p, off);
   if (len >= 8 && memcmp (p->buf + off + 4, "ri", 2) == 0) {
     *ri = true;
-    off = (size_t) tp_le32 (p->buf + off + 8) + BINS;
+    off = (size_t) tp_le32 (p->buf + off + 8) + TP_REGF_BINS;
     len = tp_w_cell (p, off);
   }
   if (len < 4)
@@ -772,7 +750,7 @@ old_elements (tp_w_patch *p, size_t off, bool in_ri, list_entry *out, size_t *n,
     return tp_w_fail (p, "%s", "a subkey list is damaged");
   for (size_t i = 0; i < count; i++) {
     uint32_t rel = tp_le32 (l + 4 + i * step);
-    if (ri && old_elements (p, (size_t) rel + BINS, true, out, n, max) < 0)
+    if (ri && old_elements (p, (size_t) rel + TP_REGF_BINS, true, out, n, max) < 0)
       return -1;
     if (ri)
       continue;
@@ -809,17 +787,17 @@ collect_kids (editor *ed, key_st *k, const unsigned char *nk, list_entry **out, 
               tp_w_name **names)
 {
   tp_w_patch *p = ed->p;
-  size_t count = tp_le32 (nk + 20), n_disk = 0;
+  size_t count = tp_le32 (nk + TP_NK_SUBKEY_COUNT), n_disk = 0;
   if (count > 0x100000)
     return tp_w_fail (p, "%s", "a subkey count is damaged");
   *out = calloc (count + k->n_sub + 1, sizeof **out);
   *names = calloc (count + 1, sizeof **names);
   if (!*out || !*names)
     return tp_w_fail (p, "%s", "out of memory");
-  if (count && old_elements (p, (size_t) tp_le32 (nk + 28) + BINS, false, *out, &n_disk, count) < 0)
+  if (count && old_elements (p, (size_t) tp_le32 (nk + TP_NK_SUBKEY_LIST) + TP_REGF_BINS, false, *out, &n_disk, count) < 0)
     return -1;
   for (size_t i = 0; i < n_disk; i++) {
-    size_t off = (size_t) (*out)[i].rel + BINS;
+    size_t off = (size_t) (*out)[i].rel + TP_REGF_BINS;
     bool gone = false;
     for (size_t s = 0; s < k->n_sub; s++)
       gone = gone || (k->sub[s]->nk_off == off && k->sub[s]->deleted);
@@ -843,9 +821,9 @@ collect_kids (editor *ed, key_st *k, const unsigned char *nk, list_entry **out, 
     key_st *c = k->sub[s];
     if (c->nk_off || c->deleted)
       continue;
-    if (emit_new_key (ed, c, k->nk_off, tp_le32 (nk + 44), &off) < 0)
+    if (emit_new_key (ed, c, k->nk_off, tp_le32 (nk + TP_NK_SECURITY), &off) < 0)
       return -1;
-    (*out)[(*n)++] = (list_entry) { .rel = (uint32_t) (off - BINS), .name = c->name };
+    (*out)[(*n)++] = (list_entry) { .rel = (uint32_t) (off - TP_REGF_BINS), .name = c->name };
   }
   return merge_new (p, *out, n_old, *n);
 }
@@ -862,8 +840,8 @@ edit_subkeys (editor *ed, key_st *k)
   bool ri;
   list_entry *e = NULL;
   tp_w_name *names = NULL;
-  size_t n = 0, list = 0, n_names = tp_le32 (nk + 20);
-  uint32_t max_sub = tp_le32 (nk + 52);
+  size_t n = 0, list = 0, n_names = tp_le32 (nk + TP_NK_SUBKEY_COUNT);
+  uint32_t max_sub = tp_le32 (nk + TP_NK_MAX_SUBKEY_NAME);
   int rc = list_type (ed, nk, type, &ri);
   if (rc == 0)
     rc = collect_kids (ed, k, nk, &e, &n, &names);
@@ -872,13 +850,13 @@ edit_subkeys (editor *ed, key_st *k)
   for (size_t s = 0; s < k->n_sub; s++)
     if (!k->sub[s]->nk_off && !k->sub[s]->deleted && 2 * k->sub[s]->name.n > (max_sub & 0xFFFF))
       max_sub = (max_sub & 0xFFFF0000u) | (uint32_t) (2 * k->sub[s]->name.n);
-  if (rc == 0 && tp_le32 (nk + 20))
-    rc = walk_list (ed, (size_t) tp_le32 (nk + 28) + BINS, false, 0, NULL, true);
-  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + 52, max_sub, TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, at + 4, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, at + 8, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, at + 20, (uint32_t) n, TP_PHASE_LINK) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, at + 28, n ? (uint32_t) (list - BINS) : NONE,
+  if (rc == 0 && tp_le32 (nk + TP_NK_SUBKEY_COUNT))
+    rc = walk_list (ed, (size_t) tp_le32 (nk + TP_NK_SUBKEY_LIST) + TP_REGF_BINS, false, 0, NULL, true);
+  if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + TP_NK_MAX_SUBKEY_NAME, max_sub, TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + TP_NK_LAST_WRITTEN, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + TP_NK_LAST_WRITTEN + 4, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + TP_NK_SUBKEY_COUNT, (uint32_t) n, TP_PHASE_LINK) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + TP_NK_SUBKEY_LIST, n ? (uint32_t) (list - TP_REGF_BINS) : TP_REGF_NONE,
                                TP_PHASE_LINK) < 0))
     rc = -1;
   for (size_t i = 0; names && i < n_names; i++)
@@ -908,7 +886,7 @@ new_subkeys (editor *ed, key_st *k, size_t self, uint32_t sk, uint32_t *count,
     if (c->deleted)
       continue;
     rc = emit_new_key (ed, c, self, sk, &off);
-    e[n++] = (list_entry) { .rel = (uint32_t) (off - BINS), .name = c->name };
+    e[n++] = (list_entry) { .rel = (uint32_t) (off - TP_REGF_BINS), .name = c->name };
     *max_sub = 2 * c->name.n > *max_sub ? 2 * (uint32_t) c->name.n : *max_sub;
   }
   size_t cell = 0;
@@ -918,7 +896,7 @@ new_subkeys (editor *ed, key_st *k, size_t self, uint32_t sk, uint32_t *count,
                                          false, e, n)))
     rc = tp_w_fail (p, "%s", "out of memory");
   *count = (uint32_t) n;
-  *list = n ? (uint32_t) (cell - BINS) : NONE;
+  *list = n ? (uint32_t) (cell - TP_REGF_BINS) : TP_REGF_NONE;
   free (e);
   return rc;
 }
@@ -931,32 +909,32 @@ emit_new_key (editor *ed, key_st *k, size_t parent, uint32_t sk, size_t *out)
   tp_w_patch *p = ed->p;
   unsigned char name[2 * MAX_KEY_NAME];
   size_t name_len = store_name (name, &k->name);
-  size_t self = tp_w_new_cell (p, NULL, NK_FIXED + name_len);
+  size_t self = tp_w_new_cell (p, NULL, TP_NK_FIXED + name_len);
   if (!self)
     return tp_w_fail (p, "%s", "out of memory");
   *out = self;
-  uint32_t n_vals = 0, vals = NONE, n_sub = 0, subs = NONE, max_sub = 0, max_name = 0, max_data = 0;
+  uint32_t n_vals = 0, vals = TP_REGF_NONE, n_sub = 0, subs = TP_REGF_NONE, max_sub = 0, max_name = 0, max_data = 0;
   if (new_values (p, k, &n_vals, &vals) < 0 ||
       new_subkeys (ed, k, self, sk, &n_sub, &subs, &max_sub) < 0 || sk_change (ed, sk, 1) < 0)
     return -1;
   value_hints (k, &max_name, &max_data);
   unsigned char *nk = tp_w_new_payload (p, self);
   memcpy (nk, "nk", 2);
-  tp_put16 (nk + 2, latin1 (&k->name) ? KEY_COMP_NAME : 0);
-  tp_put64 (nk + 4, p->now);
-  tp_put32 (nk + 16, (uint32_t) (parent - BINS));
-  tp_put32 (nk + 20, n_sub);
-  tp_put32 (nk + 28, subs);
-  tp_put32 (nk + 32, NONE);             /* volatile subkeys: none on disk */
-  tp_put32 (nk + 36, n_vals);
-  tp_put32 (nk + 40, vals);
-  tp_put32 (nk + 44, sk);
-  tp_put32 (nk + 48, NONE);             /* no class name */
-  tp_put32 (nk + 52, max_sub);
-  tp_put32 (nk + 60, max_name);
-  tp_put32 (nk + 64, max_data);
-  tp_put16 (nk + 72, (uint16_t) name_len);
-  memcpy (nk + NK_FIXED, name, name_len);
+  tp_put16 (nk + TP_NK_FLAGS, latin1 (&k->name) ? TP_NK_COMP_NAME : 0);
+  tp_put64 (nk + TP_NK_LAST_WRITTEN, p->now);
+  tp_put32 (nk + TP_NK_PARENT, (uint32_t) (parent - TP_REGF_BINS));
+  tp_put32 (nk + TP_NK_SUBKEY_COUNT, n_sub);
+  tp_put32 (nk + TP_NK_SUBKEY_LIST, subs);
+  tp_put32 (nk + 32, TP_REGF_NONE);             /* volatile subkeys: none on disk */
+  tp_put32 (nk + TP_NK_VALUE_COUNT, n_vals);
+  tp_put32 (nk + TP_NK_VALUE_LIST, vals);
+  tp_put32 (nk + TP_NK_SECURITY, sk);
+  tp_put32 (nk + TP_NK_CLASS, TP_REGF_NONE);             /* no class name */
+  tp_put32 (nk + TP_NK_MAX_SUBKEY_NAME, max_sub);
+  tp_put32 (nk + TP_NK_MAX_VALUE_NAME, max_name);
+  tp_put32 (nk + TP_NK_MAX_VALUE_DATA, max_data);
+  tp_put16 (nk + TP_NK_NAME_LENGTH, (uint16_t) name_len);
+  memcpy (nk + TP_NK_FIXED, name, name_len);
   return 0;
 }
 
@@ -969,7 +947,7 @@ emit_key (editor *ed, key_st *k)
 {
   tp_w_patch *p = ed->p;
   size_t len = tp_w_cell (p, k->nk_off);
-  if (len < NK_FIXED || memcmp (p->buf + k->nk_off + 4, "nk", 2) != 0)
+  if (len < TP_NK_FIXED || memcmp (p->buf + k->nk_off + 4, "nk", 2) != 0)
     return tp_w_fail (p, "%s", "a key record is damaged");
   if (k->vals_loaded && edit_values (p, k) < 0)
     return -1;

@@ -14,8 +14,6 @@
 #include "tlspatch/reader.h"
 #include "tlspatch/writer.h"
 
-#define TP_W_BINS 4096          /* the hive bins data starts after the base block */
-#define TP_W_NO_OFFSET 0xFFFFFFFFu
 
 /* A 4-byte edit of an existing record, as planned (merged into runs
  * of tp_regf_poke afterwards). */

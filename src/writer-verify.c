@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tlspatch/bytes.h"
+#include "tlspatch/layout.h"
 #include "tlspatch/regf.h"
 #include "writer-int.h"
 
@@ -169,7 +170,7 @@ tp_regf_verify_edits_from (tp_regf_read_fn read, void *ctx, size_t end,
     return -1;
   }
   tp_regf r = { .buf = src.buf, .size = end, .minor = hdr.minor,
-                .bins_end = TP_W_BINS + (size_t) hdr.bins_size, .load = load, .load_ctx = &src };
+                .bins_end = TP_REGF_BINS + (size_t) hdr.bins_size, .load = load, .load_ctx = &src };
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     const char *wrong = superseded (edits, n, i) ? NULL : check_edit (&r, &edits[i]);

@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "tlspatch/bytes.h"
+#include "tlspatch/layout.h"
 #include "tlspatch/regf.h"
 #include "tlspatch/writer.h"
 #include "writer-int.h"
 
-#define BINS TP_W_BINS
 
 typedef tp_w_edit32 edit32;
 typedef tp_w_patch patch;
@@ -60,7 +60,7 @@ size_t
 tp_w_cell (const patch *p, size_t off)
 {
   size_t end = tp_regf_cells_end (p->r);
-  if (off < BINS || off % 8 != 0 || off >= end || end - off < 8 || !tp_regf_load (p->r, off, 4))
+  if (off < TP_REGF_BINS || off % 8 != 0 || off >= end || end - off < 8 || !tp_regf_load (p->r, off, 4))
     return 0;
   int32_t raw = (int32_t) tp_le32 (p->buf + off);
   if (raw >= 0)
@@ -198,7 +198,7 @@ static void
 new_base_block (const unsigned char *old, unsigned char *bb, uint32_t bins_size)
 {
   memcpy (bb, old, TP_REGF_BASE_BLOCK_SIZE);
-  uint32_t s1 = tp_le32 (old + 4), s2 = tp_le32 (old + 8);
+  uint32_t s1 = tp_le32 (old + TP_BB_SEQ1), s2 = tp_le32 (old + TP_BB_SEQ2);
   uint32_t seq = (s1 > s2 ? s1 : s2) + 1;
   tp_put32 (bb + 4, seq);
   tp_put32 (bb + 8, seq);
@@ -308,14 +308,14 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
 {
   why[0] = '\0';
   memset (out, 0, sizeof *out);
-  if (r->size < BINS || !tp_regf_load (r, 0, BINS)) {
+  if (r->size < TP_REGF_BINS || !tp_regf_load (r, 0, TP_REGF_BINS)) {
     snprintf (why, whylen, "the base block cannot be read");
     return -1;
   }
-  uint32_t bins_size = tp_le32 (r->buf + 40);
+  uint32_t bins_size = tp_le32 (r->buf + TP_BB_BINS_SIZE);
   patch p = { .r = r, .buf = r->buf, .size = r->size, .why = why, .whylen = whylen,
-              .minor = tp_le32 (r->buf + 24), .now = filetime_now (),
-              .bin_file_off = BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
+              .minor = tp_le32 (r->buf + TP_BB_MINOR), .now = filetime_now (),
+              .bin_file_off = TP_REGF_BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
   p.bin = calloc (1, p.bin_cap);
   int rc = p.bin ? tp_w_plan (&p, edits, n) : tp_w_fail (&p, "%s", "out of memory");
   free (p.freed);
@@ -360,7 +360,7 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
   } else
     free (p.bin);
   new_base_block (r->buf, out->base_block, bins_size);
-  memcpy (out->old_base_block, r->buf, BINS);
+  memcpy (out->old_base_block, r->buf, TP_REGF_BINS);
   return 0;
 }
 
@@ -467,7 +467,7 @@ write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *
   if (p->bin_size &&
       pwrite (out_fd, p->bin, p->bin_size, (off_t) p->bin_off) != (ssize_t) p->bin_size)
     goto io_error;
-  if (pwrite (out_fd, p->base_block, BINS, 0) != BINS)
+  if (pwrite (out_fd, p->base_block, TP_REGF_BINS, 0) != TP_REGF_BINS)
     goto io_error;
   return 0;
  io_error:
@@ -479,8 +479,8 @@ int
 tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                      const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
 {
-  tp_regf r = { .buf = buf, .size = size, .minor = size >= BINS ? tp_le32 (buf + 24) : 0,
-                .bins_end = size >= BINS ? BINS + (size_t) tp_le32 (buf + 40) : 0 };
+  tp_regf r = { .buf = buf, .size = size, .minor = size >= TP_REGF_BINS ? tp_le32 (buf + TP_BB_MINOR) : 0,
+                .bins_end = size >= TP_REGF_BINS ? TP_REGF_BINS + (size_t) tp_le32 (buf + TP_BB_BINS_SIZE) : 0 };
   tp_regf_patch p;
   if (tp_regf_make_patch (&r, edits, n, &p, why, whylen) != 0)
     return -1;

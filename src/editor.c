@@ -656,17 +656,13 @@ walk_list (editor *ed, size_t off, bool in_ri, int depth, int (*each) (editor *,
            bool release)
 {
   tp_w_patch *p = ed->p;
-  size_t len = tp_w_cell (p, off);
-  const unsigned char *l = p->buf + off + 4;
-  if (len < 4)
-    return tp_w_fail (p, "%s", "a subkey list is damaged");
-  bool ri = memcmp (l, "ri", 2) == 0, li = memcmp (l, "li", 2) == 0;
-  bool hinted = memcmp (l, "lf", 2) == 0 || memcmp (l, "lh", 2) == 0;
-  size_t n = tp_le16 (l + 2), step = hinted ? 8 : 4;
-  if ((!ri && !li && !hinted) || 4 + n * step > len || (ri && in_ri))
+  size_t len = tp_w_cell (p, off), n, step;
+  const unsigned char *l = p->buf + off + TP_CELL_HEADER;
+  bool ri;
+  if (!len || tp_regf_list_shape (l, len, &n, &step, &ri) < 0 || (ri && in_ri))
     return tp_w_fail (p, "%s", "a subkey list is damaged");
   for (size_t i = 0; i < n; i++) {
-    size_t elem = (size_t) tp_le32 (l + 4 + i * step) + TP_REGF_BINS;
+    size_t elem = (size_t) tp_le32 (l + TP_LIST_ITEMS + i * step) + TP_REGF_BINS;
     int rc = ri ? walk_list (ed, elem, true, depth, each, release)
                 : each ? each (ed, elem, depth) : 0;
     if (rc < 0)
@@ -739,17 +735,13 @@ list_type (editor *ed, const unsigned char *nk, char type[3], bool *ri)
 static int
 old_elements (tp_w_patch *p, size_t off, bool in_ri, list_entry *out, size_t *n, size_t max)
 {
-  size_t len = tp_w_cell (p, off);
-  const unsigned char *l = p->buf + off + 4;
-  if (len < 4)
-    return tp_w_fail (p, "%s", "a subkey list is damaged");
-  bool ri = memcmp (l, "ri", 2) == 0, li = memcmp (l, "li", 2) == 0;
-  bool hinted = memcmp (l, "lf", 2) == 0 || memcmp (l, "lh", 2) == 0;
-  size_t count = tp_le16 (l + 2), step = hinted ? 8 : 4;
-  if ((!ri && !li && !hinted) || 4 + count * step > len || (ri && in_ri))
+  size_t len = tp_w_cell (p, off), count, step;
+  const unsigned char *l = p->buf + off + TP_CELL_HEADER;
+  bool ri;
+  if (!len || tp_regf_list_shape (l, len, &count, &step, &ri) < 0 || (ri && in_ri))
     return tp_w_fail (p, "%s", "a subkey list is damaged");
   for (size_t i = 0; i < count; i++) {
-    uint32_t rel = tp_le32 (l + 4 + i * step);
+    uint32_t rel = tp_le32 (l + TP_LIST_ITEMS + i * step);
     if (ri && old_elements (p, (size_t) rel + TP_REGF_BINS, true, out, n, max) < 0)
       return -1;
     if (ri)
@@ -757,7 +749,8 @@ old_elements (tp_w_patch *p, size_t off, bool in_ri, list_entry *out, size_t *n,
     if (*n == max)
       return tp_w_fail (p, "%s", "a subkey list is longer than its key's count");
     out[(*n)++] = (list_entry) { .rel = rel, .kept = true,
-                                 .hint = hinted ? tp_le32 (l + 8 + i * step) : 0 };
+                                 .hint = step == TP_LIST_HASHED_ITEM
+                                         ? tp_le32 (l + TP_LIST_ITEMS + 4 + i * step) : 0 };
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 /* tlspatch: the regf layout's functions (see layout.h). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "tlspatch/bytes.h"
 #include "tlspatch/layout.h"
@@ -24,6 +25,20 @@ tp_regf_checksum_valid (const unsigned char *base_block)
   for (size_t i = 0; i < TP_BB_CHECKED_BYTES; i += 4)
     raw ^= tp_le32 (base_block + i);
   return stored == tp_regf_checksum (base_block) || stored == raw;
+}
+
+int
+tp_regf_list_shape (const unsigned char *list, size_t len, size_t *count, size_t *step,
+                    bool *ri)
+{
+  if (len < TP_LIST_ITEMS)
+    return -1;
+  bool is_ri = memcmp (list, "ri", 2) == 0, li = memcmp (list, "li", 2) == 0;
+  bool hashed = memcmp (list, "lf", 2) == 0 || memcmp (list, "lh", 2) == 0;
+  *count = tp_le16 (list + TP_LIST_COUNT);
+  *step = hashed ? TP_LIST_HASHED_ITEM : TP_LIST_ITEM;
+  *ri = is_ri;
+  return (is_ri || li || hashed) && TP_LIST_ITEMS + *count * *step <= len ? 0 : -1;
 }
 
 /* One UTF-16 unit (or Latin-1 character) as UTF-8, at most 3 bytes. */

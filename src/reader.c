@@ -11,9 +11,8 @@
 
 #define MAX_LIST 0x100000u      /* far above Windows' limits; bounds hostile counts */
 
-/* Payload of the allocated cell at file offset `off`; its length in *len. */
-static const unsigned char *
-cell (const tp_regf *r, size_t off, size_t *len)
+const unsigned char *
+tp_regf_cell (const tp_regf *r, size_t off, size_t *len)
 {
   size_t end = tp_regf_cells_end (r);
   if (off < TP_REGF_BINS || off % TP_CELL_ALIGN != 0 || off > end || end - off < 8 ||
@@ -29,11 +28,12 @@ cell (const tp_regf *r, size_t off, size_t *len)
   return r->buf + off + TP_CELL_HEADER;
 }
 
+
 /* A record of a given signature, at least `min` bytes long. */
 static const unsigned char *
 record (const tp_regf *r, size_t off, const char *sig, size_t min, size_t *len)
 {
-  const unsigned char *p = cell (r, off, len);
+  const unsigned char *p = tp_regf_cell (r, off, len);
   return p && *len >= min && memcmp (p, sig, 2) == 0 ? p : NULL;
 }
 
@@ -80,15 +80,10 @@ tp_regf_value_name (const tp_regf *r, size_t vk)
 static int
 collect_list (const tp_regf *r, size_t list, int depth, size_t **out, size_t *n, size_t *cap)
 {
-  size_t len;
-  const unsigned char *l = cell (r, list, &len);
-  if (!l || len < 4)
-    return -1;
-  uint16_t count = tp_le16 (l + TP_LIST_COUNT);
-  bool ri = memcmp (l, "ri", 2) == 0, li = memcmp (l, "li", 2) == 0;
-  bool hashed = memcmp (l, "lf", 2) == 0 || memcmp (l, "lh", 2) == 0;
-  size_t step = hashed ? TP_LIST_HASHED_ITEM : TP_LIST_ITEM;
-  if ((!ri && !li && !hashed) || (ri && depth > 0) || TP_LIST_ITEMS + (size_t) count * step > len)
+  size_t len, count, step;
+  bool ri;
+  const unsigned char *l = tp_regf_cell (r, list, &len);
+  if (!l || tp_regf_list_shape (l, len, &count, &step, &ri) < 0 || (ri && depth > 0))
     return -1;
   for (size_t i = 0; i < count; i++) {
     size_t off = rel (tp_le32 (l + TP_LIST_ITEMS + i * step));
@@ -142,7 +137,7 @@ tp_regf_values (const tp_regf *r, size_t nk, size_t *n)
   uint32_t count = tp_le32 (k + TP_NK_VALUE_COUNT);
   if (count == 0)
     return NULL;
-  const unsigned char *l = cell (r, rel (tp_le32 (k + TP_NK_VALUE_LIST)), &list_len);
+  const unsigned char *l = tp_regf_cell (r, rel (tp_le32 (k + TP_NK_VALUE_LIST)), &list_len);
   size_t *out = l && count <= MAX_LIST && list_len / 4 >= count ? malloc (count * sizeof *out)
                                                                  : NULL;
   if (!out) {
@@ -200,13 +195,13 @@ big_data (const tp_regf *r, const unsigned char *db, size_t db_len, tp_value *ou
   size_t list_len;
   uint16_t segments = tp_le16 (db + TP_DB_SEGMENTS);
   const unsigned char *list = db_len >= TP_DB_FIXED
-                             ? cell (r, rel (tp_le32 (db + TP_DB_SEGMENT_LIST)), &list_len) : NULL;
+                             ? tp_regf_cell (r, rel (tp_le32 (db + TP_DB_SEGMENT_LIST)), &list_len) : NULL;
   if (!list || list_len / 4 < segments)
     return -1;
   size_t done = 0;
   for (uint16_t i = 0; i < segments && done < out->len; i++) {
     size_t seg_len;
-    const unsigned char *seg = cell (r, rel (tp_le32 (list + 4 * i)), &seg_len);
+    const unsigned char *seg = tp_regf_cell (r, rel (tp_le32 (list + 4 * i)), &seg_len);
     size_t take = out->len - done < TP_REGF_BIG_DATA_LIMIT ? out->len - done
                                                            : TP_REGF_BIG_DATA_LIMIT;
     if (!seg || seg_len < take)
@@ -241,7 +236,7 @@ tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out)
   if (out->len == 0)
     return 0;
   size_t data_len;
-  const unsigned char *data = cell (r, rel (tp_le32 (v + TP_VK_DATA)), &data_len);
+  const unsigned char *data = tp_regf_cell (r, rel (tp_le32 (v + TP_VK_DATA)), &data_len);
   if (!data)
     goto damaged;
   if (r->minor >= 4 && out->len > TP_REGF_BIG_DATA_LIMIT && data_len >= 8 &&

@@ -59,14 +59,8 @@ tp_w_poke32_always (patch *p, size_t record, size_t off, uint32_t v, tp_regf_pha
 size_t
 tp_w_cell (const patch *p, size_t off)
 {
-  size_t end = tp_regf_cells_end (p->r);
-  if (off < TP_REGF_BINS || off % 8 != 0 || off >= end || end - off < 8 || !tp_regf_load (p->r, off, 4))
-    return 0;
-  int32_t raw = (int32_t) tp_le32 (p->buf + off);
-  if (raw >= 0)
-    return 0;
-  size_t len = (size_t) -(int64_t) raw;
-  return len >= 8 && len <= end - off && tp_regf_load (p->r, off, len) ? len - 4 : 0;
+  size_t len;
+  return tp_regf_cell (p->r, off, &len) ? len : 0;
 }
 
 /* The set of released cells: open addressing on the offset. */

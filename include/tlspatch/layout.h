@@ -124,6 +124,14 @@ uint32_t tp_regf_checksum (const unsigned char *base_block);
  * writes (a clean hive hivex wrote must not look damaged). */
 bool tp_regf_checksum_valid (const unsigned char *base_block);
 
+/* A subkey list's payload of `len` bytes: 0 with its element count,
+ * the step between elements (TP_LIST_ITEM or TP_LIST_HASHED_ITEM) and
+ * whether it is an ri (its elements are lists); -1 when it is not a
+ * list or its elements do not fit. Element i's offset (relative) is at
+ * list + TP_LIST_ITEMS + i * step. */
+int tp_regf_list_shape (const unsigned char *list, size_t len, size_t *count, size_t *step,
+                        bool *ri);
+
 /* A name as stored (Latin-1 when `compressed`, else UTF-16LE; `len`
  * bytes) in UTF-8, up to a NUL (malloc'd; NULL when out of memory).
  * UTF-16 surrogates pass through one unit at a time (names only

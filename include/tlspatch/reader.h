@@ -51,6 +51,11 @@ tp_regf_load (const tp_regf *r, size_t off, size_t len)
 /* Read len bytes at off into buf: 0, or -1 when they cannot all be read. */
 typedef int (*tp_regf_read_fn) (void *ctx, void *buf, size_t len, uint64_t off);
 
+/* The one cell parser: the payload of the allocated cell at file offset
+ * `off` (its length in *len), or NULL when it is not one (out of
+ * bounds, misaligned, free, too small, unreadable). */
+const unsigned char *tp_regf_cell (const tp_regf *r, size_t off, size_t *len);
+
 /* The root key (from the base block), or 0 when damaged. */
 size_t tp_regf_root (const tp_regf *r);
 

@@ -155,6 +155,33 @@ resolve (editor *ed, const tp_w_name *parts, size_t n, int *err)
   return k;
 }
 
+static int
+compare_vals (const void *a, const void *b)
+{
+  const val_st *x = *(const val_st *const *) a, *y = *(const val_st *const *) b;
+  return tp_w_name_cmp (x->name.u, x->name.n, y->name.u, y->name.n);
+}
+
+/* Two values of one name (a hostile hive): an edit could reach one and
+ * miss the other, so the key is refused. */
+static int
+check_unique (editor *ed, const key_st *k)
+{
+  const val_st **sorted = calloc (k->n_vals + 1, sizeof *sorted);
+  if (!sorted)
+    return oom (ed);
+  for (size_t i = 0; i < k->n_vals; i++)
+    sorted[i] = &k->vals[i];
+  if (k->n_vals)
+    qsort (sorted, k->n_vals, sizeof *sorted, compare_vals);
+  int rc = 0;
+  for (size_t i = 1; i < k->n_vals && rc == 0; i++)
+    if (compare_vals (&sorted[i - 1], &sorted[i]) == 0)
+      rc = tp_w_fail (ed->p, "%s", "a key holds two values of the same name");
+  free (sorted);
+  return rc;
+}
+
 /* The values of an existing key, into the model. */
 static int
 load_values (editor *ed, key_st *k)
@@ -182,7 +209,7 @@ load_values (editor *ed, key_st *k)
       k->n_vals++;
   }
   free (offs);
-  return rc;
+  return rc == 0 ? check_unique (ed, k) : rc;
 }
 
 static val_st *

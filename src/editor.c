@@ -433,8 +433,8 @@ new_data (tp_w_patch *p, const tp_value *v, uint32_t *size, uint32_t *off)
     *off = tp_le32 (inline_data);
     return 0;
   }
-  size_t cell = p->minor >= 4 && v->len > TP_REGF_BIG_DATA_LIMIT ? new_big_data (p, v)
-                                                                 : tp_w_new_cell (p, v->data, v->len);
+  bool big = p->minor >= 4 && v->len > TP_REGF_BIG_DATA_LIMIT;
+  size_t cell = big ? new_big_data (p, v) : tp_w_new_cell (p, v->data, v->len);
   if (!cell)
     return tp_w_fail (p, "%s", "out of memory");
   *size = (uint32_t) v->len;
@@ -907,7 +907,8 @@ edit_subkeys (editor *ed, key_st *k)
     rc = walk_list (ed, (size_t) tp_le32 (nk + 28) + BINS, false, 0, NULL, true);
   if (rc == 0 && (tp_w_poke32 (p, k->nk_off, at + 52, max_sub, TP_PHASE_GROW) < 0 ||
                   tp_w_poke32 (p, k->nk_off, at + 4, (uint32_t) p->now, TP_PHASE_GROW) < 0 ||
-                  tp_w_poke32 (p, k->nk_off, at + 8, (uint32_t) (p->now >> 32), TP_PHASE_GROW) < 0 ||
+                  tp_w_poke32 (p, k->nk_off, at + 8, (uint32_t) (p->now >> 32),
+                               TP_PHASE_GROW) < 0 ||
                   tp_w_poke32 (p, k->nk_off, at + 20, (uint32_t) n, TP_PHASE_LINK) < 0 ||
                   tp_w_poke32 (p, k->nk_off, at + 28, n ? (uint32_t) (list - BINS) : NONE,
                                TP_PHASE_LINK) < 0))

@@ -371,7 +371,8 @@ main (int argc, char **argv)
       return 1;
     }
   } else if (!(hv = tp_hive_open (hive, 0, &res)) ||
-             tp_process_opened (&opt, hv, TP_HIVE_UNKNOWN, NULL, &undo, &res) != TP_STATUS_PATCHED ||
+             tp_process_opened (&opt, hv, TP_HIVE_UNKNOWN, NULL, &undo, &res)
+               != TP_STATUS_PATCHED ||
              tp_hive_make_patch (hv, &res, &patch) != 0) {
     fprintf (stderr, "inplace: %s: %s\n", hive, res.error ? res.error : "nothing to write");
     return 1;

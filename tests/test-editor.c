@@ -327,7 +327,8 @@ test_existing_entries_kept (hive *h)
   ok (m && tp_le16 (m + 2) == 4 && memcmp (m + 4, l + 4, 8) == 0 &&
       memcmp (m + 20, l + 12, 16) == 0, "old entries keep their order and hashes (%s)",
       rc ? why : "ok");
-  ok (name && strcmp (name, "Beta") == 0, "the new key goes in by name (after Alpha, before Doomed)");
+  ok (name && strcmp (name, "Beta") == 0,
+      "the new key goes in by name (after Alpha, before Doomed)");
   free (name);
   tp_put32 (l + 16, hash);
   free (out.buf);

@@ -84,12 +84,13 @@ typedef struct {
 /* Writing a patch in place, record by record, is safe against a stop at
  * any point when the writes of each phase reach the disk before those of
  * the next: after GROW the new bin lies beyond the hive's end (ignored:
- * Windows and hivex read bins up to the base block's hive bins size) and
- * key hints and security reference counts only grew; HEADER takes the bin in (allocated cells that
- * nothing references yet); each LINK change switches one key or value
- * to its new records in one write within a 512-byte sector; RELEASE
- * frees what nothing references any more. Every state in between is a
- * valid hive whose values read old or new. A stop can leave allocated
+ * Windows and hivex read bins up to the base block's hive bins size),
+ * key hints and security reference counts only grew; HEADER takes the
+ * bin in (allocated cells that nothing references yet); each LINK change
+ * switches one key or value to its new records in one write within a
+ * 512-byte sector; RELEASE frees what nothing references any more and
+ * lowers the reference counts. Every state in between is a valid hive
+ * whose keys and values read old or new. A stop can leave allocated
  * cells that nothing references (the new bin's, before LINK; the old
  * ones, before RELEASE): leaked space, as Windows and hivex tolerate;
  * a second run completes the values. */
@@ -97,7 +98,7 @@ typedef enum {
   TP_PHASE_GROW,            /* the new bin, larger hints, times, sk counts raised */
   TP_PHASE_HEADER,          /* the base block: sequence numbers, hive bins size */
   TP_PHASE_LINK,            /* counts, list offsets, value fields */
-  TP_PHASE_RELEASE,         /* cells nothing references any more marked free, sk counts lowered */
+  TP_PHASE_RELEASE,         /* unreferenced cells marked free, sk counts lowered */
   TP_PHASE_COUNT
 } tp_regf_phase;
 

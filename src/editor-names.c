@@ -125,6 +125,8 @@ same_name (char *utf8, const tp_w_name *name)
   return same;
 }
 
+/* Both lookups read the whole list: a name found twice (a hostile
+ * hive) is damage, since an edit could reach one and miss the other. */
 size_t
 tp_w_find_child (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damaged)
 {
@@ -132,9 +134,9 @@ tp_w_find_child (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damag
   size_t *kids = tp_regf_children (r, nk, &n);
   if (n == (size_t) -1)
     *damaged = true;
-  for (size_t i = 0; kids && i < n && !found; i++) {
+  for (size_t i = 0; kids && i < n; i++) {
     int same = same_name (tp_regf_key_name (r, kids[i]), name);
-    if (same < 0)
+    if (same < 0 || (same && found))
       *damaged = true;
     else if (same)
       found = kids[i];
@@ -150,9 +152,9 @@ tp_w_find_value (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damag
   size_t *vals = tp_regf_values (r, nk, &n);
   if (n == (size_t) -1)
     *damaged = true;
-  for (size_t i = 0; vals && i < n && !found; i++) {
+  for (size_t i = 0; vals && i < n; i++) {
     int same = same_name (tp_regf_value_name (r, vals[i]), name);
-    if (same < 0)
+    if (same < 0 || (same && found))
       *damaged = true;
     else if (same)
       found = vals[i];

@@ -133,6 +133,33 @@ resolve (editor *ed, const tp_w_name *parts, size_t n, int *err)
   return k;
 }
 
+static int
+compare_vals (const void *a, const void *b)
+{
+  const val_st *x = *(const val_st *const *) a, *y = *(const val_st *const *) b;
+  return tp_w_name_cmp (x->name.u, x->name.n, y->name.u, y->name.n);
+}
+
+/* Two values of one name (a hostile hive): an edit could reach one and
+ * miss the other, so the key is refused. */
+static int
+check_unique (editor *ed, const key_st *k)
+{
+  const val_st **sorted = calloc (k->n_vals + 1, sizeof *sorted);
+  if (!sorted)
+    return oom (ed);
+  for (size_t i = 0; i < k->n_vals; i++)
+    sorted[i] = &k->vals[i];
+  if (k->n_vals)
+    qsort (sorted, k->n_vals, sizeof *sorted, compare_vals);
+  int rc = 0;
+  for (size_t i = 1; i < k->n_vals && rc == 0; i++)
+    if (compare_vals (&sorted[i - 1], &sorted[i]) == 0)
+      rc = tp_w_fail (ed->p, "%s", "a key holds two values of the same name");
+  free (sorted);
+  return rc;
+}
+
 /* The values of an existing key, into the model. */
 static int
 load_values (editor *ed, key_st *k)
@@ -160,7 +187,7 @@ load_values (editor *ed, key_st *k)
       k->n_vals++;
   }
   free (offs);
-  return rc;
+  return rc == 0 ? check_unique (ed, k) : rc;
 }
 
 static val_st *
@@ -380,8 +407,8 @@ new_data (tp_w_patch *p, const tp_value *v, uint32_t *size, uint32_t *off)
     *off = tp_le32 (inline_data);
     return 0;
   }
-  size_t cell = p->minor >= 4 && v->len > TP_REGF_BIG_DATA_LIMIT ? new_big_data (p, v)
-                                                                 : tp_w_new_cell (p, v->data, v->len);
+  bool big = p->minor >= 4 && v->len > TP_REGF_BIG_DATA_LIMIT;
+  size_t cell = big ? new_big_data (p, v) : tp_w_new_cell (p, v->data, v->len);
   if (!cell)
     return tp_w_fail (p, "%s", "out of memory");
   *size = (uint32_t) v->len;
@@ -918,7 +945,7 @@ emit_new_key (editor *ed, key_st *k, size_t parent, uint32_t sk, size_t *out)
   tp_put32 (nk + TP_NK_PARENT, (uint32_t) (parent - TP_REGF_BINS));
   tp_put32 (nk + TP_NK_SUBKEY_COUNT, n_sub);
   tp_put32 (nk + TP_NK_SUBKEY_LIST, subs);
-  tp_put32 (nk + 32, TP_REGF_NONE);             /* volatile subkeys: none on disk */
+  tp_put32 (nk + TP_NK_VOLATILE_LIST, TP_REGF_NONE);             /* volatile subkeys: none on disk */
   tp_put32 (nk + TP_NK_VALUE_COUNT, n_vals);
   tp_put32 (nk + TP_NK_VALUE_LIST, vals);
   tp_put32 (nk + TP_NK_SECURITY, sk);

@@ -327,10 +327,40 @@ test_existing_entries_kept (hive *h)
   ok (m && tp_le16 (m + 2) == 4 && memcmp (m + 4, l + 4, 8) == 0 &&
       memcmp (m + 20, l + 12, 16) == 0, "old entries keep their order and hashes (%s)",
       rc ? why : "ok");
-  ok (name && strcmp (name, "Beta") == 0, "the new key goes in by name (after Alpha, before Doomed)");
+  ok (name && strcmp (name, "Beta") == 0,
+      "the new key goes in by name (after Alpha, before Doomed)");
   free (name);
   tp_put32 (l + 16, hash);
   free (out.buf);
+}
+
+/* A hostile hive with two values of one name (case aside), or two
+ * subkeys of one name: edits there are refused. */
+static void
+test_duplicates (hive *h)
+{
+  bool damaged = false;
+  size_t doomed = key (h, "\\Software\\Vendor\\Doomed");
+  size_t huge = doomed ? tp_regf_value (&h->r, doomed, "Huge", &damaged) : 0;
+  unsigned char d[4] = { 1, 0, 0, 0 };
+  tp_value dword = { .present = true, .type = 4, .data = d, .len = 4 };
+  ok (huge != 0, "the fixture: Doomed holds Huge");
+  if (!huge)
+    return;
+  memcpy (h->buf + huge + 4 + 20, "BLOB", 4);
+  tp_regf_edit e[] = { set ("\\Software\\Vendor\\Doomed", "Blob", &dword) };
+  refused (h, e, 1, "two values", "a value in a key holding two values of its name");
+  memcpy (h->buf + huge + 4 + 20, "Huge", 4);
+  size_t zeta = key (h, "\\Software\\Vendor\\Zeta");
+  /* Zeta renamed ALPHA: its cell has room for a fifth byte */
+  if (!zeta || (uint32_t) -(int32_t) tp_le32 (h->buf + zeta) < 4 + 76 + 5)
+    return;
+  tp_put16 (h->buf + zeta + 4 + 72, 5);
+  memcpy (h->buf + zeta + 4 + 76, "ALPHA", 5);
+  tp_regf_edit c2[] = { op (TP_EDIT_CREATE_KEY, "\\Software\\Vendor\\Alpha\\X", NULL) };
+  refused (h, c2, 1, "damaged", "a key under a name listed twice");
+  tp_put16 (h->buf + zeta + 4 + 72, 4);
+  memcpy (h->buf + zeta + 4 + 76, "Zeta\0", 5);
 }
 
 int
@@ -343,6 +373,7 @@ main (void)
     test_sk_counts (&h5);
     test_sequences (&h5);
     test_existing_entries_kept (&h5);
+    test_duplicates (&h5);
     test_names_and_hints (&h5);
   }
   free (h5.buf);

@@ -5,9 +5,9 @@
  * that costs a copy of the hive in memory and risks the key's other
  * values (hivex-notes.md). Instead: the hive's bytes are copied to the
  * output in the kernel (copy_file_range), the changed key and value
- * records are edited in place, new records go into ONE new hive bin appended at the
- * end, and the base block gets new sequence numbers and checksum. Every
- * other byte stays as it was.
+ * records are edited in place, new records go into ONE new hive bin
+ * appended at the end, and the base block gets new sequence numbers and
+ * checksum. Every other byte stays as it was.
  */
 #ifndef TLSPATCH_WRITER_H
 #define TLSPATCH_WRITER_H
@@ -22,8 +22,10 @@
 /* One change of the hive, addressed by path. Edits apply in order: a
  * SET_VALUE may target a key created by an earlier CREATE_KEY of the
  * same list. Keys and values are found as Windows finds them: names
- * compared case-insensitively (uppercased UTF-16 code units; Latin-1
- * letters included, other scripts compared exactly).
+ * compared case-insensitively (uppercased UTF-16 code units: ASCII,
+ * Latin-1, Greek and Cyrillic letters; other characters compared
+ * exactly). A name found twice in one list (a hostile hive) is refused
+ * as damage: an edit could reach one and miss the other.
  *
  * What is written, as Windows writes it (format spec):
  * - a created key: an nk record (name Latin-1 "compressed" when every
@@ -55,7 +57,8 @@
  *   frees its old data (cell, or db, list and segments); inline and
  *   unset data free nothing. A value's other fields (name, flags) stay.
  * - the keys' hints (max subkey name, max value name, max value data)
- *   grow to cover what was written; they never shrink. */
+ *   grow to cover what was written; they never shrink. A key whose
+ *   subkeys or values change gets a new last-written time. */
 typedef enum {
   TP_EDIT_SET_VALUE,     /* create or replace value `name` of `key` with *value */
   TP_EDIT_DELETE_VALUE,  /* delete value `name` of `key` (it exists) */
@@ -80,20 +83,21 @@ typedef struct {
 /* Writing a patch in place, record by record, is safe against a stop at
  * any point when the writes of each phase reach the disk before those of
  * the next: after GROW the new bin lies beyond the hive's end (ignored:
- * Windows and hivex read bins up to the base block's hive bins size) and
- * key hints only grew; HEADER takes the bin in (allocated cells that
- * nothing references yet); each LINK change switches one key or value
- * to its new records in one write within a 512-byte sector; RELEASE
- * frees what nothing references any more. Every state in between is a
- * valid hive whose values read old or new. A stop can leave allocated
+ * Windows and hivex read bins up to the base block's hive bins size),
+ * key hints and security reference counts only grew; HEADER takes the
+ * bin in (allocated cells that nothing references yet); each LINK change
+ * switches one key or value to its new records in one write within a
+ * 512-byte sector; RELEASE frees what nothing references any more and
+ * lowers the reference counts. Every state in between is a valid hive
+ * whose keys and values read old or new. A stop can leave allocated
  * cells that nothing references (the new bin's, before LINK; the old
  * ones, before RELEASE): leaked space, as Windows and hivex tolerate;
  * a second run completes the values. */
 typedef enum {
-  TP_PHASE_GROW,            /* the new bin, and larger max-name/max-data hints */
+  TP_PHASE_GROW,            /* the new bin, larger hints, times, sk counts raised */
   TP_PHASE_HEADER,          /* the base block: sequence numbers, hive bins size */
   TP_PHASE_LINK,            /* counts, list offsets, value fields */
-  TP_PHASE_RELEASE,         /* cells nothing references any more marked free */
+  TP_PHASE_RELEASE,         /* unreferenced cells marked free, sk counts lowered */
   TP_PHASE_COUNT
 } tp_regf_phase;
 

@@ -107,8 +107,9 @@ lock_current_file (tp_hive *hv, tp_result *res)
 static tp_hive_kind
 classify (tp_hive *hv)
 {
-  bool software = tp_hive_lookup (hv, "\\Microsoft") != 0;
-  bool system = tp_hive_lookup (hv, "\\Select") != 0;
+  size_t node;
+  bool software = tp_hive_find_key (hv, "\\Microsoft", &node, NULL, NULL) == TP_FOUND;
+  bool system = tp_hive_find_key (hv, "\\Select", &node, NULL, NULL) == TP_FOUND;
   if (software == system)
     return TP_HIVE_UNKNOWN;
   return software ? TP_HIVE_SOFTWARE : TP_HIVE_SYSTEM;
@@ -401,27 +402,6 @@ tp_hive_close (tp_hive *hv)
   free (hv);
 }
 
-size_t
-tp_hive_child (tp_hive *hv, size_t parent, const char *name)
-{
-  return tp_regf_child (&hv->reader, parent, name, &hv->damaged);
-}
-
-size_t
-tp_hive_lookup (tp_hive *hv, const char *path)
-{
-  size_t node = tp_regf_root (&hv->reader);
-  char *copy = strdup (path);
-  if (!copy)
-    return 0;
-  char *save = NULL;
-  for (char *part = strtok_r (copy, "\\", &save); part && node;
-       part = strtok_r (NULL, "\\", &save))
-    node = tp_hive_child (hv, node, part);
-  free (copy);
-  return node;
-}
-
 tp_lookup
 tp_hive_find_key (tp_hive *hv, const char *path, size_t *node, char **stored, tp_result *res)
 {
@@ -579,9 +559,10 @@ int
 tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
                     const tp_value *want, tp_result *res)
 {
-  size_t node = tp_hive_lookup (hv, key_path);
-  if (!node)
-    return tp_result_fail (res, "key %s not found", key_path);
+  size_t node;
+  tp_lookup got = tp_hive_find_key (hv, key_path, &node, NULL, res);
+  if (got != TP_FOUND)
+    return got == TP_DAMAGED ? -1 : tp_result_fail (res, "key %s not found", key_path);
   tp_value cur;
   char *stored = NULL;
   if (tp_hive_get_value (hv, node, name, &cur, &stored, res) < 0)

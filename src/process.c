@@ -70,6 +70,9 @@ tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *la
   warn_recovery (opt, res);
   if (opt->mode == TP_MODE_RECOVER)       /* any hive: SAM, NTUSER.DAT, ... */
     res->status = decide_status (opt, res);
+  else if (res->kind == TP_HIVE_UNKNOWN && tp_hive_damaged (hv))
+    tp_result_fail (res, "the hive is damaged: \\Microsoft or \\Select cannot be looked up, "
+                    "so its kind cannot be told");
   else if (res->kind == TP_HIVE_UNKNOWN)
     tp_result_fail (res, "neither a SOFTWARE hive (no \\Microsoft) nor a SYSTEM hive "
                     "(no \\Select)");

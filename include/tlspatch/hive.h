@@ -62,11 +62,6 @@ int tp_hive_verify_patch (tp_hive *hv, size_t size, tp_result *res);
 tp_hive_kind tp_hive_kind_of (const tp_hive *hv);
 const char *tp_hive_path (const tp_hive *hv);
 
-/* Look up a key by path from the root ("\A\B", case-insensitive).
- * Returns 0 when absent. */
-size_t tp_hive_lookup (tp_hive *hv, const char *path);
-size_t tp_hive_child (tp_hive *hv, size_t parent, const char *name);
-
 /* Walk a path from the root ("\\A\\B"; "" is the root): TP_FOUND with
  * the key in *node and, when stored is given, its path as the hive
  * spells it (malloc'd); TP_ABSENT; TP_DAMAGED (a list or name on the

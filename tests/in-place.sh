@@ -9,7 +9,7 @@ INPLACE="$top_builddir/tests/inplace"
 
 # name[:pad]: pad the hive file with zeros to 256 KiB, as Windows leaves
 # room past the last bin (its hive files grow in 256 KiB steps).
-for spec in software-server2019 system software-server2019:pad; do
+for spec in software-server2019 system software-server2019:pad software-bigdata; do
   name=${spec%%:*}
   fixture "$name" orig.hive
   [ "$spec" = "$name" ] || truncate -s 256K orig.hive

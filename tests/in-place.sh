@@ -122,6 +122,24 @@ for minor in 5 3; do
             tr "\n" " " | grep -q "Zeta .*Ünïcödé .*Кириллица"'
 done
 
+# \Software\Vendor exists, 5 levels below it are created: all of them
+# appear at one write (the parent's switch), never a part of them.
+printf '%s\n' 'create|\Software\Vendor\N1' 'create|\Software\Vendor\N1\N2' \
+  'create|\Software\Vendor\N1\N2\N3' 'create|\Software\Vendor\N1\N2\N3\N4' \
+  'create|\Software\Vendor\N1\N2\N3\N4\N5' >five.edits
+fixture keys orig.hive
+cp orig.hive five.hive
+n=$("$INPLACE" count orig.hive five.hive five.edits)
+seen=
+for k in $(seq 1 "${n:-0}"); do
+  cp orig.hive stop.hive
+  "$INPLACE" stop "$k" orig.hive stop.hive five.edits
+  seen+=" $(export_reg stop.hive | grep -c '^\[\\Software\\Vendor\\N1')"
+done
+ok "5-level creation: the new subtree appears whole at one write (keys seen after each write:$seen)" \
+  eval '[ "$(echo $seen | tr " " "\n" | sort -u | tr "\n" " ")" = "0 5 " ] &&
+        [ "$(echo $seen | tr " " "\n" | uniq | wc -l)" = 2 ]'
+
 edit_case "delete keys" keys "$EDITS/delete-keys.edits"
 ok "delete keys: the subtree is gone, the rest reads as before" \
   eval 'diff <(awk "/^\[/ { skip = index(\$0, \"[\\\\Software\\\\Vendor\\\\Doomed\") == 1 } !skip" orig.reg |

@@ -125,8 +125,11 @@ same_name (char *utf8, const tp_w_name *name)
   return same;
 }
 
-/* Both lookups read the whole list: a name found twice (a hostile
- * hive) is damage, since an edit could reach one and miss the other. */
+/* A name found twice (a hostile hive) is damage: an edit could reach
+ * one and miss the other. Subkey lists are sorted (Windows searches
+ * them so), where a second one would follow the first: the lookup stops
+ * there, after reading what the planner's lookups read (few pages of a
+ * hive read on demand). Value lists are read whole. */
 size_t
 tp_w_find_child (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damaged)
 {
@@ -140,6 +143,8 @@ tp_w_find_child (const tp_regf *r, size_t nk, const tp_w_name *name, bool *damag
       *damaged = true;
     else if (same)
       found = kids[i];
+    else if (found)
+      break;
   }
   free (kids);
   return found;

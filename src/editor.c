@@ -782,6 +782,39 @@ old_elements (tp_w_patch *p, size_t off, bool in_ri, list_entry *out, size_t *n,
   return 0;
 }
 
+static int
+compare_names (const void *a, const void *b)
+{
+  const tp_w_name *x = *(const tp_w_name *const *) a, *y = *(const tp_w_name *const *) b;
+  return tp_w_name_cmp (x->u, x->n, y->u, y->n);
+}
+
+/* The names of a list's old entries (into names[] and the entries);
+ * two of one name (a hostile hive, in any order) are refused: the
+ * edit could reach one and its verification the other. */
+static int
+old_names (tp_w_patch *p, list_entry *e, tp_w_name *names, size_t n)
+{
+  const tp_w_name **sorted = calloc (n + 1, sizeof *sorted);
+  int rc = sorted ? 0 : tp_w_fail (p, "%s", "out of memory");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char *utf8 = tp_regf_key_name (p->r, (size_t) e[i].rel + BINS);
+    names[i].u = utf8 ? tp_w_utf16 (utf8, &names[i].n) : NULL;
+    free (utf8);
+    if (!names[i].u)
+      rc = tp_w_fail (p, "%s", "a key name is damaged");
+    e[i].name = names[i];
+    sorted[i] = &names[i];
+  }
+  if (rc == 0 && n)
+    qsort (sorted, n, sizeof *sorted, compare_names);
+  for (size_t i = 1; rc == 0 && i < n; i++)
+    if (compare_names (&sorted[i - 1], &sorted[i]) == 0)
+      rc = tp_w_fail (p, "%s", "a key holds two subkeys of the same name");
+  free (sorted);
+  return rc;
+}
+
 /* New entries e[n_old..n) put in order among the old ones e[0..n_old)
  * (whose order stays as Windows left it). */
 static int
@@ -816,24 +849,17 @@ collect_kids (editor *ed, key_st *k, const unsigned char *nk, list_entry **out, 
     return tp_w_fail (p, "%s", "out of memory");
   if (count && old_elements (p, (size_t) tp_le32 (nk + TP_NK_SUBKEY_LIST) + TP_REGF_BINS, false, *out, &n_disk, count) < 0)
     return -1;
+  if (old_names (p, *out, *names, n_disk) < 0)
+    return -1;
   for (size_t i = 0; i < n_disk; i++) {
     size_t off = (size_t) (*out)[i].rel + TP_REGF_BINS;
     bool gone = false;
     for (size_t s = 0; s < k->n_sub; s++)
       gone = gone || (k->sub[s]->nk_off == off && k->sub[s]->deleted);
-    if (gone) {
-      if (release_key (ed, off, 0) < 0)
-        return -1;
-      continue;
-    }
-    char *utf8 = tp_regf_key_name (p->r, off);
-    tp_w_name *nm = &(*names)[i];
-    nm->u = utf8 ? tp_w_utf16 (utf8, &nm->n) : NULL;
-    free (utf8);
-    if (!nm->u)
-      return tp_w_fail (p, "%s", "a key name is damaged");
-    (*out)[*n] = (*out)[i];
-    (*out)[(*n)++].name = *nm;
+    if (gone && release_key (ed, off, 0) < 0)
+      return -1;
+    if (!gone)
+      (*out)[(*n)++] = (*out)[i];
   }
   size_t n_old = *n;
   for (size_t s = 0; s < k->n_sub; s++) {

@@ -351,14 +351,22 @@ test_duplicates (hive *h)
   tp_regf_edit e[] = { set ("\\Software\\Vendor\\Doomed", "Blob", &dword) };
   refused (h, e, 1, "two values", "a value in a key holding two values of its name");
   memcpy (h->buf + huge + 4 + 20, "Huge", 4);
+  /* Doomed, next to Alpha in the sorted list, renamed ALPHA */
+  size_t doomed_nk = key (h, "\\Software\\Vendor\\Doomed");
+  tp_put16 (h->buf + doomed_nk + 4 + 72, 5);
+  memcpy (h->buf + doomed_nk + 4 + 76, "ALPHA", 5);
+  tp_regf_edit c[] = { op (TP_EDIT_CREATE_KEY, "\\Software\\Vendor\\Alpha\\X", NULL) };
+  refused (h, c, 1, "damaged", "a key under a name listed twice");
+  tp_put16 (h->buf + doomed_nk + 4 + 72, 6);
+  memcpy (h->buf + doomed_nk + 4 + 76, "Doomed", 6);
+  /* Zeta, apart from Alpha (an unsorted list), renamed ALPHA */
   size_t zeta = key (h, "\\Software\\Vendor\\Zeta");
-  /* Zeta renamed ALPHA: its cell has room for a fifth byte */
   if (!zeta || (uint32_t) -(int32_t) tp_le32 (h->buf + zeta) < 4 + 76 + 5)
     return;
   tp_put16 (h->buf + zeta + 4 + 72, 5);
   memcpy (h->buf + zeta + 4 + 76, "ALPHA", 5);
-  tp_regf_edit c2[] = { op (TP_EDIT_CREATE_KEY, "\\Software\\Vendor\\Alpha\\X", NULL) };
-  refused (h, c2, 1, "damaged", "a key under a name listed twice");
+  tp_regf_edit del[] = { op (TP_EDIT_DELETE_KEY, "\\Software\\Vendor\\Alpha", NULL) };
+  refused (h, del, 1, "two subkeys", "deleting a key whose name is listed twice, apart");
   tp_put16 (h->buf + zeta + 4 + 72, 4);
   memcpy (h->buf + zeta + 4 + 76, "Zeta\0", 5);
 }

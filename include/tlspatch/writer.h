@@ -24,8 +24,10 @@
  * same list. Keys and values are found as Windows finds them: names
  * compared case-insensitively (uppercased UTF-16 code units: ASCII,
  * Latin-1, Greek and Cyrillic letters; other characters compared
- * exactly). A name found twice in one list (a hostile hive) is refused
- * as damage: an edit could reach one and miss the other.
+ * exactly). A name found twice (a hostile hive: in a value list, in a
+ * subkey list that gains or loses keys, or next to itself in a list on
+ * a path) is refused as damage: an edit could reach one and miss the
+ * other.
  *
  * What is written, as Windows writes it (format spec):
  * - a created key: an nk record (name Latin-1 "compressed" when every

@@ -798,7 +798,7 @@ old_names (tp_w_patch *p, list_entry *e, tp_w_name *names, size_t n)
   const tp_w_name **sorted = calloc (n + 1, sizeof *sorted);
   int rc = sorted ? 0 : tp_w_fail (p, "%s", "out of memory");
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    char *utf8 = tp_regf_key_name (p->r, (size_t) e[i].rel + BINS);
+    char *utf8 = tp_regf_key_name (p->r, (size_t) e[i].rel + TP_REGF_BINS);
     names[i].u = utf8 ? tp_w_utf16 (utf8, &names[i].n) : NULL;
     free (utf8);
     if (!names[i].u)

@@ -253,45 +253,11 @@ tp_undo_free (tp_undo_doc *doc)
   free (doc);
 }
 
-/* Parse lines [from, to) of text as one record: the .reg header, then
- * as many empty lines as precede `from`, so that messages carry the
- * line numbers of the file. */
+/* Add a record: the statements `entries` (a slice of the parsed file),
+ * for one hive. */
 static int
-parse_record (const char *path, const char *text, size_t from, size_t to, unsigned first_line,
-              undo_record *rec, char *why, size_t whylen)
-{
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream (&buf, &len);
-  if (!mem) {
-    snprintf (why, whylen, "out of memory");
-    return -1;
-  }
-  if (first_line > 1)          /* a record of a file: the header, and the lines before */
-    fputs (REG_HEADER, mem);
-  for (unsigned i = 1; i < first_line; i++)
-    fputc ('\n', mem);
-  fwrite (text + from, 1, to - from, mem);
-  fclose (mem);
-  tp_reg_file f;
-  int rc = tp_reg_parse (path, (const unsigned char *) buf, len, &f, why, whylen);
-  free (buf);
-  if (rc != 0)
-    return -1;
-  rc = tp_settings_add_reg (&rec->settings, &f, why, whylen);
-  tp_reg_file_free (&f);
-  rec->kind = rec->settings.n ? rec->settings.items[0].hive : TP_HIVE_UNKNOWN;
-  for (size_t i = 0; rc == 0 && i < rec->settings.n; i++)
-    if (rec->settings.items[i].hive != rec->kind) {
-      snprintf (why, whylen, "%s: one record names two hives", rec->settings.items[i].where);
-      rc = -1;
-    }
-  return rc;
-}
-
-static int
-add_record (tp_undo_doc *doc, const char *path, const char *text, size_t from, size_t to,
-            unsigned first_line, const char *target, char *why, size_t whylen)
+add_record (tp_undo_doc *doc, const tp_reg_file *f, const tp_reg_entry *entries, size_t n,
+            const char *target, char *why, size_t whylen)
 {
   undo_record *more = realloc (doc->records, (doc->n + 1) * sizeof *more);
   if (!more) {
@@ -301,60 +267,89 @@ add_record (tp_undo_doc *doc, const char *path, const char *text, size_t from, s
   doc->records = more;
   undo_record *rec = &doc->records[doc->n++];
   *rec = (undo_record) { .target = target ? strdup (target) : NULL };
-  return parse_record (path, text, from, to, first_line, rec, why, whylen);
+  tp_reg_file slice = { .path = f->path, .version = f->version,
+                        .entries = (tp_reg_entry *) entries, .n = n };
+  if (tp_settings_add_reg (&rec->settings, &slice, why, whylen) != 0)
+    return -1;
+  rec->kind = rec->settings.n ? rec->settings.items[0].hive : TP_HIVE_UNKNOWN;
+  for (size_t i = 0; i < rec->settings.n; i++)
+    if (rec->settings.items[i].hive != rec->kind) {
+      snprintf (why, whylen, "%s: one record names two hives", rec->settings.items[i].where);
+      return -1;
+    }
+  return 0;
 }
 
-/* Where each record starts: the line after its "; target:" comment. */
+/* A record starts at its "; target: LABEL" comment line. */
 typedef struct {
   char *target;
-  size_t from, to;
-  unsigned first_line;
-} record_span;
+  unsigned line;
+} record_start;
 
 static size_t
-find_records (const char *text, size_t len, record_span *spans, size_t max)
+find_records (const char *text, size_t len, record_start *starts, size_t max)
 {
   size_t n = 0;
   unsigned line = 1;
-  for (size_t at = 0; at < len; line++) {
+  for (size_t at = 0; at < len && n < max; line++) {
     const char *nl = memchr (text + at, '\n', len - at);
     size_t end = nl ? (size_t) (nl - text) + 1 : len;
-    if (end - at >= 10 && memcmp (text + at, "; target: ", 10) == 0 && n < max) {
-      if (n)
-        spans[n - 1].to = at;
-      spans[n++] = (record_span) { .target = strndup (text + at + 10, end - at - 10),
-                                   .from = end, .to = len, .first_line = line + 1 };
-      if (spans[n - 1].target)
-        spans[n - 1].target[strcspn (spans[n - 1].target, "\r\n")] = '\0';
+    if (end - at >= 10 && memcmp (text + at, "; target: ", 10) == 0) {
+      starts[n] = (record_start) { .target = strndup (text + at + 10, end - at - 10),
+                                   .line = line };
+      if (starts[n].target)
+        starts[n].target[strcspn (starts[n].target, "\r\n")] = '\0';
+      n++;
     }
     at = end;
   }
   return n;
 }
 
+/* The file is parsed once; each statement belongs to the record whose
+ * "; target:" line comes last before it. A file without such lines (a
+ * plain .reg file) is one record, for any hive. */
+static int
+split_records (tp_undo_doc *doc, const tp_reg_file *f, const record_start *starts, size_t n,
+               char *why, size_t whylen)
+{
+  if (n == 0)
+    return add_record (doc, f, f->entries, f->n, NULL, why, whylen);
+  size_t e = 0;
+  while (e < f->n && f->entries[e].line < starts[0].line)
+    e++;                        /* statements before the first record: none in ours */
+  for (size_t i = 0; i < n; i++) {
+    size_t first = e;
+    while (e < f->n && (i + 1 == n || f->entries[e].line < starts[i + 1].line))
+      e++;
+    if (add_record (doc, f, f->entries + first, e - first, starts[i].target, why, whylen) != 0)
+      return -1;
+  }
+  return 0;
+}
+
 tp_undo_doc *
 tp_undo_load (const char *path, char *why, size_t whylen)
 {
   size_t len;
-  unsigned char *bytes;
+  unsigned char *text;
   char prefixed[512];
-  if (tp_reg_read_file (path, &bytes, &len, prefixed, sizeof prefixed) != 0) {
+  if (tp_reg_read_file (path, &text, &len, prefixed, sizeof prefixed) != 0) {
     snprintf (why, whylen, "cannot read undo file %s", prefixed);
     return NULL;
   }
-  char *text = (char *) bytes;
+  tp_reg_file f;
+  if (tp_reg_parse (path, text, len, &f, why, whylen) != 0) {
+    free (text);
+    return NULL;
+  }
   tp_undo_doc *doc = calloc (1, sizeof *doc);
   size_t max = len / 10 + 1;    /* a "; target: " line takes more than 10 bytes */
-  record_span *spans = doc ? calloc (max, sizeof *spans) : NULL;
-  int rc = spans ? 0 : -1;
-  if (rc != 0)
+  record_start *starts = doc ? calloc (max, sizeof *starts) : NULL;
+  size_t n = starts ? find_records ((const char *) text, len, starts, max) : 0;
+  int rc = starts ? split_records (doc, &f, starts, n, why, whylen) : -1;
+  if (!starts)
     snprintf (why, whylen, "cannot read undo file %s: out of memory", path);
-  size_t n = spans ? find_records (text, len, spans, max) : 0;
-  if (rc == 0 && n == 0)        /* a plain .reg file: one record, for any hive */
-    rc = add_record (doc, path, text, 0, len, 1, NULL, why, whylen);
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = add_record (doc, path, text, spans[i].from, spans[i].to, spans[i].first_line,
-                     spans[i].target, why, whylen);
   size_t settings = 0;
   for (size_t i = 0; doc && i < doc->n; i++)
     settings += doc->records[i].settings.n;
@@ -363,9 +358,10 @@ tp_undo_load (const char *path, char *why, size_t whylen)
     rc = -1;
   }
   for (size_t i = 0; i < n; i++)
-    free (spans[i].target);
-  free (spans);
+    free (starts[i].target);
+  free (starts);
   free (text);
+  tp_reg_file_free (&f);
   if (rc != 0) {
     tp_undo_free (doc);
     return NULL;

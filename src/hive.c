@@ -3,10 +3,10 @@
  * Why so careful: hivex_commit truncates and rewrites in place (a full
  * disk or a kill leaves a broken hive), marks dirty hives clean, and its
  * set_value mangles some kinds of existing values (hivex-notes.md).
- * So: validate the bytes first, read them lazily with reader.c, refuse
- * keys whose values cannot all be read, and write with writer.c (a copy
- * with a few records edited, the key's other values untouched) through
- * a verified temp file and a rename.
+ * So: validate the bytes first, read them lazily with reader.c (damage
+ * is never taken for absence), and write with writer.c (a copy with a
+ * few records edited, the key's other values untouched) through a
+ * verified temp file and a rename.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -226,7 +226,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
   return NULL;
 }
 
-static tp_regf_edit *plan_edits (tp_hive *hv, tp_result *res);
+static tp_regf_edit *plan_edits (tp_result *res);
 
 /* ------------------------------------------------------------------ */
 /* A hive read on demand                                              */
@@ -345,7 +345,7 @@ tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
 {
   free (hv->edits);
   hv->n_edits = 0;
-  hv->edits = plan_edits (hv, res);
+  hv->edits = plan_edits (res);
   if (!hv->edits)
     return -1;
   hv->n_edits = res->n_changes;
@@ -575,17 +575,16 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   return rc;
 }
 
-/* The changes as path-addressed edits: a value set or deleted. The
- * writer finds the keys and values itself. */
+/* The changes as path-addressed edits (keys created or deleted, values
+ * set or deleted); the writer finds the keys and values itself. */
 static tp_regf_edit *
-plan_edits (tp_hive *hv, tp_result *res)
+plan_edits (tp_result *res)
 {
   tp_regf_edit *edits = calloc (res->n_changes + 1, sizeof *edits);
   if (!edits) {
     tp_result_fail (res, "out of memory");
     return NULL;
   }
-  (void) hv;
   for (size_t i = 0; i < res->n_changes; i++) {
     const tp_change *c = &res->changes[i];
     tp_regf_op op = c->op == TP_CHANGE_CREATE_KEY ? TP_EDIT_CREATE_KEY
@@ -668,7 +667,7 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
     goto out_free;
   }
   char why[256];
-  edits = plan_edits (hv, res);
+  edits = plan_edits (res);
   if (!edits)
     goto out_unlink;
   if (tp_regf_write_edits (fd, hv->memfd >= 0 ? hv->memfd : hv->fd, hv->map, hv->size,

@@ -211,20 +211,22 @@ ensure_key (plan *p, const char *path, size_t *node, char **stored)
     return -1;
   if (got == TP_FOUND)
     return TP_FOUND;
-  /* The missing levels, parents first: the longest prefix that exists
-   * (or is planned) is where creation starts. */
+  /* The missing levels, parents first: below the first level that is
+   * neither in the hive nor planned, every level is missing. */
   char *copy = strdup (path);
   int rc = copy ? TP_ABSENT : tp_result_fail (p->res, "out of memory");
+  bool missing = false;
   for (char *slash = copy ? strchr (copy + 1, '\\') : NULL; rc == TP_ABSENT; ) {
     if (slash)
       *slash = '\0';
     size_t at;
-    tp_lookup level = planned_key (p, copy, TP_CHANGE_CREATE_KEY) ? TP_ABSENT
-                    : tp_hive_find_key (p->hv, copy, &at, NULL, p->res);
-    if (level == TP_DAMAGED)
-      rc = -1;
-    else if (level == TP_ABSENT && !planned_key (p, copy, TP_CHANGE_CREATE_KEY) &&
-             tp_result_add_key_change (p->res, TP_CHANGE_CREATE_KEY, copy, NULL) < 0)
+    if (!missing && !planned_key (p, copy, TP_CHANGE_CREATE_KEY)) {
+      tp_lookup level = tp_hive_find_key (p->hv, copy, &at, NULL, p->res);
+      rc = level == TP_DAMAGED ? -1 : rc;
+      missing = level == TP_ABSENT;
+    }
+    if (rc == TP_ABSENT && missing &&
+        tp_result_add_key_change (p->res, TP_CHANGE_CREATE_KEY, copy, NULL) < 0)
       rc = -1;
     if (!slash)
       break;

@@ -32,7 +32,7 @@ walk (const tp_regf *r, size_t nk, int depth)
     tp_regf_value_rewritable (r->buf, r->size, r->minor, values[i], why, sizeof why);
     bool damaged = false;
     if (name)
-      tp_regf_value (r, nk, name, &damaged);
+      tp_regf_value (r, nk, name, &damaged, NULL);
     free (name);
   }
   free (values);

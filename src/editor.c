@@ -26,6 +26,7 @@ typedef struct {
   size_t vk_off;                /* the existing record, 0 for a new value */
   const tp_value *set;          /* the new value, or NULL: unchanged */
   bool deleted;
+  unsigned position;            /* a new value's place (tp_regf_edit), 0: appended */
 } val_st;
 
 /* A key the edits reach: an existing one (nk_off) or a created one. */
@@ -201,7 +202,7 @@ find_val (key_st *k, const tp_w_name *name)
 }
 
 static int
-set_value (editor *ed, key_st *k, const tp_w_name *name, const tp_value *v)
+set_value (editor *ed, key_st *k, const tp_w_name *name, const tp_value *v, unsigned position)
 {
   if (!v || !v->present)
     return tp_w_fail (ed->p, "%s", "a value to set has no data");
@@ -233,7 +234,7 @@ set_value (editor *ed, key_st *k, const tp_w_name *name, const tp_value *v)
   }
   k->vals = more;
   memcpy (u, name->u, name->n * sizeof *u);
-  k->vals[k->n_vals++] = (val_st) { .name = { u, name->n }, .set = v };
+  k->vals[k->n_vals++] = (val_st) { .name = { u, name->n }, .set = v, .position = position };
   return 0;
 }
 
@@ -270,7 +271,7 @@ apply_edit (editor *ed, const tp_regf_edit *e)
   if (rc == 0 && on_key && n == 0)
     rc = tp_w_fail (ed->p, "%s", "the root key cannot be created or deleted");
   if (rc == 0 && e->op == TP_EDIT_SET_VALUE)
-    rc = set_value (ed, k, &vname, e->value);
+    rc = set_value (ed, k, &vname, e->value, e->position);
   else if (rc == 0 && e->op == TP_EDIT_DELETE_VALUE)
     rc = delete_value (ed, k, &vname, e->name ? e->name : "");
   else if (rc == 0 && on_key) {
@@ -506,31 +507,110 @@ value_hints (const key_st *k, uint32_t *name, uint32_t *data)
     }
 }
 
+/* A placed value: its position, and its index in the key's model. */
+typedef struct {
+  unsigned position;
+  size_t index;
+} placed;
+
+static int
+compare_placed (const void *a, const void *b)
+{
+  const placed *x = a, *y = b;
+  if (x->position != y->position)
+    return x->position < y->position ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The order of a key's new value list, as indexes into k->vals (room
+ * for k->n_vals): the values kept or appended in their order, then
+ * each placed value inserted at its position, the smallest first.
+ * Returns the count, or (size_t) -1 when out of memory. */
+static size_t
+value_order (const key_st *k, size_t *order)
+{
+  placed *pl = calloc (k->n_vals + 1, sizeof *pl);
+  if (!pl)
+    return (size_t) -1;
+  size_t n = 0, n_pl = 0;
+  for (size_t i = 0; i < k->n_vals; i++) {
+    if (k->vals[i].deleted)
+      continue;
+    if (k->vals[i].position && !k->vals[i].vk_off)
+      pl[n_pl++] = (placed) { k->vals[i].position, i };
+    else
+      order[n++] = i;
+  }
+  qsort (pl, n_pl, sizeof *pl, compare_placed);
+  for (size_t j = 0; j < n_pl; j++) {
+    size_t at = pl[j].position - 1 < n ? pl[j].position - 1 : n;
+    memmove (order + at + 1, order + at, (n - at) * sizeof *order);
+    order[at] = pl[j].index;
+    n++;
+  }
+  free (pl);
+  return n;
+}
+
 /* The values of a created key: their records and list (file offset of
  * the list, 0 when there are none; -1 on error). */
 static int
 new_values (tp_w_patch *p, const key_st *k, uint32_t *count, uint32_t *list)
 {
   uint32_t *offs = calloc (k->n_vals + 1, sizeof *offs);
-  if (!offs)
-    return tp_w_fail (p, "%s", "out of memory");
+  size_t *order = calloc (k->n_vals + 1, sizeof *order);
+  size_t n = offs && order ? value_order (k, order) : (size_t) -1;
+  int rc = n == (size_t) -1 ? tp_w_fail (p, "%s", "out of memory") : 0;
   *count = 0;
-  for (size_t i = 0; i < k->n_vals; i++) {
-    if (k->vals[i].deleted)
-      continue;
-    size_t vk = new_vk (p, &k->vals[i]);
-    if (!vk) {
-      free (offs);
-      return -1;
-    }
-    tp_put32 ((unsigned char *) &offs[(*count)++], (uint32_t) (vk - TP_REGF_BINS));
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    size_t vk = new_vk (p, &k->vals[order[i]]);
+    if (!vk)
+      rc = -1;
+    else
+      tp_put32 ((unsigned char *) &offs[(*count)++], (uint32_t) (vk - TP_REGF_BINS));
   }
-  size_t cell = *count ? tp_w_new_cell (p, offs, 4 * *count) : 0;
+  size_t cell = rc == 0 && *count ? tp_w_new_cell (p, offs, 4 * *count) : 0;
   free (offs);
-  if (*count && !cell)
-    return tp_w_fail (p, "%s", "out of memory");
+  free (order);
+  if (rc == 0 && *count && !cell)
+    rc = tp_w_fail (p, "%s", "out of memory");
   *list = *count ? (uint32_t) (cell - TP_REGF_BINS) : TP_REGF_NONE;
-  return 0;
+  return rc;
+}
+
+/* An existing key's new value records and list entries (`offs`, in the
+ * list's order): replaced values switched in place, new ones written,
+ * deleted ones released. *relist: the list itself changes. */
+static int
+value_records (tp_w_patch *p, const key_st *k, uint32_t *offs, uint32_t *count, bool *relist)
+{
+  size_t *order = calloc (k->n_vals + 1, sizeof *order);
+  size_t n = order ? value_order (k, order) : (size_t) -1;
+  if (n == (size_t) -1) {
+    free (order);
+    return tp_w_fail (p, "%s", "out of memory");
+  }
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < k->n_vals; i++)
+    if (k->vals[i].deleted && k->vals[i].vk_off) {
+      *relist = true;
+      rc = release_vk (p, k->vals[i].vk_off);
+    }
+  *count = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const val_st *v = &k->vals[order[i]];
+    size_t off = v->vk_off;
+    if (off && v->set)
+      rc = replace_vk (p, off, v->set);
+    else if (!off) {
+      *relist = true;
+      off = new_vk (p, v);
+      rc = off ? 0 : -1;
+    }
+    tp_put32 ((unsigned char *) &offs[(*count)++], (uint32_t) (off - TP_REGF_BINS));
+  }
+  free (order);
+  return rc;
 }
 
 /* An existing key's value edits: replaced values switched in place,
@@ -546,24 +626,7 @@ edit_values (tp_w_patch *p, const key_st *k)
     return tp_w_fail (p, "%s", "out of memory");
   bool relist = false;
   uint32_t count = 0;
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < k->n_vals; i++) {
-    const val_st *v = &k->vals[i];
-    size_t off = v->vk_off;
-    if (v->deleted) {
-      relist = relist || off;
-      rc = off ? release_vk (p, off) : 0;
-      continue;
-    }
-    if (off && v->set)
-      rc = replace_vk (p, off, v->set);
-    else if (!off) {
-      relist = true;
-      off = new_vk (p, v);
-      rc = off ? 0 : -1;
-    }
-    tp_put32 ((unsigned char *) &offs[count++], (uint32_t) (off - TP_REGF_BINS));
-  }
+  int rc = value_records (p, k, offs, &count, &relist);
   if (rc == 0 && relist) {
     size_t cell = count ? tp_w_new_cell (p, offs, 4 * (size_t) count) : 0;
     if (count && !cell)

@@ -433,7 +433,7 @@ product_of (tp_hive *hv)
   tp_hive_find_key (hv, "\\Microsoft\\Windows NT\\CurrentVersion", &key, NULL, NULL);
   tp_value v = { 0 };
   char *stored = NULL;
-  if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, &scratch) == 0 &&
+  if (key && tp_hive_get_value (hv, key, "ProductName", &v, &stored, NULL, &scratch) == 0 &&
       v.present && (v.type == 1 || v.type == 2))
     name = tp_regf_utf16_string (v.data, v.len);
   tp_value_free (&v);

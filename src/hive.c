@@ -517,13 +517,13 @@ tp_hive_key_name (tp_hive *hv, size_t node)
 }
 
 int
-tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
-                   tp_value *v, char **stored_name, tp_result *res)
+tp_hive_get_value (tp_hive *hv, size_t node, const char *name, tp_value *v,
+                   char **stored_name, size_t *position, tp_result *res)
 {
   memset (v, 0, sizeof *v);
   if (stored_name)
     *stored_name = NULL;
-  size_t val = tp_regf_value (&hv->reader, node, name, &hv->damaged);
+  size_t val = tp_regf_value (&hv->reader, node, name, &hv->damaged, position);
   if (!val)
     return 0;
   if (tp_regf_value_data (&hv->reader, val, v) < 0) {
@@ -544,7 +544,7 @@ tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
   tp_result scratch;
   tp_result_init (&scratch, NULL);
   tp_lookup found = TP_ABSENT;
-  if (tp_hive_get_value (hv, node, name, &v, NULL, &scratch) != 0)
+  if (tp_hive_get_value (hv, node, name, &v, NULL, NULL, &scratch) != 0)
     found = TP_DAMAGED;
   else if (v.present && v.type == 4 && v.len == 4) {
     *out = tp_le32 (v.data);
@@ -565,11 +565,14 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
     return got == TP_DAMAGED ? -1 : tp_result_fail (res, "key %s not found", key_path);
   tp_value cur;
   char *stored = NULL;
-  if (tp_hive_get_value (hv, node, name, &cur, &stored, res) < 0)
+  size_t position = 0;
+  if (tp_hive_get_value (hv, node, name, &cur, &stored, &position, res) < 0)
     return -1;
   int rc = 0;
   if (!tp_value_equal (&cur, want))   /* the key's other values are never rewritten */
     rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
+  if (rc == 0 && !tp_value_equal (&cur, want) && !want->present)
+    res->changes[res->n_changes - 1].position = position;   /* for undo */
   free (stored);
   tp_value_free (&cur);
   return rc;
@@ -591,7 +594,8 @@ plan_edits (tp_result *res)
                   : c->op == TP_CHANGE_DELETE_KEY ? TP_EDIT_DELETE_KEY
                   : c->new_value.present ? TP_EDIT_SET_VALUE : TP_EDIT_DELETE_VALUE;
     edits[i] = (tp_regf_edit) { .op = op, .key = c->key, .name = c->name,
-                                .value = op == TP_EDIT_SET_VALUE ? &c->new_value : NULL };
+                                .value = op == TP_EDIT_SET_VALUE ? &c->new_value : NULL,
+                                .position = op == TP_EDIT_SET_VALUE ? c->position : 0 };
   }
   return edits;
 }

@@ -170,7 +170,7 @@ tp_regf_child (const tp_regf *r, size_t nk, const char *name, bool *damaged)
 }
 
 size_t
-tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged)
+tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged, size_t *position)
 {
   size_t n, found = 0;
   size_t *vals = tp_regf_values (r, nk, &n);
@@ -180,8 +180,11 @@ tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged)
     char *v = tp_regf_value_name (r, vals[i]);
     if (!v)
       *damaged = true;
-    else if (strcasecmp (v, name) == 0)
+    else if (strcasecmp (v, name) == 0) {
       found = vals[i];
+      if (position)
+        *position = i + 1;
+    }
     free (v);
   }
   free (vals);

@@ -124,7 +124,7 @@ check_contradictions (const tp_settings *s, const tp_setting *st, char *why, siz
 static int
 add_entry (tp_settings *s, const char *path, const tp_reg_entry *e, char *why, size_t whylen)
 {
-  tp_setting st = { .op = e->op };
+  tp_setting st = { .op = e->op, .position = e->position };
   if (asprintf (&st.where, "%s:%u", path, e->line) < 0) {
     snprintf (why, whylen, "%s: out of memory", path);
     return -1;
@@ -265,10 +265,13 @@ plan_set (plan *p, const tp_setting *st, const char *path)
   int got = ensure_key (p, path, &node, &stored);
   int rc = got < 0 ? -1 : 0;
   tp_value absent = { 0 };
+  size_t before = p->res->n_changes;
   if (got == TP_ABSENT)
     rc = tp_result_add_change (p->res, path, st->name, &absent, &st->value);
   else if (got == TP_FOUND)
     rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, p->res);
+  if (rc == 0 && p->res->n_changes > before && !p->res->changes[before].old_value.present)
+    p->res->changes[before].position = st->position;   /* a new value: where it goes */
   free (stored);
   return rc;
 }

@@ -126,6 +126,8 @@ format_record (FILE *fp, const tp_result *res)
       fprintf (fp, "[%s%s]\n", prefix, c->key);
       last_key = c->key;
     }
+    if (c->position && c->old_value.present && !c->new_value.present)
+      fprintf (fp, "; position: %zu\n", c->position);
     tp_reg_put_value (fp, c->name, &c->old_value);
   }
   fputc ('\n', fp);
@@ -306,6 +308,28 @@ find_records (const char *text, size_t len, record_start *starts, size_t max)
   return n;
 }
 
+/* "; position: N" lines give the value on the next line its place in
+ * its key's value list (see undo.h). */
+static void
+read_positions (const char *text, size_t len, tp_reg_file *f)
+{
+  static const char tag[] = "; position: ";
+  size_t e = 0;
+  unsigned line = 1;
+  for (size_t at = 0; at < len && e < f->n; line++) {
+    const char *nl = memchr (text + at, '\n', len - at);
+    size_t end = nl ? (size_t) (nl - text) + 1 : len;
+    if (end - at > sizeof tag - 1 && memcmp (text + at, tag, sizeof tag - 1) == 0) {
+      while (e < f->n && f->entries[e].line <= line)
+        e++;
+      unsigned long n = strtoul (text + at + sizeof tag - 1, NULL, 10);
+      if (e < f->n && f->entries[e].line == line + 1 && f->entries[e].op == TP_REG_SET_VALUE)
+        f->entries[e].position = n;
+    }
+    at = end;
+  }
+}
+
 /* The file is parsed once; each statement belongs to the record whose
  * "; target:" line comes last before it. A file without such lines (a
  * plain .reg file) is one record, for any hive. */
@@ -343,6 +367,7 @@ tp_undo_load (const char *path, char *why, size_t whylen)
     free (text);
     return NULL;
   }
+  read_positions ((const char *) text, len, &f);
   tp_undo_doc *doc = calloc (1, sizeof *doc);
   size_t max = len / 10 + 1;    /* a "; target: " line takes more than 10 bytes */
   record_start *starts = doc ? calloc (max, sizeof *starts) : NULL;

@@ -48,7 +48,7 @@ main (int argc, char **argv)
   char *path = strdup (argv[2]), *save = NULL;
   for (char *part = strtok_r (path, "\\", &save); part && nk; part = strtok_r (NULL, "\\", &save))
     nk = tp_regf_child (&r, nk, part, &damaged);
-  size_t vk = nk ? tp_regf_value (&r, nk, argv[3], &damaged) : 0;
+  size_t vk = nk ? tp_regf_value (&r, nk, argv[3], &damaged, NULL) : 0;
   if (!vk) {
     fprintf (stderr, "regpoke: %s\\%s not found\n", argv[2], argv[3]);
     return 1;

@@ -114,15 +114,27 @@ run_tp revert --undo delbig.undo BD
 ok "revert of the deletion: exit 0" expect_rc 0
 ok "revert of the deletion: regfexport dumps identical (big data back)" eval 'diff <(regf_dump bd.hive) <(regf_dump BD)'
 
-# --- a deleted value comes back with its type and bytes ------------------------
-printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\.NETFramework]\n"DbgManagedDebugger"=-\n' >delval.reg
+# --- deleted values come back with their type, bytes and place ---------------
+# Two values deleted (the later one first) and one added to the same key.
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
+  '[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\.NETFramework]' \
+  '"DbgManagedDebugger"=-' '"Added"=dword:00000001' '"InstallRoot"=-' >delval.reg
 cp -p orig.hive DV
 run_tp apply --json --undo delval.undo --settings delval.reg DV
-ok "delete a value: exit 0, op delete_value" eval '[ $rc -eq 0 ] && [ "$(json_get ".changes[0].op")" = delete_value ]'
-ok "delete a value: gone (regfexport)" test "$(regf_value DV '\Microsoft\.NETFramework' DbgManagedDebugger)" = ABSENT
+ok "delete values: exit 0, ops delete_value, set_value, delete_value" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get "[.changes[].op] | join(\",\")")" = delete_value,set_value,delete_value ]'
+ok "delete values: gone (regfexport)" \
+  eval '[ "$(regf_value DV "\Microsoft\.NETFramework" DbgManagedDebugger)" = ABSENT ] &&
+        [ "$(regf_value DV "\Microsoft\.NETFramework" InstallRoot)" = ABSENT ]'
+ok "undo: each deleted value preceded by its place (3, then 1)" \
+  test "$(grep -o '^; position: [0-9]*' delval.undo | tr '\n' ,)" = '; position: 3,; position: 1,'
 run_tp revert --undo delval.undo DV
-ok "revert: the value is back, same type and data" \
-  test "$(value_of DV '\Microsoft\.NETFramework' DbgManagedDebugger)" = "$(value_of orig.hive '\Microsoft\.NETFramework' DbgManagedDebugger)"
+ok "revert: exit 0" expect_rc 0
+ok "revert: regfexport dumps identical (values back in their places)" \
+  eval 'diff <(regf_dump orig.hive) <(regf_dump DV)'
+lsval () { printf 'cd %s\nlsval\n' "$2" | hivexsh "$1"; }
+ok "revert: hivexsh lists the key's values in the original order" \
+  eval 'diff <(lsval orig.hive "\Microsoft\.NETFramework") <(lsval DV "\Microsoft\.NETFramework")'
 
 # --- refusals: usage errors, nothing touched ------------------------------
 cp -p orig.hive R

@@ -164,10 +164,10 @@ test_empty_and_huge (const hive *h5, const hive *h3)
   ok (rc == 0, "an empty and a 1 MiB value written and read back (1.5): %s", rc ? why : "ok");
   bool damaged = false;
   size_t sw = rc == 0 ? key (&out, "\\Software") : 0;
-  size_t vk = sw ? tp_regf_value (&out.r, sw, "Empty", &damaged) : 0;
+  size_t vk = sw ? tp_regf_value (&out.r, sw, "Empty", &damaged, NULL) : 0;
   ok (vk && field (&out, vk, 4) == 0x80000000u && field (&out, vk, 8) == 0,
       "the empty value: inline, size 0 (hivex cannot read size 0 with offset 0xFFFFFFFF)");
-  vk = sw ? tp_regf_value (&out.r, sw, "Mib", &damaged) : 0;
+  vk = sw ? tp_regf_value (&out.r, sw, "Mib", &damaged, NULL) : 0;
   size_t db = vk ? (size_t) field (&out, vk, 8) + 4096 : 0;
   ok (db && memcmp (out.buf + db + 4, "db", 2) == 0 && tp_le16 (out.buf + db + 6) == 65,
       "the 1 MiB value: a db record with 65 segments");
@@ -178,7 +178,7 @@ test_empty_and_huge (const hive *h5, const hive *h3)
   rc = edit (h3, e, 2, &out, why, sizeof why);
   ok (rc == 0, "an empty and a 1 MiB value written and read back (1.3): %s", rc ? why : "ok");
   sw = rc == 0 ? key (&out, "\\Software") : 0;
-  vk = sw ? tp_regf_value (&out.r, sw, "Mib", &damaged) : 0;
+  vk = sw ? tp_regf_value (&out.r, sw, "Mib", &damaged, NULL) : 0;
   size_t cell = vk ? (size_t) field (&out, vk, 8) + 4096 : 0;
   ok (cell && (uint32_t) -(int32_t) tp_le32 (out.buf + cell) >= sizeof mib + 4,
       "1.3 has no big data: the 1 MiB value is one cell");
@@ -226,7 +226,7 @@ test_names_and_hints (hive *h)
       "a Cyrillic value name is stored UTF-16LE (flag 0, 6 bytes)");
   ok (sw2 && field (&out, sw2, 52) == (0x00050000u | 400),
       "the parent's max subkey name: low 16 bits 400 (200 UTF-16 chars), flags kept");
-  size_t def = sw2 ? tp_regf_value (&out.r, sw2, "", &damaged) : 0;
+  size_t def = sw2 ? tp_regf_value (&out.r, sw2, "", &damaged, NULL) : 0;
   ok (def && tp_le16 (out.buf + def + 4 + 2) == 0, "the default value has an empty name");
   free (out.buf);
 }
@@ -292,14 +292,65 @@ test_sequences (const hive *h)
   ok (rc == 0, "later edits undoing earlier ones: written and verified (%s)", rc ? why : "ok");
   bool damaged = false;
   size_t alpha = rc == 0 ? key (&out, "\\Software\\Vendor\\Alpha") : 0;
-  ok (alpha && !tp_regf_value (&out.r, alpha, "A", &damaged) &&
-      tp_regf_value (&out.r, alpha, "B", &damaged),
+  ok (alpha && !tp_regf_value (&out.r, alpha, "A", &damaged, NULL) &&
+      tp_regf_value (&out.r, alpha, "B", &damaged, NULL),
       "a key deleted and created again has only its new values");
   ok (rc == 0 && !key (&out, "\\Software\\Temp") && !key (&out, "\\Software\\Vendor\\Doomed"),
       "a key created and deleted in one list, and a subtree deleted child first, are gone");
   size_t vendor = rc == 0 ? key (&out, "\\Software\\Vendor") : 0;
-  size_t ex = vendor ? tp_regf_value (&out.r, vendor, "Existing", &damaged) : 0;
+  size_t ex = vendor ? tp_regf_value (&out.r, vendor, "Existing", &damaged, NULL) : 0;
   ok (ex && field (&out, ex, 12) == 4, "a value deleted and set again holds the new value");
+  free (out.buf);
+}
+
+/* The names of a key's values in list order, joined by commas. */
+static void
+value_names (const hive *h, const char *path, char *out, size_t outlen)
+{
+  size_t nk = key (h, path), n = 0;
+  size_t *offs = nk ? tp_regf_values (&h->r, nk, &n) : NULL;
+  out[0] = '\0';
+  for (size_t i = 0; offs && i < n; i++) {
+    char *name = tp_regf_value_name (&h->r, offs[i]);
+    size_t used = strlen (out);
+    snprintf (out + used, outlen - used, "%s%s", i ? "," : "", name ? name : "?");
+    free (name);
+  }
+  free (offs);
+}
+
+/* Values placed by position: inserted in increasing position whatever
+ * the order of the edits, after the kept and appended ones are laid
+ * out; a position past the end is last. */
+static void
+test_positions (hive *h)
+{
+  tp_value dword = { .present = true, .type = 4, .data = (unsigned char *) "\1\0\0\0", .len = 4 };
+  tp_regf_edit e[] = {
+    op (TP_EDIT_DELETE_VALUE, "\\Software\\Vendor", "Existing"),
+    op (TP_EDIT_DELETE_VALUE, "\\Software\\Vendor", ""),
+    set ("\\Software\\Vendor", "New", &dword),
+    set ("\\Software\\Vendor", "", &dword),
+    set ("\\Software\\Vendor", "Existing", &dword),
+    op (TP_EDIT_CREATE_KEY, "\\Software\\Placed", NULL),
+    set ("\\Software\\Placed", "A", &dword),
+    set ("\\Software\\Placed", "B", &dword),
+    set ("\\Software\\Placed", "Far", &dword),
+  };
+  e[3].position = 3;
+  e[4].position = 1;
+  e[7].position = 1;
+  e[8].position = 99;
+  char why[256] = "", names[256];
+  hive out = { 0 };
+  int rc = edit (h, e, sizeof e / sizeof e[0], &out, why, sizeof why);
+  ok (rc == 0, "values placed by position: written and verified (%s)", rc ? why : "ok");
+  value_names (&out, "\\Software\\Vendor", names, sizeof names);
+  ok (rc == 0 && strcmp (names, "Existing,Neighbour,,New") == 0,
+      "an existing key: deleted values back at positions 1 and 3, the new one last (%s)", names);
+  value_names (&out, "\\Software\\Placed", names, sizeof names);
+  ok (rc == 0 && strcmp (names, "B,A,Far") == 0,
+      "a created key: B placed first, a position past the end last (%s)", names);
   free (out.buf);
 }
 
@@ -341,7 +392,7 @@ test_duplicates (hive *h)
 {
   bool damaged = false;
   size_t doomed = key (h, "\\Software\\Vendor\\Doomed");
-  size_t huge = doomed ? tp_regf_value (&h->r, doomed, "Huge", &damaged) : 0;
+  size_t huge = doomed ? tp_regf_value (&h->r, doomed, "Huge", &damaged, NULL) : 0;
   unsigned char d[4] = { 1, 0, 0, 0 };
   tp_value dword = { .present = true, .type = 4, .data = d, .len = 4 };
   ok (huge != 0, "the fixture: Doomed holds Huge");
@@ -381,6 +432,7 @@ main (void)
     test_sk_counts (&h5);
     test_sequences (&h5);
     test_existing_entries_kept (&h5);
+    test_positions (&h5);
     test_duplicates (&h5);
     test_names_and_hints (&h5);
   }

@@ -80,10 +80,12 @@ size_t *tp_hive_children (tp_hive *hv, size_t node, size_t *n);
 size_t *tp_hive_values (tp_hive *hv, size_t node, size_t *n);
 char *tp_hive_key_name (tp_hive *hv, size_t node);
 
-/* Read value `name` of `node` into v (v->present false when absent).
- * Returns -1 on a read error (recorded in res). */
-int tp_hive_get_value (tp_hive *hv, size_t node, const char *name,
-                       tp_value *v, char **stored_name, tp_result *res);
+/* Read value `name` of `node` into v (v->present false when absent),
+ * with its stored name and its place in the key's value list (1 =
+ * first) when those are not NULL. Returns -1 on a read error (recorded
+ * in res). */
+int tp_hive_get_value (tp_hive *hv, size_t node, const char *name, tp_value *v,
+                       char **stored_name, size_t *position, tp_result *res);
 
 /* Read a REG_DWORD: TP_FOUND with type 4 and 4 bytes, TP_ABSENT when
  * absent or of another shape, TP_DAMAGED when its record is unreadable. */

@@ -74,8 +74,11 @@ size_t *tp_regf_values (const tp_regf *r, size_t nk, size_t *n);
 char *tp_regf_key_name (const tp_regf *r, size_t nk);
 char *tp_regf_value_name (const tp_regf *r, size_t vk);
 
-/* Value `name` of key `nk`, or 0 (*damaged as for tp_regf_child). */
-size_t tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged);
+/* Value `name` of key `nk`, or 0 (*damaged as for tp_regf_child);
+ * when found and position is not NULL, its place in the key's value
+ * list (1 = first). */
+size_t tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged,
+                      size_t *position);
 
 /* A value's type and data (inline, in a cell, or big data). -1 when damaged. */
 int tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out);

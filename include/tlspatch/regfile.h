@@ -66,6 +66,9 @@ typedef struct {
   char *name;           /* value name in UTF-8 (escapes resolved); "" is the default value (@); NULL for TP_REG_KEY and TP_REG_DELETE_KEY */
   tp_value value;       /* TP_REG_SET_VALUE: the exact type and bytes the registry stores; otherwise all zero (!present) */
   unsigned line;        /* the line the statement starts on (1-based) */
+  size_t position;      /* TP_REG_SET_VALUE: where a new value goes in its key's value list
+                         * (1 = first; 0: appended). .reg files have no syntax for it: the
+                         * parser leaves 0; undo records carry it (see undo.h) */
 } tp_reg_entry;
 
 typedef struct {

@@ -64,6 +64,9 @@ typedef struct {
   tp_value old_value;
   tp_value new_value;   /* !present: delete the value */
   tp_key_tree *subtree; /* TP_CHANGE_DELETE_KEY: what is deleted */
+  size_t position;      /* a value's place in its key's value list (1 = first): where a
+                         * deleted value was (for undo), where a created one goes
+                         * (0: appended) */
 } tp_change;
 
 typedef struct {

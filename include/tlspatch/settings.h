@@ -30,6 +30,7 @@ typedef struct {
   char *key;                    /* from the hive root ("\Microsoft\X"), or from the control set */
   char *name;                   /* values: "" is the default value */
   tp_value value;               /* TP_REG_SET_VALUE */
+  size_t position;              /* TP_REG_SET_VALUE: where a new value goes (tp_reg_entry) */
   char *where;                  /* "FILE:LINE", for messages */
 } tp_setting;
 

@@ -6,6 +6,11 @@
  * (HKEY_LOCAL_MACHINE\SOFTWARE or \SYSTEM), so a one-hive record is
  * accepted by `hivexregedit --merge --prefix ...`, and the whole file by
  * regedit on a running Windows. `tlspatch revert` reads it back.
+ *
+ * A value that apply deletes from a key is written back preceded by a
+ * comment "; position: N", its place in the key's value list (1 =
+ * first): revert puts it back there, so that the list is as it was.
+ * Other readers take the line for a comment and append the value.
  */
 #ifndef TLSPATCH_UNDO_H
 #define TLSPATCH_UNDO_H

@@ -58,6 +58,11 @@
  *   from minor 4 on, one cell before. Replacing or deleting a value
  *   frees its old data (cell, or db, list and segments); inline and
  *   unset data free nothing. A value's other fields (name, flags) stay.
+ *   A new value is appended to its key's value list, as Windows does,
+ *   or placed where `position` says: the key's other values keep their
+ *   order, and the placed values are inserted in increasing position
+ *   (whatever the order of the edits), so that values deleted from a
+ *   list go back exactly where they were;
  * - the keys' hints (max subkey name, max value name, max value data)
  *   grow to cover what was written; they never shrink. A key whose
  *   subkeys or values change gets a new last-written time. */
@@ -73,6 +78,8 @@ typedef struct {
   const char *key;        /* path from the hive root, "\A\B" (UTF-8; "" or "\" is the root) */
   const char *name;       /* value name, UTF-8; "" is the key's default value */
   const tp_value *value;  /* TP_EDIT_SET_VALUE only */
+  unsigned position;      /* TP_EDIT_SET_VALUE of a new value: its place in the key's
+                           * value list, 1 = first (past the end: last); 0 = appended */
 } tp_regf_edit;
 
 /* Entries per subkey leaf: a longer list becomes an ri of leaves

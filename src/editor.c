@@ -105,7 +105,7 @@ child (editor *ed, key_st *k, const tp_w_name *name, int *err)
 {
   for (size_t i = 0; i < k->n_sub; i++)
     if (!k->sub[i]->deleted &&
-        tp_w_name_cmp (k->sub[i]->name.u, k->sub[i]->name.n, name->u, name->n) == 0)
+        tp_regf_name_cmp (k->sub[i]->name.u, k->sub[i]->name.n, name->u, name->n) == 0)
       return k->sub[i];
   if (!k->nk_off)
     return NULL;
@@ -138,7 +138,7 @@ static int
 compare_vals (const void *a, const void *b)
 {
   const val_st *x = *(const val_st *const *) a, *y = *(const val_st *const *) b;
-  return tp_w_name_cmp (x->name.u, x->name.n, y->name.u, y->name.n);
+  return tp_regf_name_cmp (x->name.u, x->name.n, y->name.u, y->name.n);
 }
 
 /* Two values of one name (a hostile hive): an edit could reach one and
@@ -179,7 +179,7 @@ load_values (editor *ed, key_st *k)
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char *utf8 = tp_regf_value_name (ed->p->r, offs[i]);
     val_st *v = &k->vals[k->n_vals];
-    v->name.u = utf8 ? tp_w_utf16 (utf8, &v->name.n) : NULL;
+    v->name.u = utf8 ? tp_regf_utf16_from_utf8 (utf8, &v->name.n) : NULL;
     v->vk_off = offs[i];
     free (utf8);
     if (!v->name.u)
@@ -196,7 +196,7 @@ find_val (key_st *k, const tp_w_name *name)
 {
   for (size_t i = 0; i < k->n_vals; i++)
     if (!k->vals[i].deleted &&
-        tp_w_name_cmp (k->vals[i].name.u, k->vals[i].name.n, name->u, name->n) == 0)
+        tp_regf_name_cmp (k->vals[i].name.u, k->vals[i].name.n, name->u, name->n) == 0)
       return &k->vals[i];
   return NULL;
 }
@@ -219,7 +219,7 @@ set_value (editor *ed, key_st *k, const tp_w_name *name, const tp_value *v, unsi
   }
   for (size_t i = 0; i < k->n_vals; i++)   /* deleted earlier in the list: back in place */
     if (k->vals[i].deleted && k->vals[i].vk_off &&
-        tp_w_name_cmp (k->vals[i].name.u, k->vals[i].name.n, name->u, name->n) == 0) {
+        tp_regf_name_cmp (k->vals[i].name.u, k->vals[i].name.n, name->u, name->n) == 0) {
       k->vals[i].deleted = false;
       k->vals[i].set = v;
       return 0;
@@ -263,7 +263,7 @@ apply_edit (editor *ed, const tp_regf_edit *e)
   bool on_key = e->op == TP_EDIT_CREATE_KEY || e->op == TP_EDIT_DELETE_KEY;
   key_st *k = resolve (ed, parts, on_key && n ? n - 1 : n, &rc);
   tp_w_name vname = { NULL, 0 };
-  if (rc == 0 && !on_key && !(vname.u = tp_w_utf16 (e->name ? e->name : "", &vname.n)))
+  if (rc == 0 && !on_key && !(vname.u = tp_regf_utf16_from_utf8 (e->name ? e->name : "", &vname.n)))
     rc = tp_w_fail (ed->p, "invalid value name in %s", e->key);
   if (rc == 0 && !k)
     rc = tp_w_fail (ed->p, on_key ? "the parent of key %s does not exist"
@@ -669,7 +669,7 @@ static int
 compare_entries (const void *a, const void *b)
 {
   const list_entry *x = a, *y = b;
-  return tp_w_name_cmp (x->name.u, x->name.n, y->name.u, y->name.n);
+  return tp_regf_name_cmp (x->name.u, x->name.n, y->name.u, y->name.n);
 }
 
 /* lh: h = 37 * h + uppercased code unit; lf: the first 4 characters as
@@ -680,7 +680,7 @@ name_hint (const tp_w_name *name, bool hash)
   uint32_t h = 0;
   unsigned char first4[4] = { 0 };
   for (size_t i = 0; i < name->n; i++) {
-    uint16_t c = tp_w_upcase (name->u[i]);
+    uint16_t c = tp_regf_upcase (name->u[i]);
     h = 37 * h + c;
     if (i < 4)
       first4[i] = name->u[i] < 0x100 ? (unsigned char) name->u[i] : 0;
@@ -849,7 +849,7 @@ static int
 compare_names (const void *a, const void *b)
 {
   const tp_w_name *x = *(const tp_w_name *const *) a, *y = *(const tp_w_name *const *) b;
-  return tp_w_name_cmp (x->u, x->n, y->u, y->n);
+  return tp_regf_name_cmp (x->u, x->n, y->u, y->n);
 }
 
 /* The names of a list's old entries (into names[] and the entries);
@@ -862,7 +862,7 @@ old_names (tp_w_patch *p, list_entry *e, tp_w_name *names, size_t n)
   int rc = sorted ? 0 : tp_w_fail (p, "%s", "out of memory");
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char *utf8 = tp_regf_key_name (p->r, (size_t) e[i].rel + TP_REGF_BINS);
-    names[i].u = utf8 ? tp_w_utf16 (utf8, &names[i].n) : NULL;
+    names[i].u = utf8 ? tp_regf_utf16_from_utf8 (utf8, &names[i].n) : NULL;
     free (utf8);
     if (!names[i].u)
       rc = tp_w_fail (p, "%s", "a key name is damaged");

@@ -89,3 +89,106 @@ tp_regf_utf16_string (const unsigned char *data, size_t len)
   *o = '\0';
   return out;
 }
+
+/* One character of UTF-8 at s[*i]: its code point, or -1. */
+static long
+utf8_next (const unsigned char *s, size_t *i)
+{
+  unsigned c = s[*i];
+  int extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+            : (c & 0xF8) == 0xF0 ? 3 : -1;
+  if (extra < 0)
+    return -1;
+  long cp = extra == 0 ? (long) c : (long) (c & (0x3F >> extra));
+  for (int k = 1; k <= extra; k++) {
+    if ((s[*i + k] & 0xC0) != 0x80)
+      return -1;
+    cp = cp << 6 | (s[*i + k] & 0x3F);
+  }
+  static const long least[4] = { 0, 0x80, 0x800, 0x10000 };
+  if (cp < least[extra] || cp > 0x10FFFF)
+    return -1;
+  *i += (size_t) extra + 1;
+  return cp;
+}
+
+uint16_t *
+tp_regf_utf16_from_utf8 (const char *utf8, size_t *n)
+{
+  size_t len = strlen (utf8);
+  uint16_t *out = malloc ((2 * len + 1) * sizeof *out);
+  *n = 0;
+  for (size_t i = 0; out && i < len;) {
+    long cp = utf8_next ((const unsigned char *) utf8, &i);
+    if (cp <= 0) {              /* invalid, or a NUL Windows names cannot hold */
+      free (out);
+      return NULL;
+    }
+    if (cp >= 0x10000) {
+      out[(*n)++] = (uint16_t) (0xD800 + ((cp - 0x10000) >> 10));
+      out[(*n)++] = (uint16_t) (0xDC00 + ((cp - 0x10000) & 0x3FF));
+    } else
+      out[(*n)++] = (uint16_t) cp;
+  }
+  return out;
+}
+
+uint16_t
+tp_regf_upcase (uint16_t c)
+{
+  if ((c >= 'a' && c <= 'z') || (c >= 0xE0 && c <= 0xFE && c != 0xF7) ||
+      (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) || (c >= 0x430 && c <= 0x44F))
+    return (uint16_t) (c - 0x20);
+  if (c >= 0x450 && c <= 0x45F)
+    return (uint16_t) (c - 0x50);
+  return c == 0xFF ? 0x178 : c;
+}
+
+int
+tp_regf_name_cmp (const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+{
+  for (size_t i = 0; i < na && i < nb; i++) {
+    uint16_t x = tp_regf_upcase (a[i]), y = tp_regf_upcase (b[i]);
+    if (x != y)
+      return x < y ? -1 : 1;
+  }
+  return na < nb ? -1 : na > nb;
+}
+
+int
+tp_regf_name_casecmp (const char *a, const char *b)
+{
+  size_t i = 0, j = 0;
+  while (a[i] && b[j]) {
+    size_t ii = i, jj = j;
+    long x = utf8_next ((const unsigned char *) a, &ii), y = utf8_next ((const unsigned char *) b, &jj);
+    if (x < 0 || y < 0)         /* not UTF-8: the bytes as they are */
+      return strcmp (a + i, b + j) < 0 ? -1 : strcmp (a + i, b + j) > 0;
+    if (x < 0x10000)
+      x = tp_regf_upcase ((uint16_t) x);
+    if (y < 0x10000)
+      y = tp_regf_upcase ((uint16_t) y);
+    if (x != y)
+      return x < y ? -1 : 1;
+    i = ii;
+    j = jj;
+  }
+  return a[i] ? 1 : b[j] ? -1 : 0;
+}
+
+size_t
+tp_regf_name_prefix (const char *s, const char *prefix)
+{
+  size_t i = 0, j = 0;
+  while (prefix[j]) {
+    size_t ii = i, jj = j;
+    long x = s[i] ? utf8_next ((const unsigned char *) s, &ii) : -1;
+    long y = utf8_next ((const unsigned char *) prefix, &jj);
+    if (x < 0 || y < 0 ||
+        (x < 0x10000 ? tp_regf_upcase ((uint16_t) x) : x) != (y < 0x10000 ? tp_regf_upcase ((uint16_t) y) : y))
+      return (size_t) -1;
+    i = ii;
+    j = jj;
+  }
+  return i;
+}

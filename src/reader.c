@@ -2,7 +2,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tlspatch/bytes.h"
 #include "tlspatch/layout.h"
@@ -161,7 +160,7 @@ tp_regf_child (const tp_regf *r, size_t nk, const char *name, bool *damaged)
     char *kid = tp_regf_key_name (r, kids[i]);
     if (!kid)
       *damaged = true;
-    else if (strcasecmp (kid, name) == 0)
+    else if (tp_regf_name_casecmp (kid, name) == 0)
       found = kids[i];
     free (kid);
   }
@@ -180,7 +179,7 @@ tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damaged, siz
     char *v = tp_regf_value_name (r, vals[i]);
     if (!v)
       *damaged = true;
-    else if (strcasecmp (v, name) == 0) {
+    else if (tp_regf_name_casecmp (v, name) == 0) {
       found = vals[i];
       if (position)
         *position = i + 1;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tlspatch/layout.h"
 #include "tlspatch/services.h"
 #include "tlspatch/settings.h"
 
@@ -81,8 +82,8 @@ same_place (const tp_setting *a, const tp_setting *b)
 static bool
 key_within (const char *k, const char *top)
 {
-  size_t n = strlen (top);
-  return strncasecmp (k, top, n) == 0 && (k[n] == '\0' || k[n] == '\\');
+  size_t n = tp_regf_name_prefix (k, top);
+  return n != (size_t) -1 && (k[n] == '\0' || k[n] == '\\');
 }
 
 static bool
@@ -99,7 +100,7 @@ contradict (const tp_setting *a, const tp_setting *b)
   if (!same_place (a, b))
     return false;
   if (is_value (a) && is_value (b))
-    return strcasecmp (a->key, b->key) == 0 && strcasecmp (a->name, b->name) == 0 &&
+    return tp_regf_name_casecmp (a->key, b->key) == 0 && tp_regf_name_casecmp (a->name, b->name) == 0 &&
            (a->op != b->op || !tp_value_equal (&a->value, &b->value));
   if (a->op == TP_REG_DELETE_KEY && b->op != TP_REG_DELETE_KEY)
     return key_within (b->key, a->key);
@@ -192,7 +193,7 @@ planned_key (const plan *p, const char *key, tp_change_op op)
   for (size_t i = 0; i < p->res->n_changes; i++) {
     const tp_change *c = &p->res->changes[i];
     if (c->op == op && (op == TP_CHANGE_DELETE_KEY ? key_within (key, c->key)
-                                                   : strcasecmp (c->key, key) == 0))
+                                                   : tp_regf_name_casecmp (c->key, key) == 0))
       return c;
   }
   return NULL;
@@ -246,8 +247,8 @@ planned_value (const plan *p, const char *path, const char *name, const tp_value
 {
   for (size_t i = 0; i < p->res->n_changes; i++) {
     const tp_change *c = &p->res->changes[i];
-    if (c->op == TP_CHANGE_VALUE && strcasecmp (c->key, path) == 0 &&
-        strcasecmp (c->name, name) == 0)
+    if (c->op == TP_CHANGE_VALUE && tp_regf_name_casecmp (c->key, path) == 0 &&
+        tp_regf_name_casecmp (c->name, name) == 0)
       return tp_value_equal (&c->new_value, want) ? 1
              : tp_result_fail (p->res, "two settings want value %s of %s different", name, path);
   }

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "tlspatch/layout.h"
 #include "tlspatch/settings.h"
 #include "tlspatch/undo.h"
 
@@ -68,9 +68,8 @@ within_created (const tp_result *res, size_t upto, const char *key, bool strictl
 {
   for (size_t i = 0; i <= upto && i < res->n_changes; i++) {
     const tp_change *c = &res->changes[i];
-    size_t n = strlen (c->key);
-    if (c->op == TP_CHANGE_CREATE_KEY && strncasecmp (key, c->key, n) == 0 &&
-        (key[n] == '\\' || (!strictly && key[n] == '\0')))
+    size_t n = c->op == TP_CHANGE_CREATE_KEY ? tp_regf_name_prefix (key, c->key) : (size_t) -1;
+    if (n != (size_t) -1 && (key[n] == '\\' || (!strictly && key[n] == '\0')))
       return true;
   }
   return false;

@@ -72,18 +72,6 @@ unsigned char *tp_w_new_payload (tp_w_patch *p, size_t off);
 /* The editor (editor.c): carry out edits as pokes and new cells. */
 int tp_w_plan (tp_w_patch *p, const tp_regf_edit *edits, size_t n);
 
-/* Names. A UTF-8 name as UTF-16 code units (malloc'd, *n units);
- * 3-byte encodings of surrogates (the reader's output for UTF-16 names
- * that are not valid UTF-16) give those units. NULL when invalid. */
-uint16_t *tp_w_utf16 (const char *utf8, size_t *n);
-
-/* A code unit uppercased as Windows does for ASCII, Latin-1, Greek and
- * Cyrillic (others are left as they are). */
-uint16_t tp_w_upcase (uint16_t c);
-
-/* Compare names as Windows orders subkeys: uppercased code units. */
-int tp_w_name_cmp (const uint16_t *a, size_t na, const uint16_t *b, size_t nb);
-
 /* The components of a key path ("\A\B", "" or "\" the root) as UTF-16
  * names: a malloc'd array (free with tp_w_path_free), *n of them. NULL
  * when the path is invalid (an empty component, bad UTF-8). */

@@ -45,7 +45,7 @@ within (const char *a, const char *b)
   tp_w_name *pa = tp_w_path (a, &na), *pb = tp_w_path (b, &nb);
   bool in = pa && pb && nb <= na;
   for (size_t i = 0; in && i < nb; i++)
-    in = tp_w_name_cmp (pa[i].u, pa[i].n, pb[i].u, pb[i].n) == 0;
+    in = tp_regf_name_cmp (pa[i].u, pa[i].n, pb[i].u, pb[i].n) == 0;
   tp_w_path_free (pa, na);
   tp_w_path_free (pb, nb);
   return in;
@@ -55,8 +55,8 @@ static bool
 same_value_name (const char *a, const char *b)
 {
   size_t na, nb;
-  uint16_t *ua = tp_w_utf16 (a, &na), *ub = tp_w_utf16 (b, &nb);
-  bool same = ua && ub && tp_w_name_cmp (ua, na, ub, nb) == 0;
+  uint16_t *ua = tp_regf_utf16_from_utf8 (a, &na), *ub = tp_regf_utf16_from_utf8 (b, &nb);
+  bool same = ua && ub && tp_regf_name_cmp (ua, na, ub, nb) == 0;
   free (ua);
   free (ub);
   return same;
@@ -127,7 +127,7 @@ check_edit (const tp_regf *r, const tp_regf_edit *e)
     return (nk_field (r, parent, 52) & 0xFFFF) < 2 * last.n ? "is beyond its parent's hints"
                                                              : NULL;
   size_t n_name;
-  uint16_t *u = tp_w_utf16 (e->name ? e->name : "", &n_name);
+  uint16_t *u = tp_regf_utf16_from_utf8 (e->name ? e->name : "", &n_name);
   tp_w_name name = { u, n_name };
   size_t vk = u ? tp_w_find_value (r, nk, &name, &bad) : 0;
   free (u);

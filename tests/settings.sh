@@ -136,6 +136,21 @@ lsval () { printf 'cd %s\nlsval\n' "$2" | hivexsh "$1"; }
 ok "revert: hivexsh lists the key's values in the original order" \
   eval 'diff <(lsval orig.hive "\Microsoft\.NETFramework") <(lsval DV "\Microsoft\.NETFramework")'
 
+# --- names compare as Windows compares them, beyond ASCII ---------------------
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' '[HKEY_LOCAL_MACHINE\SOFTWARE\Contoso\Ünïcode Σ]' \
+  '"Größe"=dword:00000001' >upper1.reg
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' '[HKEY_LOCAL_MACHINE\SOFTWARE\CONTOSO\üNÏCODE σ]' \
+  '"GRÖSSE"=dword:00000002' '"gRÖße"=dword:00000003' >upper2.reg
+cp -p orig.hive U
+run_tp apply --settings upper1.reg U
+ok "non-ASCII names: created" expect_rc 0
+run_tp apply --json --settings upper2.reg U
+ok "the same key in other case (Ü/ü, Σ/σ): found, not created again; gRÖße is Größe" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get ".changes[] | .op + \" \" + .key + \" \" + .name" | tr "\\\\" /)" = "set_value /Contoso/Ünïcode Σ GRÖSSE
+set_value /Contoso/Ünïcode Σ Größe" ]'
+ok "hivexsh reads one key with Größe=3 and GRÖSSE=2" \
+  test "$(printf 'cd \\Contoso\\Ünïcode Σ\nlsval\n' | hivexsh U | tr '\n' ' ')" = '"Größe"=dword:00000003 "GRÖSSE"=dword:00000002 '
+
 # --- refusals: usage errors, nothing touched ------------------------------
 cp -p orig.hive R
 for f in "$S"/malformed-*.reg; do

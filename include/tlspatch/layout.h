@@ -138,6 +138,25 @@ int tp_regf_list_shape (const unsigned char *list, size_t len, size_t *count, si
  * compare); product names and such use tp_regf_utf16_string. */
 char *tp_regf_name_to_utf8 (const unsigned char *name, size_t len, bool compressed);
 
+/* Names compared as Windows compares (and orders) them: code units
+ * uppercased by its table for ASCII, Latin-1, Greek and Cyrillic, the
+ * others as they are. The one comparison of names: the reader's
+ * lookups, the planner's and the editor's all use it. */
+uint16_t tp_regf_upcase (uint16_t c);
+int tp_regf_name_cmp (const uint16_t *a, size_t na, const uint16_t *b, size_t nb);
+/* The same on UTF-8 names and paths (bytes compared as they are from
+ * the first invalid sequence on). */
+int tp_regf_name_casecmp (const char *a, const char *b);
+/* The length in bytes of s's part that equals `prefix` so compared, or
+ * (size_t) -1 when s does not start with it. */
+size_t tp_regf_name_prefix (const char *s, const char *prefix);
+
+/* A UTF-8 name as UTF-16 code units (malloc'd, *n units); 3-byte
+ * encodings of surrogates (what tp_regf_name_to_utf8 gives for UTF-16
+ * names that are not valid UTF-16) give those units. NULL when invalid
+ * or holding a NUL. */
+uint16_t *tp_regf_utf16_from_utf8 (const char *utf8, size_t *n);
+
 /* A REG_SZ's UTF-16LE data as UTF-8 up to its first NUL; surrogates
  * become U+FFFD (malloc'd; NULL when out of memory). */
 char *tp_regf_utf16_string (const unsigned char *data, size_t len);

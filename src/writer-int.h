@@ -1,9 +1,12 @@
 /* tlspatch: what the writer's files share (not a public header).
  *
- * writer.c plans and writes a patch: 4-byte edits of existing records
- * (pokes) in phases, one new hive bin, the base block. editor.c turns
- * path-addressed edits into those pokes and new cells (key and value
- * records); writer-verify.c reads the result back by path. */
+ * writer-patch.c holds the patch being built: 4-byte edits of
+ * existing records (pokes) in phases, cells released, new cells in one
+ * new hive bin. editor.c turns path-addressed edits into those pokes
+ * and new cells (key and value records); writer.c orders the patch
+ * into phased writes with a new base block and writes it (in a copy or
+ * in place); writer-verify.c reads the result back by path. The
+ * dependencies go one way: writer -> editor -> writer-patch. */
 #ifndef TLSPATCH_WRITER_INT_H
 #define TLSPATCH_WRITER_INT_H
 

@@ -24,6 +24,7 @@
 #include "tlspatch/bytes.h"
 #include "tlspatch/hive.h"
 #include "tlspatch/reader.h"
+#include "tlspatch/referee.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/writer.h"
 
@@ -617,6 +618,19 @@ verify_written (const char *tmp, const tp_regf_edit *edits, size_t n, tp_result 
   return 0;
 }
 
+/* hivex, an independent reader, must agree: the original (as read:
+ * replayed from its logs when it was dirty) against the written file. */
+static int
+referee_written (tp_hive *hv, const char *tmp, const tp_regf_edit *edits, size_t n,
+                 tp_result *res)
+{
+  char original[64], why[512];
+  snprintf (original, sizeof original, "/proc/self/fd/%d", hv->memfd >= 0 ? hv->memfd : hv->fd);
+  if (tp_referee_check_written (original, tmp, edits, n, why, sizeof why) != 0)
+    return tp_result_fail (res, "%s (the original is untouched)", why);
+  return 0;
+}
+
 static int
 fsync_path (const char *path, int flags)
 {
@@ -692,7 +706,8 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
                     strerror (errno));
     goto out_unlink;
   }
-  if (verify_written (tmp, edits, res->n_changes, res) < 0)
+  if (verify_written (tmp, edits, res->n_changes, res) < 0 ||
+      referee_written (hv, tmp, edits, res->n_changes, res) < 0)
     goto out_unlink;
   if (backup && make_backup (hv, res) < 0)
     goto out_unlink;

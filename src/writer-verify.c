@@ -62,9 +62,8 @@ same_value_name (const char *a, const char *b)
   return same;
 }
 
-/* Does a later edit undo what edits[i] did? Then it is not checked. */
-static bool
-superseded (const tp_regf_edit *edits, size_t n, size_t i)
+bool
+tp_regf_edit_superseded (const tp_regf_edit *edits, size_t n, size_t i)
 {
   const tp_regf_edit *e = &edits[i];
   bool on_value = e->op == TP_EDIT_SET_VALUE || e->op == TP_EDIT_DELETE_VALUE;
@@ -124,7 +123,7 @@ check_edit (const tp_regf *r, const tp_regf_edit *e)
   if (!nk)
     return "is missing";
   if (e->op == TP_EDIT_CREATE_KEY)
-    return (nk_field (r, parent, 52) & 0xFFFF) < 2 * last.n ? "is beyond its parent's hints"
+    return (nk_field (r, parent, TP_NK_MAX_SUBKEY_NAME) & 0xFFFF) < 2 * last.n ? "is beyond its parent's hints"
                                                              : NULL;
   size_t n_name;
   uint16_t *u = tp_regf_utf16_from_utf8 (e->name ? e->name : "", &n_name);
@@ -139,7 +138,8 @@ check_edit (const tp_regf *r, const tp_regf_edit *e)
   const char *wrong = NULL;
   if (!vk || tp_regf_value_data (r, vk, &got) < 0 || !tp_value_equal (&got, e->value))
     wrong = "does not read back as written";
-  else if (nk_field (r, nk, 60) < 2 * n_name || nk_field (r, nk, 64) < got.len)
+  else if (nk_field (r, nk, TP_NK_MAX_VALUE_NAME) < 2 * n_name ||
+           nk_field (r, nk, TP_NK_MAX_VALUE_DATA) < got.len)
     wrong = "has hints that do not cover the value";
   tp_value_free (&got);
   return wrong;
@@ -173,7 +173,7 @@ tp_regf_verify_edits_from (tp_regf_read_fn read, void *ctx, size_t end,
                 .bins_end = TP_REGF_BINS + (size_t) hdr.bins_size, .load = load, .load_ctx = &src };
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    const char *wrong = superseded (edits, n, i) ? NULL : check_edit (&r, &edits[i]);
+    const char *wrong = tp_regf_edit_superseded (edits, n, i) ? NULL : check_edit (&r, &edits[i]);
     if (wrong && edits[i].op == TP_EDIT_SET_VALUE)
       rc = -1, snprintf (why, whylen, "value %s of %s %s", edits[i].name, edits[i].key, wrong);
     else if (wrong && edits[i].op == TP_EDIT_DELETE_VALUE)

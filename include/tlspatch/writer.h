@@ -175,6 +175,11 @@ int tp_regf_roll_back_in_place (const tp_regf_patch *const *patches,
 int tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
+/* Does a later edit of the list undo what edits[i] did (a value set
+ * again, its key deleted, a deleted key created again)? Then edits[i]
+ * is not checked. */
+bool tp_regf_edit_superseded (const tp_regf_edit *edits, size_t n, size_t i);
+
 /* Read the written file back through fd: a clean base block, and the
  * edits' outcome, found by path: created keys exist, deleted keys and
  * values are gone, each set value reads back with its type and bytes,

@@ -1,0 +1,270 @@
+/* tlspatch: hivex referees what tlspatch wrote (see referee.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hivex.h>
+
+#include "tlspatch/layout.h"
+#include "tlspatch/referee.h"
+
+typedef enum { R_DAMAGED = -1, R_ABSENT, R_FOUND } r_lookup;
+
+/* The child of `node` named `name`: hivex's own lookup first (exact up
+ * to ASCII case), then the names compared as Windows does. */
+static r_lookup
+child (hive_h *h, hive_node_h node, const char *name, hive_node_h *out)
+{
+  errno = 0;
+  *out = hivex_node_get_child (h, node, name);
+  if (*out)
+    return R_FOUND;
+  if (errno)
+    return R_DAMAGED;
+  hive_node_h *kids = hivex_node_children (h, node);
+  if (!kids)
+    return R_DAMAGED;
+  r_lookup got = R_ABSENT;
+  for (size_t i = 0; kids[i] && got == R_ABSENT; i++) {
+    char *kid = hivex_node_name (h, kids[i]);
+    if (!kid)
+      got = R_DAMAGED;
+    else if (tp_regf_name_casecmp (kid, name) == 0) {
+      *out = kids[i];
+      got = R_FOUND;
+    }
+    free (kid);
+  }
+  free (kids);
+  return got;
+}
+
+/* The key at `path` ("\A\B", "" the root). */
+static r_lookup
+find_key (hive_h *h, const char *path, hive_node_h *out)
+{
+  char *copy = strdup (path), *save = NULL;
+  if (!copy)
+    return R_DAMAGED;
+  *out = hivex_root (h);
+  r_lookup got = *out ? R_FOUND : R_DAMAGED;
+  for (char *part = strtok_r (copy, "\\", &save); part && got == R_FOUND;
+       part = strtok_r (NULL, "\\", &save))
+    got = child (h, *out, part, out);
+  free (copy);
+  return got;
+}
+
+/* Value `name` of `node`, by Windows' comparison. */
+static r_lookup
+find_value (hive_h *h, hive_node_h node, const char *name, hive_value_h *out)
+{
+  hive_value_h *vals = hivex_node_values (h, node);
+  if (!vals)
+    return R_DAMAGED;
+  r_lookup got = R_ABSENT;
+  for (size_t i = 0; vals[i] && got == R_ABSENT; i++) {
+    char *key = hivex_value_key (h, vals[i]);
+    if (!key)
+      got = R_DAMAGED;
+    else if (tp_regf_name_casecmp (key, name) == 0) {
+      *out = vals[i];
+      got = R_FOUND;
+    }
+    free (key);
+  }
+  free (vals);
+  return got;
+}
+
+/* Does hivex read `val` as type and bytes `want`? */
+static bool
+reads_as (hive_h *h, hive_value_h val, const tp_value *want)
+{
+  hive_type t;
+  size_t len;
+  char *data = hivex_value_value (h, val, &t, &len);
+  bool same = data && t == want->type && len == want->len &&
+              (len == 0 || memcmp (data, want->data, len) == 0);
+  free (data);
+  return same;
+}
+
+/* One edit's outcome as hivex reads it: NULL when it holds. */
+static const char *
+check_edit (hive_h *h, const tp_regf_edit *e)
+{
+  hive_node_h node;
+  r_lookup key = find_key (h, e->key, &node);
+  if (key == R_DAMAGED)
+    return "cannot be read";
+  if (e->op == TP_EDIT_DELETE_KEY)
+    return key == R_FOUND ? "was not deleted" : NULL;
+  if (key == R_ABSENT)
+    return "is missing";
+  if (e->op == TP_EDIT_CREATE_KEY)
+    return NULL;
+  hive_value_h val;
+  r_lookup got = find_value (h, node, e->name ? e->name : "", &val);
+  if (got == R_DAMAGED)
+    return "has values that cannot be read";
+  if (e->op == TP_EDIT_DELETE_VALUE)
+    return got == R_FOUND ? "still has the deleted value" : NULL;
+  if (got == R_ABSENT)
+    return "lacks the value set";
+  return reads_as (h, val, e->value) ? NULL : "has the value set with other type or bytes";
+}
+
+/* A key's values that no edit names, in order: names and values. */
+typedef struct {
+  char **names;
+  hive_value_h *vals;
+  size_t n;
+} others;
+
+static bool
+edited_name (const tp_regf_edit *edits, size_t n, const char *key, const char *name)
+{
+  for (size_t i = 0; i < n; i++)
+    if ((edits[i].op == TP_EDIT_SET_VALUE || edits[i].op == TP_EDIT_DELETE_VALUE) &&
+        tp_regf_name_casecmp (edits[i].key, key) == 0 &&
+        tp_regf_name_casecmp (edits[i].name ? edits[i].name : "", name) == 0)
+      return true;
+  return false;
+}
+
+static void
+others_free (others *o)
+{
+  for (size_t i = 0; i < o->n; i++)
+    free (o->names[i]);
+  free (o->names);
+  free (o->vals);
+}
+
+static int
+list_others (hive_h *h, hive_node_h node, const tp_regf_edit *edits, size_t n, const char *key,
+             others *o)
+{
+  *o = (others) { 0 };
+  hive_value_h *vals = hivex_node_values (h, node);
+  if (!vals)
+    return -1;
+  size_t count = 0;
+  while (vals[count])
+    count++;
+  o->names = calloc (count + 1, sizeof *o->names);
+  o->vals = calloc (count + 1, sizeof *o->vals);
+  int rc = o->names && o->vals ? 0 : -1;
+  for (size_t i = 0; rc == 0 && i < count; i++) {
+    char *name = hivex_value_key (h, vals[i]);
+    if (!name)
+      rc = -1;
+    else if (edited_name (edits, n, key, name))
+      free (name);
+    else {
+      o->names[o->n] = name;
+      o->vals[o->n++] = vals[i];
+    }
+  }
+  free (vals);
+  return rc;
+}
+
+/* The same type and bytes in both; a value hivex cannot read in the
+ * original (Windows' "unset" data, size 0 at offset 0xFFFFFFFF, say)
+ * must be just as unreadable in the written hive, with the same type
+ * and length fields. */
+static bool
+same_value (hive_h *a, hive_value_h va, hive_h *b, hive_value_h vb)
+{
+  hive_type ta, tb;
+  size_t la, lb;
+  char *da = hivex_value_value (a, va, &ta, &la), *db = hivex_value_value (b, vb, &tb, &lb);
+  bool same = da && db && ta == tb && la == lb && (la == 0 || memcmp (da, db, la) == 0);
+  if (!da && !db)
+    same = hivex_value_type (a, va, &ta, &la) == 0 && hivex_value_type (b, vb, &tb, &lb) == 0 &&
+           ta == tb && la == lb;
+  free (da);
+  free (db);
+  return same;
+}
+
+/* The values of `key` no edit names: the same in both hives. NULL when
+ * they are, else what differs. A key the edits created has none. */
+static const char *
+check_others (hive_h *old, hive_h *new, const char *key, const tp_regf_edit *edits, size_t n)
+{
+  hive_node_h on, nn;
+  r_lookup in_old = find_key (old, key, &on), in_new = find_key (new, key, &nn);
+  if (in_old == R_DAMAGED || in_new == R_DAMAGED)
+    return "cannot be read";
+  if (in_new == R_ABSENT)
+    return NULL;                /* deleted: check_edit judged that */
+  others a = { 0 }, b = { 0 };
+  const char *wrong = NULL;
+  if ((in_old == R_FOUND && list_others (old, on, edits, n, key, &a) < 0) ||
+      list_others (new, nn, edits, n, key, &b) < 0)
+    wrong = "has values that cannot be read";
+  else if (a.n != b.n)
+    wrong = "has other values than before besides those changed";
+  for (size_t i = 0; !wrong && i < a.n; i++)
+    if (strcmp (a.names[i], b.names[i]) != 0 || !same_value (old, a.vals[i], new, b.vals[i]))
+      wrong = "has a value not changed by the plan that differs from the original";
+  others_free (&a);
+  others_free (&b);
+  return wrong;
+}
+
+/* The first edit on `key`'s values (each key is compared once). */
+static bool
+first_on_key (const tp_regf_edit *edits, size_t i)
+{
+  for (size_t j = 0; j < i; j++)
+    if ((edits[j].op == TP_EDIT_SET_VALUE || edits[j].op == TP_EDIT_DELETE_VALUE) &&
+        tp_regf_name_casecmp (edits[j].key, edits[i].key) == 0)
+      return false;
+  return true;
+}
+
+static int
+judge (hive_h *old, hive_h *new, const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  for (size_t i = 0; i < n; i++) {
+    const tp_regf_edit *e = &edits[i];
+    const char *wrong = tp_regf_edit_superseded (edits, n, i) ? NULL : check_edit (new, e);
+    if (!wrong && (e->op == TP_EDIT_SET_VALUE || e->op == TP_EDIT_DELETE_VALUE) &&
+        first_on_key (edits, i))
+      wrong = check_others (old, new, e->key, edits, n);
+    if (wrong) {
+      snprintf (why, whylen, "hivex reads key %s%s%s: it %s", e->key[0] ? e->key : "\\",
+                e->name ? ", value " : "", e->name ? (e->name[0] ? e->name : "@") : "", wrong);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int
+tp_referee_check_written (const char *original, const char *written,
+                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  hive_h *old = hivex_open (original, 0);
+  if (!old) {
+    snprintf (why, whylen, "hivex cannot open the original hive (%s): it is damaged",
+              strerror (errno));
+    return -1;
+  }
+  hive_h *new = hivex_open (written, 0);
+  int rc = -1;
+  if (!new)
+    snprintf (why, whylen, "hivex cannot open the written hive: %s", strerror (errno));
+  else
+    rc = judge (old, new, edits, n, why, whylen);
+  if (new)
+    hivex_close (new);
+  hivex_close (old);
+  return rc;
+}

@@ -23,6 +23,7 @@
 
 #include "tlspatch/bytes.h"
 #include "tlspatch/hive.h"
+#include "tlspatch/openfile.h"
 #include "tlspatch/reader.h"
 #include "tlspatch/referee.h"
 #include "tlspatch/recover.h"
@@ -94,13 +95,12 @@ lock_current_file (tp_hive *hv, tp_result *res)
       return tp_result_fail (res, "hive disappeared while waiting for the lock");
     if (now.st_dev == hv->st.st_dev && now.st_ino == hv->st.st_ino)
       return 0;
-    int fd = open (hv->path, O_RDONLY | O_CLOEXEC);
+    int fd = tp_open_regular (hv->path, &hv->st);
     if (fd < 0)
-      return tp_result_fail (res, "cannot reopen hive: %s", strerror (errno));
+      return tp_result_fail (res, "cannot reopen hive: %s",
+                             errno == EINVAL ? "not a regular file" : strerror (errno));
     close (hv->fd);
     hv->fd = fd;
-    if (fstat (fd, &hv->st) != 0)
-      return tp_result_fail (res, "cannot stat hive: %s", strerror (errno));
   }
   return tp_result_fail (res, "hive keeps being replaced by another process");
 }
@@ -205,13 +205,12 @@ tp_hive_open (const char *path, int flags, tp_result *res)
     tp_result_fail (res, "%s", strerror (errno));
     goto fail;
   }
-  hv->fd = open (hv->path, O_RDONLY | O_CLOEXEC);
-  if (hv->fd < 0 || fstat (hv->fd, &hv->st) != 0) {
-    tp_result_fail (res, "cannot open: %s", strerror (errno));
-    goto fail;
-  }
-  if (!S_ISREG (hv->st.st_mode)) {
-    tp_result_fail (res, "not a regular file");
+  hv->fd = tp_open_regular (hv->path, &hv->st);
+  if (hv->fd < 0) {
+    if (errno == EINVAL)
+      tp_result_fail (res, "not a regular file");
+    else
+      tp_result_fail (res, "cannot open: %s", strerror (errno));
     goto fail;
   }
   if ((flags & TP_HIVE_OPEN_WRITE) &&

@@ -30,7 +30,7 @@ tp_image_looks_like_image (const char *arg)
 {
   if (is_uri (arg))
     return true;
-  int fd = open (arg, O_RDONLY | O_CLOEXEC);
+  int fd = open (arg, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block */
   if (fd < 0)
     return false;
   unsigned char b[512] = { 0 };
@@ -133,7 +133,7 @@ static bool
 vmdk_descriptor (const char *path)
 {
   char head[21] = { 0 };
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   bool text = fd >= 0 && read (fd, head, sizeof head) == (ssize_t) sizeof head &&
               memcmp (head, "# Disk DescriptorFile", 21) == 0;
   if (fd >= 0)
@@ -221,7 +221,7 @@ add_drive (guestfs_h *g, const slot *s, bool readonly)
 static bool
 image_in_use (const char *path)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return false;
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };

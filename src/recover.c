@@ -19,6 +19,7 @@
 
 #include "tlspatch/bytes.h"
 #include "tlspatch/marvin32.h"
+#include "tlspatch/openfile.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/regf.h"
 
@@ -894,14 +895,13 @@ read_file (const char *path, unsigned char **buf, size_t *len, char *why, size_t
   struct stat st;
   *buf = NULL;
   *len = 0;
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat (fd, &st) < 0) {
-    snprintf (why, whylen, "cannot read %s: %s", path, strerror (errno));
-    if (fd >= 0)
-      close (fd);
+  int fd = tp_open_regular (path, &st);
+  if (fd < 0) {
+    snprintf (why, whylen, "cannot read %s: %s", path,
+              errno == EINVAL ? "not a regular file" : strerror (errno));
     return -1;
   }
-  if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size > MAX_FILE) {
+  if ((uint64_t) st.st_size > MAX_FILE) {
     snprintf (why, whylen, "cannot read %s: %s", path,
               S_ISREG (st.st_mode) ? "too large" : "not a regular file");
     close (fd);

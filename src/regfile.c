@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tlspatch/openfile.h"
 #include "tlspatch/regfile.h"
 
 #define HEADER_V5 "Windows Registry Editor Version 5.00"
@@ -814,7 +815,7 @@ static int
 io_error (const char *path, char *why, size_t whylen, int err)
 {
   if (why && whylen)
-    snprintf (why, whylen, "%s: %s", path, strerror (err));
+    snprintf (why, whylen, "%s: %s", path, err == EINVAL ? "not a regular file" : strerror (err));
   return -1;
 }
 
@@ -857,11 +858,11 @@ tp_reg_read_file (const char *path, unsigned char **buf, size_t *len, char *why,
 {
   *buf = NULL;
   *len = 0;
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  int fd = tp_open_regular (path, &st);
   if (fd < 0)
     return io_error (path, why, whylen, errno);
-  struct stat st;
-  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size > (off_t) TP_REG_MAX_FILE) {
+  if (st.st_size > (off_t) TP_REG_MAX_FILE) {
     close (fd);
     if (why && whylen)
       snprintf (why, whylen, "%s: file is over the 64 MiB limit (%lld bytes)", path,

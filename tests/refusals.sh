@@ -49,6 +49,26 @@ chmod 555 rodir
 refuse "read-only directory" rodir/SOFTWARE "read-only"
 chmod 755 rodir
 
+# FIFOs: named as a hive, beside a dirty hive as its log, or as a
+# settings file, they are refused at once (a blocking open would hang
+# for ever, holding the hive's lock).
+mkfifo fifo.hive
+timeout 30 "$TLSPATCH" apply fifo.hive >"$WORK/out" 2>"$WORK/err"; rc=$?
+ok "FIFO as the target: exit 1 at once, 'not a regular file'" \
+  eval '[ $rc -eq 1 ] && one_line_error fifo.hive "not a regular file"'
+fixture software-server2019 dirtyfifo.hive --seq 9,8
+cp -p dirtyfifo.hive dirtyfifo.orig
+mkfifo dirtyfifo.hive.LOG1
+timeout 30 "$TLSPATCH" apply dirtyfifo.hive >"$WORK/out" 2>"$WORK/err"; rc=$?
+ok "FIFO as a dirty hive's .LOG1: exit 1 at once, naming it, hive byte-identical" \
+  eval '[ $rc -eq 1 ] && grep -q "LOG1: not a regular file" "$WORK/err" && same_file_state dirtyfifo.orig dirtyfifo.hive'
+mkfifo fifo.reg
+fixture software-server2019 fifoset.hive
+timeout 30 "$TLSPATCH" check --settings fifo.reg fifoset.hive >"$WORK/out" 2>"$WORK/err"; rc=$?
+ok "FIFO as a settings file: exit 2 at once, 'not a regular file'" \
+  eval '[ $rc -eq 2 ] && one_line_error fifo.reg "not a regular file"'
+rm -f fifo.hive dirtyfifo.hive.LOG1 fifo.reg
+
 ok "no temp files left anywhere" eval '! ls -a . rodir | grep -q tlspatch-'
 
 done_testing

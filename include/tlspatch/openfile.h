@@ -1,0 +1,35 @@
+/* tlspatch: opening a file that must be a regular file.
+ *
+ * A FIFO (or a device) named as a hive, a log or a settings file would
+ * block open() forever, holding the hive's lock: every such file is
+ * opened without blocking, checked to be a regular file, and only then
+ * switched back to blocking reads.
+ */
+#ifndef TLSPATCH_OPENFILE_H
+#define TLSPATCH_OPENFILE_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* open(path, O_RDONLY) for a regular file: the descriptor with *st
+ * filled in, or -1 with errno (EINVAL: not a regular file). */
+static inline int
+tp_open_regular (const char *path, struct stat *st)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return -1;
+  int flags = fcntl (fd, F_GETFL);
+  if (fstat (fd, st) != 0 || !S_ISREG (st->st_mode) || flags < 0 ||
+      fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    int saved = S_ISREG (st->st_mode) ? errno : EINVAL;
+    close (fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+#endif

@@ -710,6 +710,9 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
     goto out_unlink;
   if (backup && make_backup (hv, res) < 0)
     goto out_unlink;
+  if (hv->st.st_nlink > 1)      /* as read at open, before any backup link */
+    tp_result_warn (res, "the hive file had %lu names (hard links): only this one now holds "
+                    "the patched hive, the others keep the old one", (unsigned long) hv->st.st_nlink);
   if (rename (tmp, hv->path) != 0) {
     if (res->backup) {
       unlink (res->backup);

@@ -69,6 +69,16 @@ ok "FIFO as a settings file: exit 2 at once, 'not a regular file'" \
   eval '[ $rc -eq 2 ] && one_line_error fifo.reg "not a regular file"'
 rm -f fifo.hive dirtyfifo.hive.LOG1 fifo.reg
 
+# A hard-linked hive: the patched file replaces one name only; the
+# warning names the link count, and the other name keeps the old hive.
+fixture software-server2019 linked.hive
+ln linked.hive other-name.hive
+cp -p linked.hive linked.orig
+run_tp apply --json linked.hive
+ok "hard link: exit 0, a warning naming the 2 names" \
+  eval '[ $rc -eq 0 ] && json_get ".warnings[]" | grep -q "had 2 names (hard links)"'
+ok "hard link: the other name keeps the old hive" same_bytes linked.orig other-name.hive
+
 ok "no temp files left anywhere" eval '! ls -a . rodir | grep -q tlspatch-'
 
 done_testing

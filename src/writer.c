@@ -43,6 +43,24 @@ finish_bin (patch *p, uint32_t bin_rel)
   return size;
 }
 
+/* pwrite all of buf, looping on short counts: a full disk then shows
+ * as the next call's ENOSPC, not as a stale errno. */
+static int
+pwrite_all (int fd, const char *buf, size_t len, off_t off)
+{
+  while (len > 0) {
+    ssize_t w = pwrite (fd, buf, len, off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w == 0 ? (errno = EIO, -1) : -1;
+    buf += w;
+    len -= (size_t) w;
+    off += w;
+  }
+  return 0;
+}
+
 static int
 copy_all (int out, int in, size_t size)
 {
@@ -56,8 +74,9 @@ copy_all (int out, int in, size_t size)
     if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
       return -1;
     char chunk[1 << 16];          /* no in-kernel copy here: do it by hand */
-    ssize_t r = pread (in, chunk, sizeof chunk, in_off);
-    if (r <= 0 || pwrite (out, chunk, (size_t) r, out_off) != r)
+    size_t want = size - (size_t) in_off < sizeof chunk ? size - (size_t) in_off : sizeof chunk;
+    ssize_t r = pread (in, chunk, want, in_off);
+    if (r <= 0 || pwrite_all (out, chunk, (size_t) r, out_off) != 0)
       return r == 0 ? (errno = EIO, -1) : -1;
     in_off += r;
     out_off += r;
@@ -340,19 +359,17 @@ write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *
     snprintf (why, whylen, "%s", strerror (errno));
     return -1;
   }
-  errno = 0;
   for (size_t i = 0; i < p->n_pokes; i++)
-    if (pwrite (out_fd, p->pokes[i].bytes, p->pokes[i].len, (off_t) p->pokes[i].off) !=
-        (ssize_t) p->pokes[i].len)
+    if (pwrite_all (out_fd, (const char *) p->pokes[i].bytes, p->pokes[i].len,
+                    (off_t) p->pokes[i].off) != 0)
       goto io_error;
-  if (p->bin_size &&
-      pwrite (out_fd, p->bin, p->bin_size, (off_t) p->bin_off) != (ssize_t) p->bin_size)
+  if (p->bin_size && pwrite_all (out_fd, (const char *) p->bin, p->bin_size, (off_t) p->bin_off) != 0)
     goto io_error;
-  if (pwrite (out_fd, p->base_block, TP_REGF_BINS, 0) != TP_REGF_BINS)
+  if (pwrite_all (out_fd, (const char *) p->base_block, TP_REGF_BINS, 0) != 0)
     goto io_error;
   return 0;
  io_error:
-  snprintf (why, whylen, "%s", errno ? strerror (errno) : "short write");
+  snprintf (why, whylen, "%s", strerror (errno));
   return -1;
 }
 

@@ -60,8 +60,8 @@ const char *tp_hive_path (const tp_hive *hv) { return hv->path; }
 
 /* Root bypasses permission bits, so "read-only" is judged from the mode
  * too: a file or folder nobody may write is one the user meant to keep. */
-static int
-check_replaceable (tp_hive *hv, tp_result *res)
+int
+tp_hive_check_writable (tp_hive *hv, tp_result *res)
 {
   if (access (hv->path, W_OK) != 0 || (hv->st.st_mode & 0222) == 0)
     return tp_result_fail (res, "hive file is read-only");
@@ -214,7 +214,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
     goto fail;
   }
   if ((flags & TP_HIVE_OPEN_WRITE) &&
-      (check_replaceable (hv, res) < 0 || lock_current_file (hv, res) < 0))
+      lock_current_file (hv, res) < 0)
     goto fail;
   if (map_and_validate (hv, flags, res) < 0 || start_reader (hv, res) < 0)
     goto fail;

@@ -176,6 +176,15 @@ commit_in_place (tp_commit_job *const *jobs, size_t n, const tp_commit_io *io, c
 int
 tp_commit (tp_commit_job *const *jobs, size_t n, tp_undo_writer *undo, const tp_commit_io *io)
 {
+  /* A hive file must be replaceable (asked only now that something is
+   * to be written: a compliant hive on a read-only volume is fine). */
+  for (size_t i = 0; i < n; i++)
+    if (!jobs[i]->in_place && tp_hive_check_writable (jobs[i]->hv, jobs[i]->res) < 0) {
+      for (size_t k = 0; k < n; k++)
+        if (k != i)
+          tp_result_fail (jobs[k]->res, "not written: %s cannot be replaced", jobs[i]->res->target);
+      return -1;
+    }
   /* The undo records first, on disk before any hive changes: after a
    * crash the record still covers everything that may have been written. */
   for (size_t i = 0; undo && i < n; i++)

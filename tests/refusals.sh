@@ -49,6 +49,27 @@ chmod 555 rodir
 refuse "read-only directory" rodir/SOFTWARE "read-only"
 chmod 755 rodir
 
+# A read-only file system: refused only when something must be written.
+fixture software-server2019 rofs-patched.hive
+"$TLSPATCH" apply -q rofs-patched.hive
+mkdir rofs
+if mount -t tmpfs -o size=1m tmpfs rofs 2>/dev/null; then
+  cp -p rofs-patched.hive rofs/compliant.hive
+  fixture software-server2019 rofs/needs.hive
+  cp -p rofs/needs.hive rofs-needs.orig
+  mount -o remount,ro rofs
+  run_tp apply rofs/compliant.hive
+  ok "read-only file system, compliant hive: apply exit 0 (nothing to write)" expect_rc 0
+  run_tp recover rofs/compliant.hive
+  ok "read-only file system, clean hive: recover exit 0 (nothing to write)" expect_rc 0
+  run_tp apply rofs/needs.hive
+  ok "read-only file system, a hive to patch: exit 1, 'read-only', byte-identical" \
+    eval '[ $rc -eq 1 ] && one_line_error needs.hive "read-only" && same_file_state rofs-needs.orig rofs/needs.hive'
+  umount rofs
+else
+  for i in 1 2 3; do skip "read-only file system: cannot mount a tmpfs here"; done
+fi
+
 # FIFOs: named as a hive, beside a dirty hive as its log, or as a
 # settings file, they are refused at once (a blocking open would hang
 # for ever, holding the hive's lock).

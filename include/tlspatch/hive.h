@@ -30,7 +30,8 @@ typedef enum {
 } tp_lookup;
 
 enum {
-  TP_HIVE_OPEN_WRITE = 1,   /* lock the file and check it can be replaced */
+  TP_HIVE_OPEN_WRITE = 1,   /* lock the file (runs on one hive take turns); whether it can
+                             * be replaced is asked when there is something to write */
   TP_HIVE_OPEN_RECOVER = 2, /* a dirty hive: replay its logs in memory (res->recovery) */
 };
 
@@ -105,6 +106,10 @@ bool tp_hive_recovered (const tp_hive *hv);
 /* True when a lookup met a damaged subkey or value list: what looked
  * absent may only have been unreadable, so nothing may be concluded. */
 bool tp_hive_damaged (const tp_hive *hv);
+
+/* Can the hive file be replaced (the file, its folder and the file
+ * system writable)? 0, or -1 with the reason in res ("read-only"). */
+int tp_hive_check_writable (tp_hive *hv, tp_result *res);
 
 /* Carry out res's changes in memory, then commit them atomically.
  * `backup`: keep the original as PATH.tlspatch-bak (res->backup). */

@@ -700,7 +700,7 @@ test_malformed_fixtures (void)
   ok (rc == -1 && strcmp (why, "/nonexistent/x.reg: No such file or directory") == 0,
       "missing file: %s", why);
   rc = tp_reg_load ("/", &f, why, sizeof why);
-  ok (rc == -1 && strcmp (why, "/: Is a directory") == 0, "a directory: %s", why);
+  ok (rc == -1 && strcmp (why, "/: not a regular file") == 0, "a directory: %s", why);
   ok (tp_reg_parse ("t.reg", (const unsigned char *) "", 0, &f, NULL, 0) == -1,
       "no room for a reason is fine");
 

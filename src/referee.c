@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hivex.h>
 
@@ -247,6 +248,53 @@ judge (hive_h *old, hive_h *new, const tp_regf_edit *edits, size_t n, char *why,
   return 0;
 }
 
+/* The whole tree as hivex reads it: every key's subkeys and values, and
+ * each value's data cell. A dangling reference (a cell the patch freed
+ * that another record still used, in a crafted hive) shows here. The
+ * walk is bounded: no deeper than Windows allows, no more keys than the
+ * file has room for (shared subkey lists would multiply them). */
+typedef struct {
+  hive_h *h;
+  size_t keys, max_keys;
+  char *where;                  /* the first key that cannot be read */
+} walk;
+
+static int
+walk_key (walk *w, hive_node_h node, int depth)
+{
+  if (depth > 512 || ++w->keys > w->max_keys)
+    return -1;
+  hive_value_h *vals = hivex_node_values (w->h, node);
+  int rc = vals ? 0 : -1;
+  for (size_t i = 0; rc == 0 && vals[i]; i++) {
+    size_t len;
+    errno = 0;
+    if (!hivex_value_data_cell_offset (w->h, vals[i], &len) && errno)
+      rc = -1;
+  }
+  free (vals);
+  hive_node_h *kids = rc == 0 ? hivex_node_children (w->h, node) : NULL;
+  rc = kids ? 0 : -1;
+  for (size_t i = 0; rc == 0 && kids[i]; i++)
+    rc = walk_key (w, kids[i], depth + 1);
+  free (kids);
+  if (rc != 0 && !w->where)
+    w->where = hivex_node_name (w->h, node);
+  return rc;
+}
+
+static int
+walk_all (hive_h *h, size_t file_size, const char *which, char *why, size_t whylen)
+{
+  walk w = { .h = h, .max_keys = file_size / 80 + 1 };   /* an nk cell takes 80 bytes or more */
+  if (walk_key (&w, hivex_root (h), 0) == 0)
+    return 0;
+  snprintf (why, whylen, "hivex cannot read the whole %s hive (at key %s%s)", which,
+            w.where ? w.where : "?", w.keys > w.max_keys ? ": more keys than it can hold" : "");
+  free (w.where);
+  return -1;
+}
+
 int
 tp_referee_check_written (const char *original, const char *written,
                           const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
@@ -258,11 +306,16 @@ tp_referee_check_written (const char *original, const char *written,
     return -1;
   }
   hive_h *new = hivex_open (written, 0);
+  struct stat so, sn;
+  size_t original_size = stat (original, &so) == 0 ? (size_t) so.st_size : 0;
+  size_t written_size = stat (written, &sn) == 0 ? (size_t) sn.st_size : 0;
   int rc = -1;
   if (!new)
     snprintf (why, whylen, "hivex cannot open the written hive: %s", strerror (errno));
-  else
-    rc = judge (old, new, edits, n, why, whylen);
+  else if ((rc = judge (old, new, edits, n, why, whylen)) == 0 &&
+           (rc = walk_all (new, written_size, "written", why, whylen)) != 0 &&
+           walk_all (old, original_size, "original", why, whylen) != 0)
+    snprintf (why + strlen (why), whylen - strlen (why), ": it is damaged");
   if (new)
     hivex_close (new);
   hivex_close (old);

@@ -11,7 +11,10 @@
  * hivex reads it in the original (same names, types, bytes, order; a
  * value hivex cannot read in the original must be as unreadable in the
  * written hive, with the same type and length).
- * When hivex cannot open the original either, the hive is damaged
+ * Then hivex walks the whole written tree (every key, value and data
+ * cell): a cell the patch released that another record still used (a
+ * crafted hive sharing cells) shows as a key hivex cannot read. When
+ * hivex cannot open or walk the original either, the hive is damaged
  * beyond what tlspatch's own reader met: that is an error too.
  *
  * Names are looked up as Windows compares them (layout.h), not as

@@ -268,8 +268,11 @@ walk_key (walk *w, hive_node_h node, int depth)
   int rc = vals ? 0 : -1;
   for (size_t i = 0; rc == 0 && vals[i]; i++) {
     size_t len;
-    errno = 0;
-    if (!hivex_value_data_cell_offset (w->h, vals[i], &len) && errno)
+    hive_type t;
+    if (hivex_value_type (w->h, vals[i], &t, &len) != 0)
+      rc = -1;
+    errno = 0;                  /* 0 bytes have no cell ("unset": offset 0xFFFFFFFF) */
+    if (rc == 0 && len && !hivex_value_data_cell_offset (w->h, vals[i], &len) && errno)
       rc = -1;
   }
   free (vals);

@@ -625,7 +625,7 @@ referee_written (tp_hive *hv, const char *tmp, const tp_regf_edit *edits, size_t
 {
   char original[64], why[512];
   snprintf (original, sizeof original, "/proc/self/fd/%d", hv->memfd >= 0 ? hv->memfd : hv->fd);
-  if (tp_referee_check_written (original, tmp, edits, n, why, sizeof why) != 0)
+  if (tp_referee_check_written (original, &hv->reader, tmp, edits, n, why, sizeof why) != 0)
     return tp_result_fail (res, "%s (the original is untouched)", why);
   return 0;
 }

@@ -8,7 +8,9 @@
 
 #include <hivex.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/layout.h"
+#include "tlspatch/reader.h"
 #include "tlspatch/referee.h"
 
 typedef enum { R_DAMAGED = -1, R_ABSENT, R_FOUND } r_lookup;
@@ -118,13 +120,6 @@ check_edit (hive_h *h, const tp_regf_edit *e)
   return reads_as (h, val, e->value) ? NULL : "has the value set with other type or bytes";
 }
 
-/* A key's values that no edit names, in order: names and values. */
-typedef struct {
-  char **names;
-  hive_value_h *vals;
-  size_t n;
-} others;
-
 static bool
 edited_name (const tp_regf_edit *edits, size_t n, const char *key, const char *name)
 {
@@ -136,86 +131,85 @@ edited_name (const tp_regf_edit *edits, size_t n, const char *key, const char *n
   return false;
 }
 
-static void
-others_free (others *o)
+/* The key at `path` as tlspatch's reader sees the original, 0 when
+ * absent; *bad when a list on the way cannot be read. */
+static size_t
+original_key (const tp_regf *r, const char *path, bool *bad)
 {
-  for (size_t i = 0; i < o->n; i++)
-    free (o->names[i]);
-  free (o->names);
-  free (o->vals);
+  char *copy = strdup (path), *save = NULL;
+  size_t nk = copy ? tp_regf_root (r) : 0;
+  *bad = !nk;
+  for (char *part = copy ? strtok_r (copy, "\\", &save) : NULL; part && nk;
+       part = strtok_r (NULL, "\\", &save))
+    nk = tp_regf_child (r, nk, part, bad);
+  free (copy);
+  return *bad ? 0 : nk;
 }
 
-static int
-list_others (hive_h *h, hive_node_h node, const tp_regf_edit *edits, size_t n, const char *key,
-             others *o)
-{
-  *o = (others) { 0 };
-  hive_value_h *vals = hivex_node_values (h, node);
-  if (!vals)
-    return -1;
-  size_t count = 0;
-  while (vals[count])
-    count++;
-  o->names = calloc (count + 1, sizeof *o->names);
-  o->vals = calloc (count + 1, sizeof *o->vals);
-  int rc = o->names && o->vals ? 0 : -1;
-  for (size_t i = 0; rc == 0 && i < count; i++) {
-    char *name = hivex_value_key (h, vals[i]);
-    if (!name)
-      rc = -1;
-    else if (edited_name (edits, n, key, name))
-      free (name);
-    else {
-      o->names[o->n] = name;
-      o->vals[o->n++] = vals[i];
-    }
-  }
-  free (vals);
-  return rc;
-}
-
-/* The same type and bytes in both; a value hivex cannot read in the
- * original (Windows' "unset" data, size 0 at offset 0xFFFFFFFF, say)
- * must be just as unreadable in the written hive, with the same type
- * and length fields. */
+/* Does hivex read value `val` of the written hive as tlspatch's reader
+ * read record `vk` of the original (type and bytes)? A value hivex
+ * cannot read (Windows' "unset" data, size 0 at offset 0xFFFFFFFF,
+ * which hivex refuses) must have the same type and length fields. */
 static bool
-same_value (hive_h *a, hive_value_h va, hive_h *b, hive_value_h vb)
+same_value (hive_h *h, hive_value_h val, const tp_regf *r, size_t vk)
 {
-  hive_type ta, tb;
-  size_t la, lb;
-  char *da = hivex_value_value (a, va, &ta, &la), *db = hivex_value_value (b, vb, &tb, &lb);
-  bool same = da && db && ta == tb && la == lb && (la == 0 || memcmp (da, db, la) == 0);
-  if (!da && !db)
-    same = hivex_value_type (a, va, &ta, &la) == 0 && hivex_value_type (b, vb, &tb, &lb) == 0 &&
-           ta == tb && la == lb;
-  free (da);
-  free (db);
+  hive_type t;
+  size_t len;
+  char *data = hivex_value_value (h, val, &t, &len);
+  if (!data) {
+    const unsigned char *rec = r->buf + vk + TP_CELL_HEADER;
+    return hivex_value_type (h, val, &t, &len) == 0 && t == tp_le32 (rec + TP_VK_TYPE) &&
+           len == (tp_le32 (rec + TP_VK_DATA_SIZE) & 0x7FFFFFFF);
+  }
+  tp_value want = { 0 };
+  bool same = tp_regf_value_data (r, vk, &want) == 0 && t == want.type && len == want.len &&
+              (len == 0 || memcmp (data, want.data, len) == 0);
+  tp_value_free (&want);
+  free (data);
   return same;
 }
 
-/* The values of `key` no edit names: the same in both hives. NULL when
- * they are, else what differs. A key the edits created has none. */
+/* The values of `key` no edit names: the same, in the same order, in
+ * the original (tlspatch's reader) and the written hive (hivex). NULL
+ * when they are, else what differs. A key the edits created has none. */
 static const char *
-check_others (hive_h *old, hive_h *new, const char *key, const tp_regf_edit *edits, size_t n)
+check_others (const tp_regf *orig, hive_h *new, const char *key, const tp_regf_edit *edits,
+              size_t n)
 {
-  hive_node_h on, nn;
-  r_lookup in_old = find_key (old, key, &on), in_new = find_key (new, key, &nn);
-  if (in_old == R_DAMAGED || in_new == R_DAMAGED)
+  hive_node_h nn;
+  bool bad = false;
+  size_t on = original_key (orig, key, &bad);
+  r_lookup in_new = find_key (new, key, &nn);
+  if (bad || in_new == R_DAMAGED)
     return "cannot be read";
   if (in_new == R_ABSENT)
     return NULL;                /* deleted: check_edit judged that */
-  others a = { 0 }, b = { 0 };
-  const char *wrong = NULL;
-  if ((in_old == R_FOUND && list_others (old, on, edits, n, key, &a) < 0) ||
-      list_others (new, nn, edits, n, key, &b) < 0)
-    wrong = "has values that cannot be read";
-  else if (a.n != b.n)
-    wrong = "has other values than before besides those changed";
-  for (size_t i = 0; !wrong && i < a.n; i++)
-    if (strcmp (a.names[i], b.names[i]) != 0 || !same_value (old, a.vals[i], new, b.vals[i]))
+  size_t n_old = 0;
+  size_t *old = on ? tp_regf_values (orig, on, &n_old) : NULL;
+  hive_value_h *vals = hivex_node_values (new, nn);
+  const char *wrong = n_old == (size_t) -1 || !vals ? "has values that cannot be read" : NULL;
+  size_t i = 0, j = 0;
+  while (!wrong) {
+    char *a = NULL, *b = NULL;  /* the next value not edited, on each side */
+    for (; i < n_old && !a; i++)
+      if ((a = tp_regf_value_name (orig, old[i])) && edited_name (edits, n, key, a))
+        free (a), a = NULL;
+    for (; vals[j] && !b; j++)
+      if ((b = hivex_value_key (new, vals[j])) && edited_name (edits, n, key, b))
+        free (b), b = NULL;
+    if (!a && !b) {
+      free (a), free (b);
+      break;
+    }
+    if (!a || !b || strcmp (a, b) != 0)
+      wrong = "has other values than before besides those changed";
+    else if (!same_value (new, vals[j - 1], orig, old[i - 1]))
       wrong = "has a value not changed by the plan that differs from the original";
-  others_free (&a);
-  others_free (&b);
+    free (a);
+    free (b);
+  }
+  free (old);
+  free (vals);
   return wrong;
 }
 
@@ -231,14 +225,15 @@ first_on_key (const tp_regf_edit *edits, size_t i)
 }
 
 static int
-judge (hive_h *old, hive_h *new, const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+judge (const tp_regf *orig, hive_h *new, const tp_regf_edit *edits, size_t n, char *why,
+       size_t whylen)
 {
   for (size_t i = 0; i < n; i++) {
     const tp_regf_edit *e = &edits[i];
     const char *wrong = tp_regf_edit_superseded (edits, n, i) ? NULL : check_edit (new, e);
     if (!wrong && (e->op == TP_EDIT_SET_VALUE || e->op == TP_EDIT_DELETE_VALUE) &&
         first_on_key (edits, i))
-      wrong = check_others (old, new, e->key, edits, n);
+      wrong = check_others (orig, new, e->key, edits, n);
     if (wrong) {
       snprintf (why, whylen, "hivex reads key %s%s%s: it %s", e->key[0] ? e->key : "\\",
                 e->name ? ", value " : "", e->name ? (e->name[0] ? e->name : "@") : "", wrong);
@@ -298,29 +293,38 @@ walk_all (hive_h *h, size_t file_size, const char *which, char *why, size_t whyl
   return -1;
 }
 
-int
-tp_referee_check_written (const char *original, const char *written,
-                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+/* Whose fault: can hivex open and walk the original? */
+static void
+diagnose_original (const char *original, char *why, size_t whylen)
 {
+  struct stat st;
   hive_h *old = hivex_open (original, 0);
-  if (!old) {
+  if (!old)
     snprintf (why, whylen, "hivex cannot open the original hive (%s): it is damaged",
               strerror (errno));
-    return -1;
-  }
+  else if (stat (original, &st) == 0 && walk_all (old, (size_t) st.st_size, "original", why, whylen) != 0)
+    snprintf (why + strlen (why), whylen - strlen (why), ": it is damaged");
+  if (old)
+    hivex_close (old);
+}
+
+int
+tp_referee_check_written (const char *original, const tp_regf *orig, const char *written,
+                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen)
+{
+  struct stat st;
   hive_h *new = hivex_open (written, 0);
-  struct stat so, sn;
-  size_t original_size = stat (original, &so) == 0 ? (size_t) so.st_size : 0;
-  size_t written_size = stat (written, &sn) == 0 ? (size_t) sn.st_size : 0;
   int rc = -1;
   if (!new)
     snprintf (why, whylen, "hivex cannot open the written hive: %s", strerror (errno));
-  else if ((rc = judge (old, new, edits, n, why, whylen)) == 0 &&
-           (rc = walk_all (new, written_size, "written", why, whylen)) != 0 &&
-           walk_all (old, original_size, "original", why, whylen) != 0)
-    snprintf (why + strlen (why), whylen - strlen (why), ": it is damaged");
+  else if (stat (written, &st) != 0)
+    snprintf (why, whylen, "cannot stat the written hive: %s", strerror (errno));
+  else
+    rc = judge (orig, new, edits, n, why, whylen) == 0 &&
+         walk_all (new, (size_t) st.st_size, "written", why, whylen) == 0 ? 0 : -1;
   if (new)
     hivex_close (new);
-  hivex_close (old);
+  if (rc != 0)
+    diagnose_original (original, why, whylen);
   return rc;
 }

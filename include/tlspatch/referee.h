@@ -7,15 +7,20 @@
  * referee opens the hive written beside the original with hivex_open
  * and reads every edit back through hivex alone: created keys exist,
  * deleted keys and values are gone, set values have their type and
- * bytes, and every other value of each key whose values changed is as
- * hivex reads it in the original (same names, types, bytes, order; a
- * value hivex cannot read in the original must be as unreadable in the
- * written hive, with the same type and length).
- * Then hivex walks the whole written tree (every key, value and data
- * cell): a cell the patch released that another record still used (a
- * crafted hive sharing cells) shows as a key hivex cannot read. When
- * hivex cannot open or walk the original either, the hive is damaged
- * beyond what tlspatch's own reader met: that is an error too.
+ * bytes; every other value of each key whose values changed must read
+ * through hivex as tlspatch's reader read it in the original (same
+ * names, types, bytes, order; a value it could not read, such as
+ * Windows' "unset" data, must be as unreadable to hivex, with the same
+ * type and length fields). Then hivex walks the whole written tree
+ * (every key, value and data cell): a cell the patch released that
+ * another record still used (a crafted hive sharing cells) shows as a
+ * key hivex cannot read. On any failure hivex opens and walks the
+ * original too: when it cannot, the message says the original is
+ * damaged (beyond what tlspatch's reader met on its lookups).
+ *
+ * The original is not opened by hivex on success: the written file
+ * holds the same bins and cells but for the few records changed and
+ * the new bin, so hivex opening it checks them too, at half the cost.
  *
  * Names are looked up as Windows compares them (layout.h), not as
  * hivex's own lookup does (ASCII case only).
@@ -25,13 +30,16 @@
 
 #include <stddef.h>
 
+#include "tlspatch/reader.h"
 #include "tlspatch/writer.h"
 
-/* The hive at `original` (it may be a /proc/self/fd path) against the
- * one written at `written` after `edits`. 0 when hivex agrees; -1 with
- * one line in why: what hivex saw ("cannot open the original: ...",
- * "\Key: value X reads back as ...", ...). */
-int tp_referee_check_written (const char *original, const char *written,
+/* The hive written at `written` after `edits`, against the original:
+ * `orig` as tlspatch's reader holds it, `original` its file (it may be
+ * a /proc/self/fd path), opened only to tell whose fault a failure is.
+ * 0 when hivex agrees; -1 with one line in why: what hivex saw ("hivex
+ * reads key \K, value V: it ...", "hivex cannot read the whole written
+ * hive (at key K)", "... original ...: it is damaged"). */
+int tp_referee_check_written (const char *original, const tp_regf *orig, const char *written,
                               const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
 #endif

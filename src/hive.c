@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,6 +631,19 @@ referee_written (tp_hive *hv, const char *tmp, const tp_regf_edit *edits, size_t
   return 0;
 }
 
+typedef struct {
+  int fd, rc, err;
+} sync_job;
+
+static void *
+sync_in_background (void *arg)
+{
+  sync_job *j = arg;
+  j->rc = fsync (j->fd);
+  j->err = errno;
+  return NULL;
+}
+
 static int
 fsync_path (const char *path, int flags)
 {
@@ -700,13 +714,26 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
     tp_result_warn (res, "the hive now belongs to you: only root can keep its owner %u:%u",
                     (unsigned) hv->st.st_uid, (unsigned) hv->st.st_gid);
   }
-  if (fchmod (fd, hv->st.st_mode & 07777) != 0 || fsync (fd) != 0) {
+  if (fchmod (fd, hv->st.st_mode & 07777) != 0) {
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
                     strerror (errno));
     goto out_unlink;
   }
-  if (verify_written (tmp, edits, res->n_changes, res) < 0 ||
-      referee_written (hv, tmp, edits, res->n_changes, res) < 0)
+  /* The file goes to disk while it is read back and refereed (both
+   * read the page cache): the rename waits for both. */
+  sync_job sj = { .fd = fd };
+  pthread_t syncer;
+  bool threaded = pthread_create (&syncer, NULL, sync_in_background, &sj) == 0;
+  if (!threaded)
+    sync_in_background (&sj);
+  int checked = verify_written (tmp, edits, res->n_changes, res) < 0 ||
+                referee_written (hv, tmp, edits, res->n_changes, res) < 0 ? -1 : 0;
+  if (threaded)
+    pthread_join (syncer, NULL);
+  if (checked == 0 && sj.rc != 0)
+    tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
+                    strerror (sj.err));
+  if (checked != 0 || sj.rc != 0)
     goto out_unlink;
   if (backup && make_backup (hv, res) < 0)
     goto out_unlink;

@@ -133,7 +133,9 @@ recover_in_memory (tp_hive *hv, const char *first_why, tp_result *res)
   int rc = tp_recover_hive_bytes (hv->path, hv->file_map, hv->file_size, &buf, &len, info,
                                   why, sizeof why);
   if (rc != 0 || !info->dirty || !buf) {
-    if (rc != 0)
+    if (rc != 0 && info->logs_missing)
+      tp_result_fail (res, "%s", why);
+    else if (rc != 0)
       tp_result_fail (res, "%s, and its transaction logs offer no valid recovery: %s",
                       first_why, why);
     else

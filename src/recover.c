@@ -1034,6 +1034,18 @@ tp_recover_hive_bytes (const char *primary_path, const unsigned char *primary,
       free (paths[i]);
     return -1;
   }
+  if (!paths[0] && !paths[1] && !paths[2]) {   /* copied out without its logs */
+    const char *slash = strrchr (primary_path, '/'), *base = slash ? slash + 1 : primary_path;
+    char state[64];
+    if (pf.bb_valid)
+      snprintf (state, sizeof state, "dirty (sequence numbers %u != %u)", pf.seq1, pf.seq2);
+    else
+      snprintf (state, sizeof state, "damaged (bad header checksum)");
+    snprintf (why, whylen, "hive is %s and no log is beside it (%s.LOG1, %s.LOG2, %s.LOG): "
+              "copy them beside it, or run tlspatch on the volume or image", state, base, base, base);
+    info->dirty = info->logs_missing = true;
+    return -1;
+  }
 
   /* The dual-logging pair first; a lone .LOG (single-log scheme, or the
    * old format before Vista) when the pair is absent or offers nothing. */

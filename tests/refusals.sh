@@ -35,6 +35,12 @@ fixture software-server2019 dirty.hive --seq 5,4
 refuse "dirty hive" dirty.hive "dirty"
 fixture system dirtysys.hive --seq 9,8
 refuse "dirty SYSTEM hive" dirtysys.hive "dirty"
+mkdir nolog
+fixture system nolog/SYSTEM --seq 205,204
+run_tp check nolog/SYSTEM
+ok "SYSTEM copied out without its logs: one line of at most 200 characters naming the logs looked for and what to do" \
+  eval '[ $rc -eq 1 ] && [ $(wc -l <"$WORK/err") -eq 1 ] && [ $(wc -c <"$WORK/err") -le 200 ] &&
+        grep -q "dirty (sequence numbers 205 != 204) and no log is beside it (SYSTEM.LOG1, SYSTEM.LOG2, SYSTEM.LOG): copy them beside it, or run tlspatch on the volume or image" "$WORK/err"'
 
 fixture neither neither.hive
 refuse "neither SOFTWARE nor SYSTEM" neither.hive "neither"

@@ -1279,8 +1279,10 @@ test_files (void)
 
   put_file (dir, "TESTHIVE", &f.primary);
   r.rc = tp_recover_hive (path, &r.out, &r.out_len, &r.info, r.why, sizeof r.why);
-  ok (r.rc < 0 && r.info.dirty && contains (r.why, "no transaction log"),
-      "files: dirty hive with no log files refused: %s", r.why);
+  ok (r.rc < 0 && r.info.dirty && r.info.logs_missing && strlen (r.why) <= 200 &&
+      contains (r.why, "no log is beside it (TESTHIVE.LOG1, TESTHIVE.LOG2, TESTHIVE.LOG)") &&
+      contains (r.why, "run tlspatch on the volume or image"),
+      "files: dirty hive with no log files refused in one short line naming the logs: %s", r.why);
   run_free (&r);
   bytes clean = hive_new (4, 1);
   put_file (dir, "TESTHIVE", &clean);

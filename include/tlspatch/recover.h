@@ -79,6 +79,7 @@ typedef enum {
 
 typedef struct tp_recovery_info {
   bool dirty;                 /* the primary needed recovery */
+  bool logs_missing;          /* ... and no log file was beside it (why says which were looked for) */
   tp_log_format format;
   char *logs_used[2];         /* the logs replayed, in replay order (NULL when unused):
                                  paths for tp_recover_hive, "log1"/"log2" for buffers */

@@ -15,6 +15,30 @@
 
 typedef enum { R_DAMAGED = -1, R_ABSENT, R_FOUND } r_lookup;
 
+/* The one of `handles` (a 0-terminated array hivex returned, freed
+ * here; NULL when hivex could not read the list) whose name, by
+ * `name_of`, equals `name` as Windows compares names. */
+static r_lookup
+match_name (hive_h *h, size_t *handles, char *(*name_of) (hive_h *, size_t), const char *name,
+            size_t *out)
+{
+  if (!handles)
+    return R_DAMAGED;
+  r_lookup got = R_ABSENT;
+  for (size_t i = 0; handles[i] && got == R_ABSENT; i++) {
+    char *have = name_of (h, handles[i]);
+    if (!have)
+      got = R_DAMAGED;
+    else if (tp_regf_name_casecmp (have, name) == 0) {
+      *out = handles[i];
+      got = R_FOUND;
+    }
+    free (have);
+  }
+  free (handles);
+  return got;
+}
+
 /* The child of `node` named `name`: hivex's own lookup first (exact up
  * to ASCII case), then the names compared as Windows does. */
 static r_lookup
@@ -26,22 +50,7 @@ child (hive_h *h, hive_node_h node, const char *name, hive_node_h *out)
     return R_FOUND;
   if (errno)
     return R_DAMAGED;
-  hive_node_h *kids = hivex_node_children (h, node);
-  if (!kids)
-    return R_DAMAGED;
-  r_lookup got = R_ABSENT;
-  for (size_t i = 0; kids[i] && got == R_ABSENT; i++) {
-    char *kid = hivex_node_name (h, kids[i]);
-    if (!kid)
-      got = R_DAMAGED;
-    else if (tp_regf_name_casecmp (kid, name) == 0) {
-      *out = kids[i];
-      got = R_FOUND;
-    }
-    free (kid);
-  }
-  free (kids);
-  return got;
+  return match_name (h, hivex_node_children (h, node), hivex_node_name, name, out);
 }
 
 /* The key at `path` ("\A\B", "" the root). */
@@ -64,22 +73,7 @@ find_key (hive_h *h, const char *path, hive_node_h *out)
 static r_lookup
 find_value (hive_h *h, hive_node_h node, const char *name, hive_value_h *out)
 {
-  hive_value_h *vals = hivex_node_values (h, node);
-  if (!vals)
-    return R_DAMAGED;
-  r_lookup got = R_ABSENT;
-  for (size_t i = 0; vals[i] && got == R_ABSENT; i++) {
-    char *key = hivex_value_key (h, vals[i]);
-    if (!key)
-      got = R_DAMAGED;
-    else if (tp_regf_name_casecmp (key, name) == 0) {
-      *out = vals[i];
-      got = R_FOUND;
-    }
-    free (key);
-  }
-  free (vals);
-  return got;
+  return match_name (h, hivex_node_values (h, node), hivex_value_key, name, out);
 }
 
 /* Does hivex read `val` as type and bytes `want`? */

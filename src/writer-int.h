@@ -68,6 +68,10 @@ int tp_w_free (tp_w_patch *p, size_t off);
  * zeros). Returns its file offset, 0 when out of memory. */
 size_t tp_w_new_cell (tp_w_patch *p, const void *payload, size_t len);
 
+/* Room for `cap` bytes of new bin (zero-filled). 0, or -1 when out of
+ * memory. */
+int tp_w_bin_reserve (tp_w_patch *p, size_t cap);
+
 /* The payload of a new cell, by its file offset (valid until the next
  * tp_w_new_cell). */
 unsigned char *tp_w_new_payload (tp_w_patch *p, size_t off);

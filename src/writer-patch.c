@@ -100,19 +100,26 @@ tp_w_free (patch *p, size_t off)
   return tp_w_poke32 (p, off, off, (uint32_t) (payload + 4), TP_PHASE_RELEASE);
 }
 
+int
+tp_w_bin_reserve (patch *p, size_t cap)
+{
+  if (cap <= p->bin_cap)
+    return 0;
+  unsigned char *more = realloc (p->bin, cap);
+  if (!more)
+    return -1;
+  memset (more + p->bin_cap, 0, cap - p->bin_cap);
+  p->bin = more;
+  p->bin_cap = cap;
+  return 0;
+}
+
 size_t
 tp_w_new_cell (patch *p, const void *payload, size_t len)
 {
-  size_t size = (4 + len + 7) & ~(size_t) 7;
-  if (p->bin_used + size > p->bin_cap) {
-    size_t cap = p->bin_cap * 2 > p->bin_used + size ? p->bin_cap * 2 : p->bin_used + size;
-    unsigned char *more = realloc (p->bin, cap);
-    if (!more)
-      return 0;
-    memset (more + p->bin_cap, 0, cap - p->bin_cap);
-    p->bin = more;
-    p->bin_cap = cap;
-  }
+  size_t size = (4 + len + 7) & ~(size_t) 7, need = p->bin_used + size;
+  if (need > p->bin_cap && tp_w_bin_reserve (p, p->bin_cap * 2 > need ? p->bin_cap * 2 : need) < 0)
+    return 0;
   unsigned char *c = p->bin + p->bin_used;
   tp_put32 (c, (uint32_t) -(int32_t) size);
   if (payload)

@@ -26,14 +26,8 @@ static size_t
 finish_bin (patch *p, uint32_t bin_rel)
 {
   size_t size = (p->bin_used + 4095) / 4096 * 4096;
-  if (size > p->bin_cap) {
-    unsigned char *more = realloc (p->bin, size);
-    if (!more)
-      return 0;
-    memset (more + p->bin_cap, 0, size - p->bin_cap);
-    p->bin = more;
-    p->bin_cap = size;
-  }
+  if (tp_w_bin_reserve (p, size) < 0)
+    return 0;
   if (size > p->bin_used)
     tp_put32 (p->bin + p->bin_used, (uint32_t) (size - p->bin_used));
   memcpy (p->bin, "hbin", 4);

@@ -98,8 +98,7 @@ lock_current_file (tp_hive *hv, tp_result *res)
       return 0;
     int fd = tp_open_regular (hv->path, &hv->st);
     if (fd < 0)
-      return tp_result_fail (res, "cannot reopen hive: %s",
-                             errno == EINVAL ? "not a regular file" : strerror (errno));
+      return tp_result_fail (res, "cannot reopen hive: %s", tp_open_error (errno));
     close (hv->fd);
     hv->fd = fd;
   }
@@ -210,10 +209,7 @@ tp_hive_open (const char *path, int flags, tp_result *res)
   }
   hv->fd = tp_open_regular (hv->path, &hv->st);
   if (hv->fd < 0) {
-    if (errno == EINVAL)
-      tp_result_fail (res, "not a regular file");
-    else
-      tp_result_fail (res, "cannot open: %s", strerror (errno));
+    tp_result_fail (res, errno == EINVAL ? "%s" : "cannot open: %s", tp_open_error (errno));
     goto fail;
   }
   if ((flags & TP_HIVE_OPEN_WRITE) &&

@@ -897,13 +897,11 @@ read_file (const char *path, unsigned char **buf, size_t *len, char *why, size_t
   *len = 0;
   int fd = tp_open_regular (path, &st);
   if (fd < 0) {
-    snprintf (why, whylen, "cannot read %s: %s", path,
-              errno == EINVAL ? "not a regular file" : strerror (errno));
+    snprintf (why, whylen, "cannot read %s: %s", path, tp_open_error (errno));
     return -1;
   }
   if ((uint64_t) st.st_size > MAX_FILE) {
-    snprintf (why, whylen, "cannot read %s: %s", path,
-              S_ISREG (st.st_mode) ? "too large" : "not a regular file");
+    snprintf (why, whylen, "cannot read %s: too large", path);
     close (fd);
     return -1;
   }

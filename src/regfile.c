@@ -812,10 +812,10 @@ tp_reg_parse (const char *path, const unsigned char *buf, size_t len, tp_reg_fil
 /* Files                                                              */
 
 static int
-io_error (const char *path, char *why, size_t whylen, int err)
+io_error (const char *path, char *why, size_t whylen, const char *what)
 {
   if (why && whylen)
-    snprintf (why, whylen, "%s: %s", path, err == EINVAL ? "not a regular file" : strerror (err));
+    snprintf (why, whylen, "%s: %s", path, what);
   return -1;
 }
 
@@ -861,7 +861,7 @@ tp_reg_read_file (const char *path, unsigned char **buf, size_t *len, char *why,
   struct stat st;
   int fd = tp_open_regular (path, &st);
   if (fd < 0)
-    return io_error (path, why, whylen, errno);
+    return io_error (path, why, whylen, tp_open_error (errno));
   if (st.st_size > (off_t) TP_REG_MAX_FILE) {
     close (fd);
     if (why && whylen)
@@ -875,7 +875,7 @@ tp_reg_read_file (const char *path, unsigned char **buf, size_t *len, char *why,
   if (rc < 0) {
     free (*buf);
     *buf = NULL;
-    return io_error (path, why, whylen, err);
+    return io_error (path, why, whylen, strerror (err));
   }
   return 0;
 }

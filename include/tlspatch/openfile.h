@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,13 @@ tp_open_regular (const char *path, struct stat *st)
     return -1;
   }
   return fd;
+}
+
+/* What a failed tp_open_regular means, for a message. */
+static inline const char *
+tp_open_error (int err)
+{
+  return err == EINVAL ? "not a regular file" : strerror (err);
 }
 
 #endif

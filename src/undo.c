@@ -287,46 +287,33 @@ typedef struct {
   unsigned line;
 } record_start;
 
+/* The comment lines tlspatch writes, in one pass over the text:
+ * "; target: LABEL" starts a record (into starts, at most max of them;
+ * their count is returned); "; position: N" gives the value statement
+ * on the next line its place in its key's value list (see undo.h). */
 static size_t
-find_records (const char *text, size_t len, record_start *starts, size_t max)
+read_comments (const char *text, size_t len, tp_reg_file *f, record_start *starts, size_t max)
 {
-  size_t n = 0;
+  static const char target[] = "; target: ", position[] = "; position: ";
+  size_t n = 0, e = 0;
   unsigned line = 1;
-  for (size_t at = 0; at < len && n < max; line++) {
+  for (size_t at = 0; at < len; line++) {
     const char *nl = memchr (text + at, '\n', len - at);
-    size_t end = nl ? (size_t) (nl - text) + 1 : len;
-    if (end - at >= 10 && memcmp (text + at, "; target: ", 10) == 0) {
-      starts[n] = (record_start) { .target = strndup (text + at + 10, end - at - 10),
-                                   .line = line };
+    size_t end = nl ? (size_t) (nl - text) + 1 : len, tl = sizeof target - 1, pl = sizeof position - 1;
+    if (n < max && end - at >= tl && memcmp (text + at, target, tl) == 0) {
+      starts[n] = (record_start) { .target = strndup (text + at + tl, end - at - tl), .line = line };
       if (starts[n].target)
         starts[n].target[strcspn (starts[n].target, "\r\n")] = '\0';
       n++;
+    } else if (end - at > pl && memcmp (text + at, position, pl) == 0) {
+      while (e < f->n && f->entries[e].line <= line)
+        e++;
+      if (e < f->n && f->entries[e].line == line + 1 && f->entries[e].op == TP_REG_SET_VALUE)
+        f->entries[e].position = strtoul (text + at + pl, NULL, 10);
     }
     at = end;
   }
   return n;
-}
-
-/* "; position: N" lines give the value on the next line its place in
- * its key's value list (see undo.h). */
-static void
-read_positions (const char *text, size_t len, tp_reg_file *f)
-{
-  static const char tag[] = "; position: ";
-  size_t e = 0;
-  unsigned line = 1;
-  for (size_t at = 0; at < len && e < f->n; line++) {
-    const char *nl = memchr (text + at, '\n', len - at);
-    size_t end = nl ? (size_t) (nl - text) + 1 : len;
-    if (end - at > sizeof tag - 1 && memcmp (text + at, tag, sizeof tag - 1) == 0) {
-      while (e < f->n && f->entries[e].line <= line)
-        e++;
-      unsigned long n = strtoul (text + at + sizeof tag - 1, NULL, 10);
-      if (e < f->n && f->entries[e].line == line + 1 && f->entries[e].op == TP_REG_SET_VALUE)
-        f->entries[e].position = n;
-    }
-    at = end;
-  }
 }
 
 /* The file is parsed once; each statement belongs to the record whose
@@ -366,11 +353,10 @@ tp_undo_load (const char *path, char *why, size_t whylen)
     free (text);
     return NULL;
   }
-  read_positions ((const char *) text, len, &f);
   tp_undo_doc *doc = calloc (1, sizeof *doc);
   size_t max = len / 10 + 1;    /* a "; target: " line takes more than 10 bytes */
   record_start *starts = doc ? calloc (max, sizeof *starts) : NULL;
-  size_t n = starts ? find_records ((const char *) text, len, starts, max) : 0;
+  size_t n = starts ? read_comments ((const char *) text, len, &f, starts, max) : 0;
   int rc = starts ? split_records (doc, &f, starts, n, why, whylen) : -1;
   if (!starts)
     snprintf (why, whylen, "cannot read undo file %s: out of memory", path);

@@ -556,7 +556,7 @@ tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
 
 int
 tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
-                    const tp_value *want, tp_result *res)
+                    const tp_value *want, size_t position, tp_result *res)
 {
   size_t node;
   tp_lookup got = tp_hive_find_key (hv, key_path, &node, NULL, res);
@@ -564,14 +564,15 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
     return got == TP_DAMAGED ? -1 : tp_result_fail (res, "key %s not found", key_path);
   tp_value cur;
   char *stored = NULL;
-  size_t position = 0;
-  if (tp_hive_get_value (hv, node, name, &cur, &stored, &position, res) < 0)
+  size_t at = 0;
+  if (tp_hive_get_value (hv, node, name, &cur, &stored, &at, res) < 0)
     return -1;
   int rc = 0;
-  if (!tp_value_equal (&cur, want))   /* the key's other values are never rewritten */
+  if (!tp_value_equal (&cur, want)) {   /* the key's other values are never rewritten */
     rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
-  if (rc == 0 && !tp_value_equal (&cur, want) && !want->present)
-    res->changes[res->n_changes - 1].position = position;   /* for undo */
+    if (rc == 0)
+      res->changes[res->n_changes - 1].position = !want->present ? at : !cur.present ? position : 0;
+  }
   free (stored);
   tp_value_free (&cur);
   return rc;

@@ -89,7 +89,7 @@ plan_dword_one (tp_hive *hv, const char *key_path, const char *name, tp_result *
   size_t before = res->n_changes;
   unsigned char bytes[4];
   tp_value one = tp_value_dword (1, bytes);
-  if (tp_hive_plan_value (hv, key_path, name, &one, res) < 0)
+  if (tp_hive_plan_value (hv, key_path, name, &one, 0, res) < 0)
     return -1;
   const tp_value *old = res->n_changes > before ? &res->changes[before].old_value : NULL;
   if (old && old->present && old->type != 4)

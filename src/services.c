@@ -78,7 +78,7 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
   else if (start == TP_SERVICE_START_MANUAL) {
     unsigned char bytes[4];
     tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes);
-    rc = tp_hive_plan_value (hv, stored, "Start", &autostart, res);
+    rc = tp_hive_plan_value (hv, stored, "Start", &autostart, 0, res);
   } else if (start == TP_SERVICE_START_DISABLED)
     tp_result_warn (res, "service %s is disabled in %s; left disabled", service, control_set);
   else if (start != TP_SERVICE_START_AUTO)

@@ -266,13 +266,10 @@ plan_set (plan *p, const tp_setting *st, const char *path)
   int got = ensure_key (p, path, &node, &stored);
   int rc = got < 0 ? -1 : 0;
   tp_value absent = { 0 };
-  size_t before = p->res->n_changes;
-  if (got == TP_ABSENT)
+  if (got == TP_ABSENT)   /* in a key to create: its values go in the settings' order */
     rc = tp_result_add_change (p->res, path, st->name, &absent, &st->value);
   else if (got == TP_FOUND)
-    rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, p->res);
-  if (rc == 0 && p->res->n_changes > before && !p->res->changes[before].old_value.present)
-    p->res->changes[before].position = st->position;   /* a new value: where it goes */
+    rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, st->position, p->res);
   free (stored);
   return rc;
 }
@@ -291,7 +288,7 @@ plan_delete_value (plan *p, const tp_setting *st, const char *path)
   tp_lookup got = tp_hive_find_key (p->hv, path, &node, &stored, p->res);
   if (got == TP_DAMAGED)
     return -1;
-  int rc = got == TP_FOUND ? tp_hive_plan_value (p->hv, stored, st->name, &absent, p->res) : 0;
+  int rc = got == TP_FOUND ? tp_hive_plan_value (p->hv, stored, st->name, &absent, 0, p->res) : 0;
   free (stored);
   return rc;
 }

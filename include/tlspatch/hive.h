@@ -94,10 +94,11 @@ tp_lookup tp_hive_get_dword (tp_hive *hv, size_t node, const char *name,
                        uint32_t *out);
 
 /* Plan: make value `name` of key `key_path` equal to `want`. Adds a
- * change to res when it differs; checks the key can be rewritten
- * safely first. Returns 0 (planned or already right) or -1 (error). */
+ * change to res when it differs, with its position (tp_change): for a
+ * deletion where the value is, for a new value `position` (0:
+ * appended). Returns 0 (planned or already right) or -1 (error). */
 int tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
-                        const tp_value *want, tp_result *res);
+                        const tp_value *want, size_t position, tp_result *res);
 
 /* True when the hive was dirty and its logs were replayed in memory:
  * tp_hive_apply then writes it even without other changes. */

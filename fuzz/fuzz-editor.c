@@ -63,6 +63,7 @@ run (const tp_regf *r, const tp_regf_edit *e, size_t n)
   char why[256];
   if (tp_regf_make_patch (r, e, n, &p, why, sizeof why) != 0)
     return;
+  tp_regf_patch_unshared (r, &p, why, sizeof why);   /* the pass over the whole tree */
   apply_and_verify (r, &p, e, n);
   tp_regf_patch_free (&p);
 }

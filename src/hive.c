@@ -630,6 +630,30 @@ referee_written (tp_hive *hv, const char *tmp, const tp_regf_edit *edits, size_t
   return 0;
 }
 
+/* Work that runs beside the writes (in a thread; inline when no thread
+ * can be started): the fsync of the written file, and the check that
+ * the patch frees no shared cell, which reads the whole original. */
+typedef struct {
+  pthread_t thread;
+  bool threaded;
+} beside;
+
+static void
+start_beside (beside *b, void *(*fn) (void *), void *arg)
+{
+  b->threaded = pthread_create (&b->thread, NULL, fn, arg) == 0;
+  if (!b->threaded)
+    fn (arg);
+}
+
+static void
+join_beside (beside *b)
+{
+  if (b->threaded)
+    pthread_join (b->thread, NULL);
+  b->threaded = false;
+}
+
 typedef struct {
   int fd, rc, err;
 } sync_job;
@@ -640,6 +664,21 @@ sync_in_background (void *arg)
   sync_job *j = arg;
   j->rc = fsync (j->fd);
   j->err = errno;
+  return NULL;
+}
+
+typedef struct {
+  const tp_regf *reader;
+  const tp_regf_patch *patch;
+  int rc;
+  char why[256];
+} unshared_job;
+
+static void *
+unshared_in_background (void *arg)
+{
+  unshared_job *j = arg;
+  j->rc = tp_regf_patch_unshared (j->reader, j->patch, j->why, sizeof j->why);
   return NULL;
 }
 
@@ -691,6 +730,9 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
   }
   int rc = -1;
   tp_regf_edit *edits = NULL;
+  tp_regf_patch patch = { 0 };
+  beside unshared = { 0 };
+  unshared_job uj = { .reader = &hv->reader, .patch = &patch };
   int fd = mkstemp (tmp);
   if (fd < 0) {
     tp_result_fail (res, "cannot create a temporary file beside the hive: %s", strerror (errno));
@@ -700,8 +742,14 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
   edits = plan_edits (res);
   if (!edits)
     goto out_unlink;
-  if (tp_regf_write_edits (fd, hv->memfd >= 0 ? hv->memfd : hv->fd, hv->map, hv->size,
-                           edits, res->n_changes, why, sizeof why) != 0) {
+  if (tp_regf_make_patch (&hv->reader, edits, res->n_changes, &patch, why, sizeof why) != 0) {
+    tp_result_fail (res, "cannot plan the writes: %s (the original is untouched)", why);
+    goto out_unlink;
+  }
+  /* The pass over the whole original runs while the copy is written. */
+  start_beside (&unshared, unshared_in_background, &uj);
+  if (tp_regf_write_patch (&patch, fd, hv->memfd >= 0 ? hv->memfd : hv->fd, hv->size,
+                           why, sizeof why) != 0) {
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)", why);
     goto out_unlink;
   }
@@ -721,14 +769,14 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
   /* The file goes to disk while it is read back and refereed (both
    * read the page cache): the rename waits for both. */
   sync_job sj = { .fd = fd };
-  pthread_t syncer;
-  bool threaded = pthread_create (&syncer, NULL, sync_in_background, &sj) == 0;
-  if (!threaded)
-    sync_in_background (&sj);
+  beside syncer;
+  start_beside (&syncer, sync_in_background, &sj);
   int checked = verify_written (tmp, edits, res->n_changes, res) < 0 ||
                 referee_written (hv, tmp, edits, res->n_changes, res) < 0 ? -1 : 0;
-  if (threaded)
-    pthread_join (syncer, NULL);
+  join_beside (&syncer);
+  join_beside (&unshared);
+  if (checked == 0 && uj.rc != 0)
+    checked = tp_result_fail (res, "%s (the original is untouched)", uj.why);
   if (checked == 0 && sj.rc != 0)
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
                     strerror (sj.err));
@@ -762,6 +810,8 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
  out_close:
   close (fd);
  out_free:
+  join_beside (&unshared);
+  tp_regf_patch_free (&patch);
   free (edits);
   free (tmp);
   free (dir_copy);

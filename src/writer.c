@@ -196,6 +196,27 @@ links_tearproof (const edit32 *e, size_t n)
   return true;
 }
 
+static int
+cmp_offset (const void *a, const void *b)
+{
+  size_t x = *(const size_t *) a, y = *(const size_t *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* The cells the patch releases, sorted, into out. */
+static int
+freed_cells (const patch *p, tp_regf_patch *out)
+{
+  out->freed = malloc ((p->n_freed + 1) * sizeof *out->freed);
+  if (!out->freed)
+    return -1;
+  for (size_t i = 0; i < p->freed_cap; i++)
+    if (p->freed[i])
+      out->freed[out->n_freed++] = p->freed[i];
+  qsort (out->freed, out->n_freed, sizeof *out->freed, cmp_offset);
+  return 0;
+}
+
 int
 tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
                     tp_regf_patch *out, char *why, size_t whylen)
@@ -212,6 +233,8 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
               .bin_file_off = TP_REGF_BINS + (size_t) bins_size, .bin_used = 32, .bin_cap = 4096 };
   p.bin = calloc (1, p.bin_cap);
   int rc = p.bin ? tp_w_plan (&p, edits, n) : tp_w_fail (&p, "%s", "out of memory");
+  if (rc == 0 && freed_cells (&p, out) != 0)
+    rc = tp_w_fail (&p, "%s", "out of memory");
   free (p.freed);
   if (rc == 0 && p.bin_used > 32) {
     size_t bin_size = finish_bin (&p, bins_size);
@@ -223,6 +246,8 @@ tp_regf_make_patch (const tp_regf *r, const tp_regf_edit *edits, size_t n,
   if (rc != 0) {
     free (p.pokes);
     free (p.bin);
+    free (out->freed);
+    out->freed = NULL;
     return -1;
   }
   out->tearproof = links_tearproof (p.pokes, p.n_pokes);
@@ -268,6 +293,7 @@ tp_regf_patch_free (tp_regf_patch *p)
   free (p->pokes);
   free (p->bin);
   free (p->bin_old);
+  free (p->freed);
   memset (p, 0, sizeof *p);
 }
 
@@ -345,9 +371,31 @@ tp_regf_roll_back_in_place (const tp_regf_patch *const *patches, const tp_regf_t
   return roll_back (patches, targets, n, TP_PHASE_COUNT - 1, sync, sync_ctx);
 }
 
-static int
-write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *why,
-             size_t whylen)
+int
+tp_regf_patch_unshared (const tp_regf *r, const tp_regf_patch *p, char *why, size_t whylen)
+{
+  if (r->load)
+    return 0;
+  size_t where;
+  unsigned *counts = malloc ((p->n_freed + 1) * sizeof *counts);
+  int walked = counts ? tp_regf_count_references (r, p->freed, p->n_freed, counts, &where) : -2;
+  if (walked == -2)
+    snprintf (why, whylen, "out of memory");
+  else if (walked < 0)
+    snprintf (why, whylen, "the hive is damaged: the record at offset 0x%zx cannot be read", where);
+  for (size_t i = 0; walked == 0 && i < p->n_freed; i++)
+    if (counts[i] > 1) {
+      snprintf (why, whylen, "the hive is damaged: the cell at offset 0x%zx, which the change "
+                "releases, is also used by another record", p->freed[i]);
+      walked = -1;
+    }
+  free (counts);
+  return walked == 0 ? 0 : -1;
+}
+
+int
+tp_regf_write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *why,
+                     size_t whylen)
 {
   if (copy_all (out_fd, src_fd, size) != 0) {
     snprintf (why, whylen, "%s", strerror (errno));
@@ -376,7 +424,8 @@ tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t si
   tp_regf_patch p;
   if (tp_regf_make_patch (&r, edits, n, &p, why, whylen) != 0)
     return -1;
-  int rc = write_patch (&p, out_fd, src_fd, size, why, whylen);
+  int rc = tp_regf_patch_unshared (&r, &p, why, whylen) == 0 &&
+           tp_regf_write_patch (&p, out_fd, src_fd, size, why, whylen) == 0 ? 0 : -1;
   tp_regf_patch_free (&p);
   return rc;
 }

@@ -83,4 +83,17 @@ size_t tp_regf_value (const tp_regf *r, size_t nk, const char *name, bool *damag
 /* A value's type and data (inline, in a cell, or big data). -1 when damaged. */
 int tp_regf_value_data (const tp_regf *r, size_t vk, tp_value *out);
 
+/* How many times each of cells[0..n) (file offsets, sorted) is
+ * referenced from the hive's tree, in counts[0..n): a pass over every
+ * key reached from the root (subkey lists and ri leaves, the value
+ * list, values, their data, big-data segment lists and segments, class
+ * names; security records are shared by design and not counted). A
+ * record met again through a second reference is counted again but not
+ * walked again, so the pass is linear even on a hostile hive. Windows
+ * references every other cell once: a count above 1 is a hive damaged
+ * by sharing. Returns 0; -1 when a key, list, value or data cell on the
+ * tree cannot be read (*where: its offset); -2 out of memory. */
+int tp_regf_count_references (const tp_regf *r, const size_t *cells, size_t n, unsigned *counts,
+                              size_t *where);
+
 #endif

@@ -11,12 +11,17 @@
  * through hivex as tlspatch's reader read it in the original (same
  * names, types, bytes, order; a value it could not read, such as
  * Windows' "unset" data, must be as unreadable to hivex, with the same
- * type and length fields). Then hivex walks the whole written tree
- * (every key, value and data cell): a cell the patch released that
- * another record still used (a crafted hive sharing cells) shows as a
- * key hivex cannot read. On any failure hivex opens and walks the
- * original too: when it cannot, the message says the original is
- * damaged (beyond what tlspatch's reader met on its lookups).
+ * type and length fields). hivex_open itself checks every bin and cell
+ * of the written file. On any failure hivex opens the original and
+ * walks its whole tree: when it cannot, the message says the original
+ * is damaged (beyond what tlspatch's reader met on its lookups).
+ *
+ * A cell the patch releases that another record still uses (a crafted
+ * hive sharing cells) is refused before the write, by tlspatch's own
+ * pass over the whole original (tp_regf_patch_unshared, beside the
+ * copy): that pass reads the tree with prefetching in 25 ms where a
+ * walk of the written tree through hivex's API took 55 ms and put
+ * apply on an 80 MB hive at twice the cost of copying it with fsync.
  *
  * The original is not opened by hivex on success: the written file
  * holds the same bins and cells but for the few records changed and
@@ -37,8 +42,8 @@
  * `orig` as tlspatch's reader holds it, `original` its file (it may be
  * a /proc/self/fd path), opened only to tell whose fault a failure is.
  * 0 when hivex agrees; -1 with one line in why: what hivex saw ("hivex
- * reads key \K, value V: it ...", "hivex cannot read the whole written
- * hive (at key K)", "... original ...: it is damaged"). */
+ * reads key \K, value V: it ...", "hivex cannot open the written hive",
+ * "... original ...: it is damaged"). */
 int tp_referee_check_written (const char *original, const tp_regf *orig, const char *written,
                               const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 

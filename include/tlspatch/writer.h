@@ -130,6 +130,8 @@ typedef struct {
   unsigned char base_block[4096];   /* only its first 512 bytes change */
   unsigned char old_base_block[4096];
   bool tearproof;               /* each record's LINK edits within one sector */
+  size_t *freed;                /* the cells RELEASE frees: file offsets, sorted */
+  size_t n_freed;
 } tp_regf_patch;
 
 /* The writes that carry out `edits` on the hive read through r (its
@@ -168,9 +170,25 @@ int tp_regf_roll_back_in_place (const tp_regf_patch *const *patches,
                                 const tp_regf_target *targets, size_t n,
                                 int (*sync) (void *), void *sync_ctx);
 
+/* Is every cell the patch releases referenced by one record only, and
+ * the hive's whole tree readable (tp_regf_count_references)? A hostile
+ * hive can share a value list or data cell between keys: freeing it
+ * would leave the other key pointing at free space. 0, or -1 with the
+ * reason (the hive is damaged). It reads every key of the hive, so a
+ * hive read on demand (in a disk image, through the appliance) is not
+ * looked at: 0. Reads r only, so it may run beside the writes. */
+int tp_regf_patch_unshared (const tp_regf *r, const tp_regf_patch *p, char *why, size_t whylen);
+
+/* Write the patched hive to `out_fd`, an empty file: src's `size`
+ * bytes (copied in the kernel), then the patch. 0, or -1 with the
+ * reason. */
+int tp_regf_write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size, char *why,
+                         size_t whylen);
+
 /* Write src (the hive's `size` bytes, readable as `buf` and from
- * `src_fd`) with the edits applied to `out_fd`, an empty file. Returns
- * 0, or -1 with a one-line reason in why (nothing is promised about
+ * `src_fd`) with the edits applied to `out_fd`, an empty file: the
+ * patch made, checked (tp_regf_patch_unshared) and written. Returns 0,
+ * or -1 with a one-line reason in why (nothing is promised about
  * out_fd then). */
 int tp_regf_write_edits (int out_fd, int src_fd, const unsigned char *buf, size_t size,
                          const tp_regf_edit *edits, size_t n, char *why, size_t whylen);

@@ -1,8 +1,9 @@
 /* tlspatch: libFuzzer target for the lazy hive reader.
  *
  * The input is a hive file: every key and value reachable from the root
- * is walked (depth and count bounded), with names, data and the
- * rewritability check, as tlspatch's lookups would. */
+ * is walked (depth and count bounded), with names and data, as
+ * tlspatch's lookups would; then the reference count over the whole
+ * tree (tp_regf_count_references), asked about the root's cells. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,9 @@ walk (const tp_regf *r, size_t nk, int depth)
   size_t *values = tp_regf_values (r, nk, &nv);
   for (size_t i = 0; values && i < nv && i < 64; i++) {
     tp_value v;
-    char why[256];
     char *name = tp_regf_value_name (r, values[i]);
     if (tp_regf_value_data (r, values[i], &v) == 0)
       tp_value_free (&v);
-    tp_regf_value_rewritable (r->buf, r->size, r->minor, values[i], why, sizeof why);
     bool damaged = false;
     if (name)
       tp_regf_value (r, nk, name, &damaged, NULL);
@@ -68,6 +67,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     budget = 2000;
     if (root)
       walk (&r, root, 0);
+    size_t cells[2] = { root, root + 8 }, where;
+    unsigned counts[2];
+    tp_regf_count_references (&r, cells, 2, counts, &where);
   }
   free (buf);
   return 0;

@@ -693,6 +693,62 @@ fsync_path (const char *path, int flags)
   return rc;
 }
 
+/* Is `now` still the file that was read (`then`): the same device and
+ * inode, size and modification time? */
+static bool
+unchanged (const struct stat *then, const struct stat *now)
+{
+  return then->st_dev == now->st_dev && then->st_ino == now->st_ino &&
+         then->st_size == now->st_size && then->st_mtim.tv_sec == now->st_mtim.tv_sec &&
+         then->st_mtim.tv_nsec == now->st_mtim.tv_nsec;
+}
+
+#define REPLACED "another program replaced or changed the hive while it was patched: " \
+                 "its file is left in place, nothing was written"
+
+/* Before the hive is replaced: the file held and the file the path
+ * names must still be the one that was read (the lock keeps other
+ * tlspatch runs out, not other programs). */
+static int
+check_unchanged (tp_hive *hv, tp_result *res)
+{
+  struct stat held, named;
+  if (fstat (hv->fd, &held) != 0 || stat (hv->path, &named) != 0 ||
+      !unchanged (&hv->st, &held) || !unchanged (&hv->st, &named))
+    return tp_result_fail (res, "%s", REPLACED);
+  return 0;
+}
+
+/* Put the written file `tmp` in the hive's place. An atomic exchange:
+ * what it swapped out must be the file that was read, else it is
+ * swapped back (a program that renamed its hive over the path after
+ * check_unchanged keeps it). A file system without the exchange gets a
+ * plain rename after the check. Returns 0; -1 when tmp still holds the
+ * written file (to be removed); -2 when tmp holds the other program's
+ * file (kept, named in the message). */
+static int
+replace_hive (tp_hive *hv, const char *tmp, tp_result *res)
+{
+  struct stat out;
+  if (renameat2 (AT_FDCWD, tmp, AT_FDCWD, hv->path, RENAME_EXCHANGE) != 0) {
+    if ((errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) && rename (tmp, hv->path) == 0)
+      return 0;
+    tp_result_fail (res, "cannot replace the hive: %s (the original is untouched)", strerror (errno));
+    return -1;
+  }
+  if (lstat (tmp, &out) == 0 && unchanged (&hv->st, &out)) {
+    unlink (tmp);               /* the old hive */
+    return 0;
+  }
+  if (renameat2 (AT_FDCWD, tmp, AT_FDCWD, hv->path, RENAME_EXCHANGE) == 0) {
+    tp_result_fail (res, "%s", REPLACED);
+    return -1;
+  }
+  tp_result_fail (res, "another program replaced the hive while it was patched, and its file "
+                  "could not be put back (%s): it is now %s", strerror (errno), tmp);
+  return -2;
+}
+
 /* Keep the original beside the hive: a hard link costs no copy. */
 static int
 make_backup (tp_hive *hv, tp_result *res)
@@ -780,21 +836,22 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
   if (checked == 0 && sj.rc != 0)
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
                     strerror (sj.err));
-  if (checked != 0 || sj.rc != 0)
+  if (checked != 0 || sj.rc != 0 || check_unchanged (hv, res) < 0)
     goto out_unlink;
   if (backup && make_backup (hv, res) < 0)
     goto out_unlink;
   if (hv->st.st_nlink > 1)      /* as read at open, before any backup link */
     tp_result_warn (res, "the hive file had %lu names (hard links): only this one now holds "
                     "the patched hive, the others keep the old one", (unsigned long) hv->st.st_nlink);
-  if (rename (tmp, hv->path) != 0) {
+  int replaced = replace_hive (hv, tmp, res);
+  if (replaced != 0) {
     if (res->backup) {
       unlink (res->backup);
       free (res->backup);
       res->backup = NULL;
     }
-    tp_result_fail (res, "cannot replace the hive: %s (the original is untouched)",
-                    strerror (errno));
+    if (replaced == -2)
+      goto out_close;
     goto out_unlink;
   }
   if (fsync_path (dir, O_RDONLY | O_DIRECTORY) != 0) {

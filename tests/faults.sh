@@ -94,4 +94,30 @@ ok "concurrent: the result is a valid patched hive (libregf)" \
 ok "concurrent: same content as a single run" eval 'diff <(export_reg patched.hive) <(export_reg conc/SOFTWARE)'
 ok "concurrent: no stray files" only_files conc SOFTWARE
 
+# Another program puts a different hive in the target's place while apply
+# runs (held at the exchange for 3 s by strace): the newcomer is kept,
+# byte for byte, and apply says so.
+race () {
+  local what=$1
+  mkdir "race-$what"; cp -p orig.hive "race-$what/SOFTWARE"
+  fixture software-net452 "race-$what/newcomer"
+  cp -p "race-$what/newcomer" "race-$what/newcomer.copy"
+  strace -f -o /dev/null -e trace=renameat2 -e inject=renameat2:delay_enter=3000000:when=1 \
+    "$TLSPATCH" apply "race-$what/SOFTWARE" >out 2>err & pid=$!
+  sleep 1.5
+  if [ "$what" = rename ]; then mv "race-$what/newcomer" "race-$what/SOFTWARE"
+  else cat "race-$what/newcomer" >"race-$what/SOFTWARE"; rm "race-$what/newcomer"; fi
+  wait $pid; rc=$?
+  ok "replaced by $what during apply: exit 1, one line saying so" \
+    eval '[ $rc -eq 1 ] && one_line_error SOFTWARE "another program replaced"'
+  ok "replaced by $what during apply: the newcomer is kept" cmp "race-$what/newcomer.copy" "race-$what/SOFTWARE"
+  ok "replaced by $what during apply: no stray files" only_files "race-$what" SOFTWARE newcomer.copy
+}
+if strace -o /dev/null -e inject=renameat2:delay_enter=1:when=1 true 2>/dev/null; then
+  race rename
+  race overwrite
+else
+  for i in 1 2 3 4 5 6; do skip "replaced during apply: strace cannot delay a system call here"; done
+fi
+
 done_testing

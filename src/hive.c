@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "tlspatch/bytes.h"
+#include "tlspatch/filemap.h"
 #include "tlspatch/hive.h"
 #include "tlspatch/openfile.h"
 #include "tlspatch/reader.h"
@@ -39,6 +40,7 @@ struct tp_hive {
   unsigned char *recovered;     /* the image replayed from the logs (map points here) */
   int memfd;                    /* holds the recovered image for the writer, or -1 */
   const unsigned char *file_map;  /* the file as it is on disk */
+  tp_filemap *filemap;          /* its mapping (a file shrinking under it reads zeros) */
   size_t file_size;
   tp_regf_header hdr;
   tp_regf reader;
@@ -164,10 +166,10 @@ map_and_validate (tp_hive *hv, int flags, tp_result *res)
   hv->file_size = hv->size = (size_t) hv->st.st_size;
   if (hv->size == 0)
     return tp_result_fail (res, "not a registry hive (empty file)");
-  void *m = mmap (NULL, hv->size, PROT_READ, MAP_PRIVATE, hv->fd, 0);
-  if (m == MAP_FAILED)
+  hv->filemap = tp_filemap_open (hv->fd, hv->size);
+  if (!hv->filemap)
     return tp_result_fail (res, "cannot read hive: %s", strerror (errno));
-  hv->file_map = hv->map = m;
+  hv->file_map = hv->map = tp_filemap_bytes (hv->filemap);
 
   char why[256];
   if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) == 0)
@@ -390,8 +392,7 @@ tp_hive_close (tp_hive *hv)
   cache_free (hv->cache);
   free (hv->read_error);
   free (hv->edits);
-  if (hv->file_map)
-    munmap ((void *) hv->file_map, hv->file_size);
+  tp_filemap_close (hv->filemap);
   free (hv->recovered);
   if (hv->memfd >= 0)
     close (hv->memfd);
@@ -714,9 +715,20 @@ check_unchanged (tp_hive *hv, tp_result *res)
 {
   struct stat held, named;
   if (fstat (hv->fd, &held) != 0 || stat (hv->path, &named) != 0 ||
-      !unchanged (&hv->st, &held) || !unchanged (&hv->st, &named))
+      !unchanged (&hv->st, &held) || !unchanged (&hv->st, &named) ||
+      tp_filemap_shrunk (hv->filemap))
     return tp_result_fail (res, "%s", REPLACED);
   return 0;
+}
+
+bool
+tp_hive_changed (const tp_hive *hv)
+{
+  struct stat held;
+  if (!hv->filemap)
+    return false;               /* read on demand: its owner answers */
+  return tp_filemap_shrunk (hv->filemap) || fstat (hv->fd, &held) != 0 ||
+         !unchanged (&hv->st, &held);
 }
 
 /* Put the written file `tmp` in the hive's place. An atomic exchange:

@@ -86,6 +86,12 @@ tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *la
     res->status = decide_status (opt, res);
   if (tp_hive_read_error (hv) && res->status != TP_STATUS_ERROR)
     tp_result_fail (res, "%s", tp_hive_read_error (hv));
+  if (tp_hive_changed (hv)) {   /* another program wrote it: the cause of any damage seen */
+    free (res->error);
+    res->error = NULL;
+    tp_result_fail (res, "the hive file changed while it was read (another program wrote or "
+                    "truncated it): nothing can be concluded; run again");
+  }
   return res->status;
 }
 

@@ -120,4 +120,19 @@ else
   for i in 1 2 3 4 5 6; do skip "replaced during apply: strace cannot delay a system call here"; done
 fi
 
+# The hive truncated by another program while it is read (held after
+# the open, before the mapping, by strace): one line, exit 1, no SIGBUS.
+if strace -o /dev/null -e inject=fcntl:delay_exit=1:when=1 true 2>/dev/null; then
+  cp -p orig.hive shrink.hive
+  strace -o /dev/null -e trace=fcntl -e inject=fcntl:delay_exit=2000000:when=2 \
+    "$TLSPATCH" check shrink.hive >out 2>err & pid=$!
+  sleep 1
+  truncate -s 8192 shrink.hive
+  wait $pid; rc=$?
+  ok "hive truncated while check reads it: exit 1 (not killed by SIGBUS), one line saying so" \
+    eval '[ $rc -eq 1 ] && one_line_error shrink.hive "changed while it was read"'
+else
+  skip "hive truncated while check reads it: strace cannot delay a system call here"
+fi
+
 done_testing

@@ -108,6 +108,11 @@ bool tp_hive_recovered (const tp_hive *hv);
  * absent may only have been unreadable, so nothing may be concluded. */
 bool tp_hive_damaged (const tp_hive *hv);
 
+/* True when another program changed the hive file while it was read:
+ * truncated (a read past its new end met zeros, not SIGBUS), or its
+ * size or modification time differ from when it was opened. */
+bool tp_hive_changed (const tp_hive *hv);
+
 /* Can the hive file be replaced (the file, its folder and the file
  * system writable)? 0, or -1 with the reason in res ("read-only"). */
 int tp_hive_check_writable (tp_hive *hv, tp_result *res);

@@ -53,6 +53,13 @@ struct tp_hive {
   char *read_error;             /* the first failed read */
   tp_regf_edit *edits;          /* what tp_hive_make_patch planned */
   size_t n_edits;
+  struct seen *seen;            /* every value tp_hive_plan_value judged, as read */
+  size_t n_seen;
+};
+
+struct seen {
+  char *key, *name;
+  tp_value value;
 };
 
 bool tp_hive_recovered (const tp_hive *hv) { return hv->recovered != NULL; }
@@ -392,6 +399,12 @@ tp_hive_close (tp_hive *hv)
   cache_free (hv->cache);
   free (hv->read_error);
   free (hv->edits);
+  for (size_t i = 0; i < hv->n_seen; i++) {
+    free (hv->seen[i].key);
+    free (hv->seen[i].name);
+    tp_value_free (&hv->seen[i].value);
+  }
+  free (hv->seen);
   tp_filemap_close (hv->filemap);
   free (hv->recovered);
   if (hv->memfd >= 0)
@@ -555,6 +568,44 @@ tp_hive_get_dword (tp_hive *hv, size_t node, const char *name, uint32_t *out)
   return found;
 }
 
+/* Keep what an audit judged, for hivex to confirm (tp_hive_confirm). */
+static int
+remember_seen (tp_hive *hv, const char *key, const char *name, const tp_value *v)
+{
+  struct seen *more = realloc (hv->seen, (hv->n_seen + 1) * sizeof *more);
+  if (!more)
+    return -1;
+  hv->seen = more;
+  struct seen *s = &hv->seen[hv->n_seen];
+  s->key = strdup (key);
+  s->name = strdup (name);
+  if (!s->key || !s->name || tp_value_copy (&s->value, v) < 0) {
+    free (s->key);
+    free (s->name);
+    return -1;
+  }
+  hv->n_seen++;
+  return 0;
+}
+
+int
+tp_hive_confirm (tp_hive *hv, tp_result *res)
+{
+  if (hv->read || hv->n_seen == 0)
+    return 0;                   /* read on demand (an image): see README */
+  tp_referee_seen *list = calloc (hv->n_seen, sizeof *list);
+  if (!list)
+    return tp_result_fail (res, "out of memory");
+  for (size_t i = 0; i < hv->n_seen; i++)
+    list[i] = (tp_referee_seen) { .key = hv->seen[i].key, .name = hv->seen[i].name,
+                                  .value = &hv->seen[i].value };
+  char hive[64], why[512];
+  snprintf (hive, sizeof hive, "/proc/self/fd/%d", hv->memfd >= 0 ? hv->memfd : hv->fd);
+  int rc = tp_referee_confirm (hive, list, hv->n_seen, why, sizeof why);
+  free (list);
+  return rc == 0 ? 0 : tp_result_fail (res, "%s: the verdict cannot be confirmed", why);
+}
+
 int
 tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
                     const tp_value *want, size_t position, tp_result *res)
@@ -568,8 +619,8 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   size_t at = 0;
   if (tp_hive_get_value (hv, node, name, &cur, &stored, &at, res) < 0)
     return -1;
-  int rc = 0;
-  if (!tp_value_equal (&cur, want)) {   /* the key's other values are never rewritten */
+  int rc = remember_seen (hv, key_path, stored ? stored : name, &cur);
+  if (rc == 0 && !tp_value_equal (&cur, want)) {   /* the key's other values are never rewritten */
     rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
     if (rc == 0)
       res->changes[res->n_changes - 1].position = !want->present ? at : !cur.present ? position : 0;

@@ -86,6 +86,9 @@ tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *la
     res->status = decide_status (opt, res);
   if (tp_hive_read_error (hv) && res->status != TP_STATUS_ERROR)
     tp_result_fail (res, "%s", tp_hive_read_error (hv));
+  /* A verdict that writes nothing is an audit: hivex must agree. */
+  if (res->status != TP_STATUS_ERROR && !tp_plan_writes (opt, res) && opt->mode != TP_MODE_RECOVER)
+    tp_hive_confirm (hv, res);
   if (tp_hive_changed (hv)) {   /* another program wrote it: the cause of any damage seen */
     free (res->error);
     res->error = NULL;

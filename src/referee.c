@@ -76,14 +76,19 @@ find_value (hive_h *h, hive_node_h node, const char *name, hive_value_h *out)
   return match_name (h, hivex_node_values (h, node), hivex_value_key, name, out);
 }
 
-/* Does hivex read `val` as type and bytes `want`? */
+/* Does hivex read `val` as type and bytes `want`? Windows' "unset"
+ * data (size 0 at offset 0xFFFFFFFF), which hivex refuses to read, must
+ * have the type and no bytes. */
 static bool
 reads_as (hive_h *h, hive_value_h val, const tp_value *want)
 {
   hive_type t;
   size_t len;
   char *data = hivex_value_value (h, val, &t, &len);
-  bool same = data && t == want->type && len == want->len &&
+  if (!data)
+    return want->len == 0 && hivex_value_type (h, val, &t, &len) == 0 && t == want->type &&
+           len == 0;
+  bool same = t == want->type && len == want->len &&
               (len == 0 || memcmp (data, want->data, len) == 0);
   free (data);
   return same;
@@ -319,5 +324,46 @@ tp_referee_check_written (const char *original, const tp_regf *orig, const char 
     hivex_close (new);
   if (rc != 0)
     diagnose_original (original, why, whylen);
+  return rc;
+}
+
+/* What hivex reads where the audit saw `s`: NULL when they agree. */
+static const char *
+confirm_one (hive_h *h, const tp_referee_seen *s)
+{
+  hive_node_h node;
+  hive_value_h val;
+  r_lookup key = find_key (h, s->key, &node);
+  if (key != R_FOUND)
+    return key == R_DAMAGED ? "cannot be read" : "is missing";
+  r_lookup got = find_value (h, node, s->name, &val);
+  if (got == R_DAMAGED)
+    return "has values that cannot be read";
+  if (!s->value->present)
+    return got == R_FOUND ? "has the value, which tlspatch found absent" : NULL;
+  if (got == R_ABSENT)
+    return "lacks the value, which tlspatch found present";
+  return reads_as (h, val, s->value) ? NULL : "has the value with another type or bytes";
+}
+
+int
+tp_referee_confirm (const char *hive, const tp_referee_seen *seen, size_t n, char *why,
+                    size_t whylen)
+{
+  hive_h *h = hivex_open (hive, 0);
+  if (!h) {
+    snprintf (why, whylen, "the hive is damaged: hivex cannot open it (%s)", strerror (errno));
+    return -1;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const char *wrong = confirm_one (h, &seen[i]);
+    if (wrong) {
+      snprintf (why, whylen, "hivex reads key %s, value %s: it %s", seen[i].key[0] ? seen[i].key : "\\",
+                seen[i].name[0] ? seen[i].name : "@", wrong);
+      rc = -1;
+    }
+  }
+  hivex_close (h);
   return rc;
 }

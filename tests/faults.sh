@@ -94,6 +94,9 @@ ok "concurrent: the result is a valid patched hive (libregf)" \
 ok "concurrent: same content as a single run" eval 'diff <(export_reg patched.hive) <(export_reg conc/SOFTWARE)'
 ok "concurrent: no stray files" only_files conc SOFTWARE
 
+# LeakSanitizer cannot run under ptrace: the traced runs go without it.
+traced_asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
 # Another program puts a different hive in the target's place while apply
 # runs (held at the exchange for 3 s by strace): the newcomer is kept,
 # byte for byte, and apply says so.
@@ -102,7 +105,7 @@ race () {
   mkdir "race-$what"; cp -p orig.hive "race-$what/SOFTWARE"
   fixture software-net452 "race-$what/newcomer"
   cp -p "race-$what/newcomer" "race-$what/newcomer.copy"
-  strace -f -o /dev/null -e trace=renameat2 -e inject=renameat2:delay_enter=3000000:when=1 \
+  ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=renameat2 -e inject=renameat2:delay_enter=3000000:when=1 \
     "$TLSPATCH" apply "race-$what/SOFTWARE" >out 2>err & pid=$!
   sleep 1.5
   if [ "$what" = rename ]; then mv "race-$what/newcomer" "race-$what/SOFTWARE"
@@ -124,7 +127,7 @@ fi
 # the open, before the mapping, by strace): one line, exit 1, no SIGBUS.
 if strace -o /dev/null -e inject=fcntl:delay_exit=1:when=1 true 2>/dev/null; then
   cp -p orig.hive shrink.hive
-  strace -o /dev/null -e trace=fcntl -e inject=fcntl:delay_exit=2000000:when=2 \
+  ASAN_OPTIONS=$traced_asan strace -o /dev/null -e trace=fcntl -e inject=fcntl:delay_exit=2000000:when=2 \
     "$TLSPATCH" check shrink.hive >out 2>err & pid=$!
   sleep 1
   truncate -s 8192 shrink.hive

@@ -66,6 +66,7 @@ refuse "a value list shared by two keys" shared.hive "is also used by another re
 fixture software-server2019 badcell.hive
 printf '\003\000\000\000' | dd of=badcell.hive bs=1 seek=$((3 * 4096 + 32)) conv=notrunc 2>/dev/null
 refuse "a damaged cell away from the lookups (hivex cannot open the original)" badcell.hive "damaged"
+refuse "check, a damaged cell away from the lookups (hivex cannot confirm the verdict)" badcell.hive "hivex cannot open it" check
 
 # A read-only file system: refused only when something must be written.
 fixture software-server2019 rofs-patched.hive

@@ -8,6 +8,7 @@
 
 #include "tlspatch/bytes.h"
 #include "tlspatch/reader.h"
+#include "tlspatch/referee.h"
 #include "tlspatch/tlspatch.h"
 
 #include "tap.h"
@@ -194,6 +195,35 @@ test_damaged_list (void)
   unlink (hive);
 }
 
+/* hivex's second opinion on an audit: it agrees with what the fixture
+ * holds (a value present with its bytes, one absent) and disagrees,
+ * naming the key, with anything else. */
+static void
+test_referee_confirm (void)
+{
+  char hive[] = "/tmp/tlspatch-confirm-XXXXXX", why[512];
+  if (make_software_fixture (hive) < 0)
+    return;
+  unsigned char zero[4] = { 0 }, one[4] = { 1 };
+  tp_value v0 = { .present = true, .type = 4, .len = 4, .data = zero };
+  tp_value v1 = { .present = true, .type = 4, .len = 4, .data = one };
+  tp_value absent = { 0 };
+  const char *v4 = "\\Microsoft\\.NETFramework\\v4.0.30319", *v2 = "\\Microsoft\\.NETFramework\\v2.0.50727";
+  tp_referee_seen right[] = { { v4, "SchUseStrongCrypto", &v0 }, { v2, "SchUseStrongCrypto", &absent } };
+  ok (tp_referee_confirm (hive, right, 2, why, sizeof why) == 0,
+      "hivex confirms what the fixture holds");
+  tp_referee_seen bytes[] = { { v4, "SchUseStrongCrypto", &v1 } };
+  ok (tp_referee_confirm (hive, bytes, 1, why, sizeof why) < 0 && strstr (why, "v4.0.30319") &&
+      strstr (why, "another type or bytes"), "hivex disagrees on bytes: %s", why);
+  tp_referee_seen there[] = { { v2, "SchUseStrongCrypto", &v1 } };
+  ok (tp_referee_confirm (hive, there, 1, why, sizeof why) < 0 && strstr (why, "lacks the value"),
+      "hivex disagrees on presence: %s", why);
+  tp_referee_seen gone[] = { { v4, "SchUseStrongCrypto", &absent } };
+  ok (tp_referee_confirm (hive, gone, 1, why, sizeof why) < 0 && strstr (why, "tlspatch found absent"),
+      "hivex disagrees on absence: %s", why);
+  unlink (hive);
+}
+
 /* The keys that gain SchUseStrongCrypto sit close together in the
  * fixture (one 4 KiB page): their max-name / max-data hints must cover
  * the new value in the written file, read straight from its bytes (a
@@ -252,6 +282,7 @@ main (void)
   test_header ();
   test_undo_roundtrip ();
   test_damaged_list ();
+  test_referee_confirm ();
   test_hints_cover_new_values ();
   printf ("1..%d\n", test_no);
   return failures ? 1 : 0;

@@ -113,6 +113,13 @@ bool tp_hive_damaged (const tp_hive *hv);
  * size or modification time differ from when it was opened. */
 bool tp_hive_changed (const tp_hive *hv);
 
+/* An audit's verdict confirmed by hivex: every value tp_hive_plan_value
+ * judged (present with its type and bytes, or absent) must read the
+ * same through hivex (tp_referee_confirm). A hive file only: one read
+ * on demand (in an image) is not looked at. 0, or -1 with the error in
+ * res naming the key. */
+int tp_hive_confirm (tp_hive *hv, tp_result *res);
+
 /* Can the hive file be replaced (the file, its folder and the file
  * system writable)? 0, or -1 with the reason in res ("read-only"). */
 int tp_hive_check_writable (tp_hive *hv, tp_result *res);

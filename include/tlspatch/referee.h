@@ -47,4 +47,20 @@
 int tp_referee_check_written (const char *original, const tp_regf *orig, const char *written,
                               const tp_regf_edit *edits, size_t n, char *why, size_t whylen);
 
+/* One value an audit judged, as tlspatch's reader read it: `value`
+ * not present means absent. */
+typedef struct {
+  const char *key;              /* path from the root, "\A\B" */
+  const char *name;             /* "" the default value */
+  const tp_value *value;
+} tp_referee_seen;
+
+/* An audit's second opinion: hivex opens `hive` and reads each judged
+ * value; it must find the key, and the value present with the same
+ * type and bytes, or absent, as tlspatch's reader did. 0 when it
+ * agrees; -1 with one line in why ("hivex reads key \K, value V: it
+ * ...", "hivex cannot open the hive: ..."). */
+int tp_referee_confirm (const char *hive, const tp_referee_seen *seen, size_t n, char *why,
+                        size_t whylen);
+
 #endif

@@ -111,6 +111,12 @@ tp_filemap_shrunk (const tp_filemap *m)
 }
 
 void
+tp_filemap_release (tp_filemap *m)
+{
+  madvise (m->addr, m->len, MADV_DONTNEED);
+}
+
+void
 tp_filemap_close (tp_filemap *m)
 {
   if (!m)

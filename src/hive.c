@@ -890,12 +890,17 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
   sync_job sj = { .fd = fd };
   beside syncer;
   start_beside (&syncer, sync_in_background, &sj);
-  int checked = verify_written (tmp, edits, res->n_changes, res) < 0 ||
+  /* The pass over the original (done with the copy, as a rule) and
+   * hivex's reading of the written file each touch the whole hive: one
+   * after the other, the original's pages let go in between, the
+   * process holds one copy of it in memory, not two. */
+  join_beside (&unshared);
+  if (hv->filemap)
+    tp_filemap_release (hv->filemap);
+  int checked = uj.rc != 0 ? tp_result_fail (res, "%s (the original is untouched)", uj.why)
+              : verify_written (tmp, edits, res->n_changes, res) < 0 ||
                 referee_written (hv, tmp, edits, res->n_changes, res) < 0 ? -1 : 0;
   join_beside (&syncer);
-  join_beside (&unshared);
-  if (checked == 0 && uj.rc != 0)
-    checked = tp_result_fail (res, "%s (the original is untouched)", uj.why);
   if (checked == 0 && sj.rc != 0)
     tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
                     strerror (sj.err));

@@ -1,5 +1,6 @@
 /* tlspatch: lazy, bounds-checked regf reader (see reader.h). */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,10 +58,13 @@ tp_regf_key_name (const tp_regf *r, size_t nk)
 {
   size_t len;
   const unsigned char *k = record (r, nk, "nk", TP_NK_FIXED, &len);
-  if (!k || (size_t) tp_le16 (k + TP_NK_NAME_LENGTH) > len - TP_NK_FIXED)
+  size_t bytes = k ? tp_le16 (k + TP_NK_NAME_LENGTH) : 0;
+  bool latin1 = k && (tp_le16 (k + TP_NK_FLAGS) & TP_NK_COMP_NAME);
+  /* A hostile hive's 65,535-character names would make every lookup
+   * convert megabytes: longer than Windows allows is damage. */
+  if (!k || bytes > len - TP_NK_FIXED || bytes > TP_NK_MAX_NAME_CHARS * (latin1 ? 1u : 2u))
     return NULL;
-  return tp_regf_name_to_utf8 (k + TP_NK_NAME, tp_le16 (k + TP_NK_NAME_LENGTH),
-                               tp_le16 (k + TP_NK_FLAGS) & TP_NK_COMP_NAME);
+  return tp_regf_name_to_utf8 (k + TP_NK_NAME, bytes, latin1);
 }
 
 char *
@@ -74,6 +78,31 @@ tp_regf_value_name (const tp_regf *r, size_t vk)
                                tp_le16 (v + TP_VK_FLAGS) & TP_VK_COMP_NAME);
 }
 
+static int
+cmp_offset (const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Does an ri name one leaf twice (Windows never does; a hostile hive
+ * multiplies a lookup's work so)? */
+static bool
+ri_repeats (const unsigned char *ri, size_t count)
+{
+  uint32_t *offs = malloc ((count + 1) * sizeof *offs);
+  if (!offs)
+    return true;
+  for (size_t i = 0; i < count; i++)
+    offs[i] = tp_le32 (ri + TP_LIST_ITEMS + i * TP_LIST_ITEM);
+  qsort (offs, count, sizeof *offs, cmp_offset);
+  bool twice = false;
+  for (size_t i = 1; i < count && !twice; i++)
+    twice = offs[i] == offs[i - 1];
+  free (offs);
+  return twice;
+}
+
 /* Append the key offsets of one subkey list (li, lf, lh; an ri when
  * `depth` allows). Returns -1 when damaged. */
 static int
@@ -82,7 +111,8 @@ collect_list (const tp_regf *r, size_t list, int depth, size_t **out, size_t *n,
   size_t len, count, step;
   bool ri;
   const unsigned char *l = tp_regf_cell (r, list, &len);
-  if (!l || tp_regf_list_shape (l, len, &count, &step, &ri) < 0 || (ri && depth > 0))
+  if (!l || tp_regf_list_shape (l, len, &count, &step, &ri) < 0 || (ri && depth > 0) ||
+      (ri && ri_repeats (l, count)))
     return -1;
   for (size_t i = 0; i < count; i++) {
     size_t off = rel (tp_le32 (l + TP_LIST_ITEMS + i * step));
@@ -156,10 +186,11 @@ tp_regf_child (const tp_regf *r, size_t nk, const char *name, bool *damaged)
   size_t *kids = tp_regf_children (r, nk, &n);
   if (n == (size_t) -1)
     *damaged = true;
-  for (size_t i = 0; kids && i < n && !found; i++) {
+  bool bad = false;             /* the first unreadable name ends the search */
+  for (size_t i = 0; kids && i < n && !found && !bad; i++) {
     char *kid = tp_regf_key_name (r, kids[i]);
     if (!kid)
-      *damaged = true;
+      *damaged = bad = true;
     else if (tp_regf_name_casecmp (kid, name) == 0)
       found = kids[i];
     free (kid);

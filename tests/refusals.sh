@@ -68,6 +68,23 @@ printf '\003\000\000\000' | dd of=badcell.hive bs=1 seek=$((3 * 4096 + 32)) conv
 refuse "a damaged cell away from the lookups (hivex cannot open the original)" badcell.hive "damaged"
 refuse "check, a damaged cell away from the lookups (hivex cannot confirm the verdict)" badcell.hive "hivex cannot open it" check
 
+# Names longer than Windows allows (255 characters) are damage, and so is
+# an ri naming one leaf twice: the reproducer of adversarial testing (an
+# ri naming one lh 16 times, of 65,535 entries of 65,535 characters)
+# made every lookup cost minutes. Run when it is at hand.
+MKDOS=${TLSPATCH_REPRO:-$top_srcdir/../shared/repro}/mkdos.py
+if command -v python3 >/dev/null && [ -f "$MKDOS" ]; then
+  python3 "$MKDOS" 16 65535 65535 dos.hive
+  cp dos.hive dos.copy
+  timeout 10 "$TLSPATCH" check dos.hive >out 2>err; rc=$?
+  ok "crafted hive of huge names and repeated lists: exit 1 within 10 s, input unchanged" \
+    eval '[ $rc -eq 1 ] && cmp -s dos.hive dos.copy'
+  python3 "$MKDOS" 1 1 300 long.hive
+  refuse "check, one key name of 300 characters" long.hive "damaged" check
+else
+  for i in 1 2 3 4; do skip "crafted hive of huge names: ../shared/repro/mkdos.py or python3 absent"; done
+fi
+
 # A read-only file system: refused only when something must be written.
 fixture software-server2019 rofs-patched.hive
 "$TLSPATCH" apply -q rofs-patched.hive

@@ -25,6 +25,10 @@ const unsigned char *tp_filemap_bytes (const tp_filemap *m);
 /* Did a read meet the end of a file that shrank? */
 bool tp_filemap_shrunk (const tp_filemap *m);
 
+/* Let go of the pages read so far (they stay in the page cache and are
+ * read again when touched): the process's memory shrinks by them. */
+void tp_filemap_release (tp_filemap *m);
+
 void tp_filemap_close (tp_filemap *m);
 
 #endif

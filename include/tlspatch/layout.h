@@ -76,6 +76,7 @@
 #define TP_NK_NAME              76      /* the name follows */
 #define TP_NK_FIXED             76
 #define TP_NK_COMP_NAME         0x0020  /* the name is Latin-1 ("compressed"), else UTF-16LE */
+#define TP_NK_MAX_NAME_CHARS    255     /* Windows' limit on a key name: longer is damage */
 
 /* ---- Key value "vk" --------------------------------------------------- */
 #define TP_VK_SIGNATURE         0       /* "vk" */

@@ -75,12 +75,30 @@ add_hive (tp_target *t, char *path, tp_hive_kind expect, char *error)
   t->hives[t->n_hives++] = (tp_target_hive) { .path = path, .expect = expect, .error = error };
 }
 
+/* Where `path` leads when that is outside the folder `root` (resolved):
+ * a symbolic link on an untrusted volume (ntfs-3g shows NTFS links as
+ * such) must not make tlspatch patch a file elsewhere. NULL when inside. */
+static char *
+leads_out (const char *root, const char *path)
+{
+  char *real = realpath (path, NULL);
+  size_t n = strlen (root);
+  if (real && strncmp (real, root, n) == 0 && (real[n] == '/' || root[n - 1] == '/'))
+    return (free (real), NULL);
+  return real ? real : strdup ("?");
+}
+
 static void
-add_from_dir (tp_target *t, const char *arg, const char *config, const char *name,
-              tp_hive_kind kind)
+add_from_dir (tp_target *t, const char *arg, const char *root, const char *config,
+              const char *name, tp_hive_kind kind)
 {
   char *path = find_entry (config, name, S_IFREG);
-  char *error = NULL;
+  char *error = NULL, *out = path ? leads_out (root, path) : NULL;
+  if (out) {
+    if (asprintf (&error, "it leads out of the folder %s (a symbolic link to %s): refused", arg, out) < 0)
+      error = NULL;
+    free (out);
+  }
   if (!path) {
     if (asprintf (&error, "no %s hive found under %s", name, arg) < 0)
       error = NULL;
@@ -99,15 +117,18 @@ tp_target_resolve (const char *arg, int need_system, tp_target *t)
     add_hive (t, strdup (arg), TP_HIVE_UNKNOWN, NULL);   /* tp_hive_open says why not */
     return;
   }
-  char *config = find_config_dir (arg);
-  if (!config) {
+  char *config = find_config_dir (arg), *root = realpath (arg, NULL);
+  if (!config || !root) {
     add_hive (t, strdup (arg), TP_HIVE_UNKNOWN, strdup ("out of memory"));
+    free (config);
+    free (root);
     return;
   }
-  add_from_dir (t, arg, config, "SOFTWARE", TP_HIVE_SOFTWARE);
+  add_from_dir (t, arg, root, config, "SOFTWARE", TP_HIVE_SOFTWARE);
   if (need_system)
-    add_from_dir (t, arg, config, "SYSTEM", TP_HIVE_SYSTEM);
+    add_from_dir (t, arg, root, config, "SYSTEM", TP_HIVE_SYSTEM);
   free (config);
+  free (root);
 }
 
 void

@@ -38,4 +38,21 @@ mkdir empty
 run_tp check empty
 ok "directory without hives: exit 1, says so" eval '[ $rc -eq 1 ] && grep -q "no SOFTWARE hive found under empty" "$WORK/err"'
 
+# A hive that is a symbolic link leading out of the folder (an untrusted
+# NTFS volume can carry one) is refused, the file it points to untouched;
+# a link that stays inside the folder is followed.
+rm -rf vol3 outside; mkvolume vol3; mkdir outside
+mv vol3/WINDOWS/system32/Config/software outside/SOFTWARE
+cp -p outside/SOFTWARE outside.copy
+ln -s "$WORK/outside/SOFTWARE" vol3/WINDOWS/system32/Config/software
+run_tp apply vol3
+ok "hive linked out of the folder: exit 1, one line saying it leads out" \
+  eval '[ $rc -eq 1 ] && grep -q "software: it leads out of the folder vol3" "$WORK/err" && [ "$(wc -l <"$WORK/err")" -eq 1 ]'
+ok "hive linked out of the folder: the file outside is untouched" same_file_state outside.copy outside/SOFTWARE
+rm vol3/WINDOWS/system32/Config/software
+mv outside/SOFTWARE vol3/WINDOWS/real-software
+ln -s ../../real-software vol3/WINDOWS/system32/Config/software
+run_tp apply vol3
+ok "hive linked within the folder: patched" expect_rc 0
+
 done_testing

@@ -62,6 +62,15 @@ tp_regf_check_primary (const unsigned char *buf, size_t size,
               hdr->bins_size, size > TP_REGF_BINS ? size - TP_REGF_BINS : 0);
     return -1;
   }
+  /* Windows grows a hive file a little ahead of its bins; a file far
+   * larger (a sparse hole of gigabytes) would be copied whole. */
+  uint64_t room = (uint64_t) size - TP_REGF_BASE_BLOCK_SIZE - hdr->bins_size;
+  if (room > (uint64_t) hdr->bins_size + TP_REGF_MAX_ROOM) {
+    snprintf (why, whylen,
+              "the file (%zu bytes) is far larger than its hive bins (%u bytes): not a hive "
+              "as Windows writes it", size, hdr->bins_size);
+    return -1;
+  }
   if (tp_regf_is_dirty (hdr)) {
     snprintf (why, whylen,
               "hive is dirty (sequence numbers %u != %u): its transaction logs hold "

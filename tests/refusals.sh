@@ -68,6 +68,18 @@ printf '\003\000\000\000' | dd of=badcell.hive bs=1 seek=$((3 * 4096 + 32)) conv
 refuse "a damaged cell away from the lookups (hivex cannot open the original)" badcell.hive "damaged"
 refuse "check, a damaged cell away from the lookups (hivex cannot confirm the verdict)" badcell.hive "hivex cannot open it" check
 
+# A hive file with a 20 GB sparse hole past its bins is refused at once
+# (it would be copied whole), untouched.
+fixture software-server2019 sparse.hive
+truncate -s 20G sparse.hive
+before=$(stat -c '%s %Y' sparse.hive)
+run_tp apply sparse.hive
+ok "a 20 GB hole past the bins: exit 1, one line saying the file is far larger than its bins" \
+  eval '[ $rc -eq 1 ] && one_line_error sparse.hive "far larger than its hive bins"'
+ok "a 20 GB hole past the bins: size and time unchanged, no temp file" \
+  eval '[ "$(stat -c "%s %Y" sparse.hive)" = "$before" ] && ! ls .sparse.hive.tlspatch-* 2>/dev/null'
+rm -f sparse.hive
+
 # Names longer than Windows allows (255 characters) are damage, and so is
 # an ri naming one leaf twice: the reproducer of adversarial testing (an
 # ri naming one lh 16 times, of 65,535 entries of 65,535 characters)

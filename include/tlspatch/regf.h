@@ -16,6 +16,7 @@
 
 #define TP_REGF_BASE_BLOCK_SIZE 4096
 #define TP_REGF_MIN_HIVE_SIZE   8192     /* a base block and one hive bin */
+#define TP_REGF_MAX_ROOM        (64u << 20)  /* file bytes past the bins, beyond the bins' own size */
 #define TP_REGF_BIG_DATA_LIMIT  16344    /* larger data is stored as "db" from minor 4 on */
 
 typedef struct {

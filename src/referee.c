@@ -94,29 +94,42 @@ reads_as (hive_h *h, hive_value_h val, const tp_value *want)
   return same;
 }
 
+/* Does hivex read the hive as tlspatch holds it: key `key` there (or,
+ * when !key_there, gone), and value `name` (NULL: none asked about)
+ * as `want` (not present: absent)? NULL when it does, else what hivex
+ * sees. `written`: tlspatch made it so (a write), else it read it so
+ * (an audit). */
+static const char *
+differs (hive_h *h, const char *key, bool key_there, const char *name, const tp_value *want,
+         bool written)
+{
+  hive_node_h node;
+  hive_value_h val;
+  r_lookup got = find_key (h, key, &node);
+  if (got == R_DAMAGED)
+    return "cannot be read";
+  if (!key_there || got == R_ABSENT)
+    return (got == R_FOUND) == key_there ? NULL : key_there ? "is missing" : "was not deleted";
+  if (!name)
+    return NULL;
+  got = find_value (h, node, name, &val);
+  if (got == R_DAMAGED)
+    return "has values that cannot be read";
+  if (got == R_FOUND && !want->present)
+    return written ? "still has the deleted value" : "has the value, which tlspatch found absent";
+  if (got == R_ABSENT && want->present)
+    return written ? "lacks the value set" : "lacks the value, which tlspatch found present";
+  return got == R_ABSENT || reads_as (h, val, want) ? NULL : "has the value with another type or bytes";
+}
+
 /* One edit's outcome as hivex reads it: NULL when it holds. */
 static const char *
 check_edit (hive_h *h, const tp_regf_edit *e)
 {
-  hive_node_h node;
-  r_lookup key = find_key (h, e->key, &node);
-  if (key == R_DAMAGED)
-    return "cannot be read";
-  if (e->op == TP_EDIT_DELETE_KEY)
-    return key == R_FOUND ? "was not deleted" : NULL;
-  if (key == R_ABSENT)
-    return "is missing";
-  if (e->op == TP_EDIT_CREATE_KEY)
-    return NULL;
-  hive_value_h val;
-  r_lookup got = find_value (h, node, e->name ? e->name : "", &val);
-  if (got == R_DAMAGED)
-    return "has values that cannot be read";
-  if (e->op == TP_EDIT_DELETE_VALUE)
-    return got == R_FOUND ? "still has the deleted value" : NULL;
-  if (got == R_ABSENT)
-    return "lacks the value set";
-  return reads_as (h, val, e->value) ? NULL : "has the value set with other type or bytes";
+  static const tp_value absent = { 0 };
+  bool on_value = e->op == TP_EDIT_SET_VALUE || e->op == TP_EDIT_DELETE_VALUE;
+  return differs (h, e->key, e->op != TP_EDIT_DELETE_KEY, on_value ? (e->name ? e->name : "") : NULL,
+                  e->op == TP_EDIT_SET_VALUE ? e->value : &absent, true);
 }
 
 static bool
@@ -327,25 +340,6 @@ tp_referee_check_written (const char *original, const tp_regf *orig, const char 
   return rc;
 }
 
-/* What hivex reads where the audit saw `s`: NULL when they agree. */
-static const char *
-confirm_one (hive_h *h, const tp_referee_seen *s)
-{
-  hive_node_h node;
-  hive_value_h val;
-  r_lookup key = find_key (h, s->key, &node);
-  if (key != R_FOUND)
-    return key == R_DAMAGED ? "cannot be read" : "is missing";
-  r_lookup got = find_value (h, node, s->name, &val);
-  if (got == R_DAMAGED)
-    return "has values that cannot be read";
-  if (!s->value->present)
-    return got == R_FOUND ? "has the value, which tlspatch found absent" : NULL;
-  if (got == R_ABSENT)
-    return "lacks the value, which tlspatch found present";
-  return reads_as (h, val, s->value) ? NULL : "has the value with another type or bytes";
-}
-
 int
 tp_referee_confirm (const char *hive, const tp_referee_seen *seen, size_t n, char *why,
                     size_t whylen)
@@ -357,7 +351,7 @@ tp_referee_confirm (const char *hive, const tp_referee_seen *seen, size_t n, cha
   }
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    const char *wrong = confirm_one (h, &seen[i]);
+    const char *wrong = differs (h, seen[i].key, true, seen[i].name, seen[i].value, false);
     if (wrong) {
       snprintf (why, whylen, "hivex reads key %s, value %s: it %s", seen[i].key[0] ? seen[i].key : "\\",
                 seen[i].name[0] ? seen[i].name : "@", wrong);

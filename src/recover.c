@@ -262,25 +262,10 @@ image_free (image *im)
 static int
 image_grow (image *im, uint32_t bins)
 {
-  size_t need = (size_t) BASE_BLOCK + bins;
-  if (need > im->len) {
-    unsigned char *p = realloc (im->img, need);
-    if (!p)
-      return -1;
-    memset (p + im->len, 0, need - im->len);
-    im->img = p;
-    im->len = need;
-  }
-  size_t blocks = (im->len - BASE_BLOCK + BIN_BLOCK - 1) / BIN_BLOCK;
-  if (blocks > im->n_blocks) {
-    unsigned char *t = realloc (im->touched, blocks);
-    if (!t)
-      return -1;
-    memset (t + im->n_blocks, 0, blocks - im->n_blocks);
-    im->touched = t;
-    im->n_blocks = blocks;
-  }
-  return 0;
+  if (tp_grow_zeroed (&im->img, &im->len, (size_t) BASE_BLOCK + bins) < 0)
+    return -1;
+  return tp_grow_zeroed (&im->touched, &im->n_blocks,
+                         (im->len - BASE_BLOCK + BIN_BLOCK - 1) / BIN_BLOCK);
 }
 
 /* Copy a page to hive bins offset `off`; the caller has checked that it

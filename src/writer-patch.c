@@ -103,15 +103,7 @@ tp_w_free (patch *p, size_t off)
 int
 tp_w_bin_reserve (patch *p, size_t cap)
 {
-  if (cap <= p->bin_cap)
-    return 0;
-  unsigned char *more = realloc (p->bin, cap);
-  if (!more)
-    return -1;
-  memset (more + p->bin_cap, 0, cap - p->bin_cap);
-  p->bin = more;
-  p->bin_cap = cap;
-  return 0;
+  return tp_grow_zeroed (&p->bin, &p->bin_cap, cap);
 }
 
 size_t

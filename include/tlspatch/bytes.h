@@ -1,9 +1,13 @@
 /* tlspatch: little-endian fields of regf structures, read and written
- * byte by byte (no alignment or host byte order assumed). */
+ * byte by byte (no alignment or host byte order assumed); and byte
+ * buffers that grow with zeros. */
 #ifndef TLSPATCH_BYTES_H
 #define TLSPATCH_BYTES_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static inline uint16_t
 tp_le16 (const unsigned char *p)
@@ -42,6 +46,22 @@ tp_put64 (unsigned char *p, uint64_t v)
 {
   tp_put32 (p, (uint32_t) v);
   tp_put32 (p + 4, (uint32_t) (v >> 32));
+}
+
+/* Grow *buf from *len to `want` bytes (nothing when it is as long),
+ * the new bytes zero. 0, or -1 out of memory (*buf unchanged). */
+static inline int
+tp_grow_zeroed (unsigned char **buf, size_t *len, size_t want)
+{
+  if (want <= *len)
+    return 0;
+  unsigned char *more = realloc (*buf, want);
+  if (!more)
+    return -1;
+  memset (more + *len, 0, want - *len);
+  *buf = more;
+  *len = want;
+  return 0;
 }
 
 #endif

@@ -836,6 +836,33 @@ make_backup (tp_hive *hv, tp_result *res)
   return -1;
 }
 
+/* The written file on disk, read back, refereed, and the pass over the
+ * original judged: 0 when all hold, else -1 with the first failure in
+ * res. The file goes to disk while it is read back (both read the
+ * page cache). The pass over the original (done with the copy, as a
+ * rule) and hivex's reading of the written file each touch the whole
+ * hive: one after the other, the original's pages let go in between,
+ * the process holds one copy of it in memory, not two. */
+static int
+settle_written (tp_hive *hv, int fd, const char *tmp, const tp_regf_edit *edits,
+                beside *unshared, const unshared_job *uj, tp_result *res)
+{
+  sync_job sj = { .fd = fd };
+  beside syncer;
+  start_beside (&syncer, sync_in_background, &sj);
+  join_beside (unshared);
+  if (hv->filemap)
+    tp_filemap_release (hv->filemap);
+  int checked = uj->rc != 0 ? tp_result_fail (res, "%s (the original is untouched)", uj->why)
+              : verify_written (tmp, edits, res->n_changes, res) < 0 ||
+                referee_written (hv, tmp, edits, res->n_changes, res) < 0 ? -1 : 0;
+  join_beside (&syncer);
+  if (checked == 0 && sj.rc != 0)
+    checked = tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
+                              strerror (sj.err));
+  return checked;
+}
+
 static int
 commit_atomically (tp_hive *hv, tp_result *res, bool backup)
 {
@@ -885,26 +912,7 @@ commit_atomically (tp_hive *hv, tp_result *res, bool backup)
                     strerror (errno));
     goto out_unlink;
   }
-  /* The file goes to disk while it is read back and refereed (both
-   * read the page cache): the rename waits for both. */
-  sync_job sj = { .fd = fd };
-  beside syncer;
-  start_beside (&syncer, sync_in_background, &sj);
-  /* The pass over the original (done with the copy, as a rule) and
-   * hivex's reading of the written file each touch the whole hive: one
-   * after the other, the original's pages let go in between, the
-   * process holds one copy of it in memory, not two. */
-  join_beside (&unshared);
-  if (hv->filemap)
-    tp_filemap_release (hv->filemap);
-  int checked = uj.rc != 0 ? tp_result_fail (res, "%s (the original is untouched)", uj.why)
-              : verify_written (tmp, edits, res->n_changes, res) < 0 ||
-                referee_written (hv, tmp, edits, res->n_changes, res) < 0 ? -1 : 0;
-  join_beside (&syncer);
-  if (checked == 0 && sj.rc != 0)
-    tp_result_fail (res, "writing the new hive failed: %s (the original is untouched)",
-                    strerror (sj.err));
-  if (checked != 0 || sj.rc != 0 || check_unchanged (hv, res) < 0)
+  if (settle_written (hv, fd, tmp, edits, &unshared, &uj, res) < 0 || check_unchanged (hv, res) < 0)
     goto out_unlink;
   if (backup && make_backup (hv, res) < 0)
     goto out_unlink;

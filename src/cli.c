@@ -11,11 +11,13 @@
 
 static const char usage_text[] =
   "Usage:\n"
-  "  tlspatch apply  [OPTIONS] TARGET...   set .NET strong crypto (KB 4033999)\n"
+  "  tlspatch apply  [OPTIONS] TARGET...   make the profiles' settings true\n"
+  "                                        (default: KB 4033999, .NET strong crypto)\n"
   "  tlspatch check  [OPTIONS] TARGET...   audit only; never writes\n"
   "  tlspatch revert --undo FILE TARGET... restore the values an apply changed\n"
   "  tlspatch recover [OPTIONS] TARGET...  replay a dirty hive's transaction logs\n"
   "                                        (any hive: SAM, NTUSER.DAT, ...)\n"
+  "  tlspatch profiles [NAME]              list the profiles, or show what NAME sets\n"
   "\n"
   "TARGET is a SOFTWARE or SYSTEM hive file, a directory (a mounted Windows\n"
   "volume, its Windows folder, or a System32/config folder), or a disk image\n"
@@ -27,12 +29,18 @@ static const char usage_text[] =
   "  --undo FILE             apply: record previous values in FILE (.reg);\n"
   "                          revert: the record to restore\n"
   "  --backup                keep the original hive as HIVE.tlspatch-bak\n"
+  "  --profile NAME          apply/check: make a profile's settings true (repeatable;\n"
+  "                          default kb4033999 when neither --profile nor --settings):\n"
+  "%s"
   "  --settings FILE         apply/check: make the settings of a .reg file true\n"
-  "                          instead of KB 4033999's (repeatable; HKLM\\SOFTWARE and\n"
-  "                          HKLM\\SYSTEM, CurrentControlSet = the boot control sets)\n"
-  "  --system-default-tls    also set SystemDefaultTlsVersions=1\n"
+  "                          (repeatable; HKLM\\SOFTWARE and HKLM\\SYSTEM,\n"
+  "                          CurrentControlSet = the boot control sets); combines\n"
+  "                          with --profile, a value set two ways is a usage error\n"
+  "  --system-default-tls    kb4033999: also SystemDefaultTlsVersions=1 under every\n"
+  "                          .NET version key\n"
   "  --service NAME          service to start at next boot (repeatable; default obengine)\n"
-  "  --no-service            leave the SYSTEM hive alone\n"
+  "  --no-service            start no service (the SYSTEM hive is left alone unless\n"
+  "                          a profile or settings file has values for it)\n"
   "  --no-recover            refuse dirty hives instead of replaying their logs\n"
   "  -a IMAGE                a disk image or URI (same as giving it as TARGET)\n"
   "  --format FMT            the images' format (raw, qcow2, vmdk, vhdx, vpc);\n"
@@ -59,6 +67,9 @@ typedef struct {
   size_t n_services;
   const char **settings_files;  /* --settings */
   size_t n_settings_files;
+  const tp_profile **profiles;  /* --profile */
+  size_t n_profiles;
+  bool list_profiles;           /* the command is `profiles` */
   const char **targets;         /* hive files, directories, images */
   int n_targets;
   bool *forced_image;           /* given with -a */
@@ -99,6 +110,42 @@ usage_error (const char *msg)
   return TP_EXIT_USAGE;
 }
 
+static void
+print_usage (void)
+{
+  size_t n;
+  const tp_profile *const *all = tp_profiles (&n);
+  char list[1024] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < n && used < sizeof list; i++)
+    used += (size_t) snprintf (list + used, sizeof list - used, "                            %-10s %s\n",
+                               all[i]->name, all[i]->brief);
+  printf (usage_text, list);
+}
+
+/* `tlspatch profiles [NAME]`. */
+static int
+show_profiles (int argc, char **argv)
+{
+  if (argc > 1)
+    return usage_error ("profiles takes at most one NAME");
+  if (argc == 1) {
+    const tp_profile *p = tp_profile_find (argv[0]);
+    if (!p) {
+      char msg[160];
+      snprintf (msg, sizeof msg, "no profile '%.64s' (see 'tlspatch profiles')", argv[0]);
+      return usage_error (msg);
+    }
+    tp_profile_write (stdout, p);
+    return TP_EXIT_OK;
+  }
+  size_t n;
+  const tp_profile *const *all = tp_profiles (&n);
+  for (size_t i = 0; i < n; i++)
+    printf ("%-10s %s\n", all[i]->name, all[i]->summary);
+  return TP_EXIT_OK;
+}
+
 static int
 parse_mode (const char *word, tp_mode *mode)
 {
@@ -117,7 +164,7 @@ parse_mode (const char *word, tp_mode *mode)
 
 enum { OPT_JSON = 256, OPT_UNDO, OPT_BACKUP, OPT_SDT, OPT_SERVICE, OPT_NO_SERVICE,
        OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER,
-       OPT_SETTINGS };
+       OPT_SETTINGS, OPT_PROFILE };
 
 static int
 parse_count (const char *arg, const char *what, int *out)
@@ -154,6 +201,7 @@ parse_args (int argc, char **argv, cli *c)
     { "tcg", no_argument, NULL, OPT_TCG },
     { "no-recover", no_argument, NULL, OPT_NO_RECOVER },
     { "settings", required_argument, NULL, OPT_SETTINGS },
+    { "profile", required_argument, NULL, OPT_PROFILE },
     { NULL, 0, NULL, 0 },
   };
   opterr = 0;
@@ -176,6 +224,13 @@ parse_args (int argc, char **argv, cli *c)
     case OPT_TCG: c->iopt.force_tcg = true; break;
     case OPT_NO_RECOVER: c->opt.no_recover = true; break;
     case OPT_SETTINGS: c->settings_files[c->n_settings_files++] = optarg; break;
+    case OPT_PROFILE:
+      if (!(c->profiles[c->n_profiles++] = tp_profile_find (optarg))) {
+        char msg[160];
+        snprintf (msg, sizeof msg, "no profile '%.64s' (see 'tlspatch profiles')", optarg);
+        return usage_error (msg);
+      }
+      break;
     case OPT_FORMAT:
       if (strcmp (optarg, "raw") && strcmp (optarg, "qcow2") && strcmp (optarg, "vmdk") &&
           strcmp (optarg, "vhdx") && strcmp (optarg, "vpc"))
@@ -195,7 +250,7 @@ parse_args (int argc, char **argv, cli *c)
         return usage_error ("--service takes a service key name (no slashes)");
       c->services[c->n_services++] = optarg;
       break;
-    case OPT_HELP: fputs (usage_text, stdout); return TP_EXIT_OK;
+    case OPT_HELP: print_usage (); return TP_EXIT_OK;
     case OPT_VERSION: printf ("tlspatch %s\n", PACKAGE_VERSION); return TP_EXIT_OK;
     default: {
       char msg[128];
@@ -205,7 +260,9 @@ parse_args (int argc, char **argv, cli *c)
     }
   }
   if (optind >= argc)
-    return usage_error ("missing command (apply, check, revert or recover)");
+    return usage_error ("missing command (apply, check, revert, recover or profiles)");
+  if (strcmp (argv[optind], "profiles") == 0)
+    return show_profiles (argc - optind - 1, argv + optind + 1);
   if (parse_mode (argv[optind], &c->opt.mode) < 0) {
     char msg[128];
     snprintf (msg, sizeof msg, "unknown command '%s'", argv[optind]);
@@ -219,8 +276,9 @@ parse_args (int argc, char **argv, cli *c)
     return usage_error ("revert needs --undo FILE");
   if ((c->opt.mode == TP_MODE_CHECK || c->opt.mode == TP_MODE_RECOVER) && c->opt.undo_path)
     return usage_error ("--undo is for apply and revert");
-  if (c->n_settings_files && c->opt.mode != TP_MODE_APPLY && c->opt.mode != TP_MODE_CHECK)
-    return usage_error ("--settings is for apply and check");
+  if ((c->n_settings_files || c->n_profiles) && c->opt.mode != TP_MODE_APPLY &&
+      c->opt.mode != TP_MODE_CHECK)
+    return usage_error ("--profile and --settings are for apply and check");
   if (c->opt.mode == TP_MODE_RECOVER && c->opt.no_recover)
     return usage_error ("recover and --no-recover contradict each other");
   if (c->n_services) {
@@ -316,25 +374,32 @@ main (int argc, char **argv)
   c.services = calloc ((size_t) argc, sizeof *c.services);
   c.targets = calloc ((size_t) argc, sizeof *c.targets);
   c.settings_files = calloc ((size_t) argc, sizeof *c.settings_files);
+  c.profiles = calloc ((size_t) argc, sizeof *c.profiles);
   tp_settings settings = { 0 };
   c.forced_image = calloc ((size_t) argc, sizeof *c.forced_image);
   int rc = TP_EXIT_ERROR;
-  if (c.services && c.targets && c.forced_image && c.settings_files)
+  if (c.services && c.targets && c.forced_image && c.settings_files && c.profiles)
     rc = parse_args (argc, argv, &c);
   if (rc >= 0)
     goto out;
 
-  /* Every settings file is read before anything is touched: a
-   * malformed one is a usage error. */
-  for (size_t i = 0; i < c.n_settings_files; i++) {
-    char why[512];
+  /* The profiles, then every settings file, before anything is
+   * touched: a malformed file, or two sources that set one value
+   * differently, is a usage error. */
+  char why[512];
+  for (size_t i = 0; i < c.n_profiles; i++)
+    if (tp_settings_add_profile (&settings, c.profiles[i], &c.opt, why, sizeof why) != 0) {
+      fprintf (stderr, "tlspatch: %s\n", why);
+      rc = TP_EXIT_USAGE;
+      goto out;
+    }
+  for (size_t i = 0; i < c.n_settings_files; i++)
     if (tp_settings_add_file (&settings, c.settings_files[i], why, sizeof why) != 0) {
       fprintf (stderr, "tlspatch: %s\n", why);
       rc = TP_EXIT_USAGE;
       goto out;
     }
-  }
-  if (c.n_settings_files)
+  if (c.n_settings_files || c.n_profiles)
     c.opt.settings = &settings;
 
   rc = run (&c);
@@ -343,6 +408,7 @@ main (int argc, char **argv)
   free (c.targets);
   free (c.forced_image);
   free (c.settings_files);
+  free (c.profiles);
   tp_settings_free (&settings);
   return rc;
 }

@@ -531,13 +531,13 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
     *job = (tp_guest_root) { .image_name = s->canon ? s->canon : s->img->path,
                              .dev = strdup (fs[i].path), .mp = mp, .rw = rw,
                              .mount_error = rw_error,
-                             .n = r->opt->no_service ? 1 : 2,
+                             .n = tp_options_want_system (r->opt) ? 2 : 1,
                              .hives = { { .kind = TP_HIVE_SOFTWARE, .guest = software },
                                         { .kind = TP_HIVE_SYSTEM, .guest = system } } };
     tp_result_init (&job->res, s->img->path);
     job->res.image = strdup (s->img->path);
     job->res.root = image_root_name (fs[i].path, fs[i].dev_len);
-    job->res.hive_label = strdup (r->opt->no_service ? "SOFTWARE" : "SOFTWARE+SYSTEM");
+    job->res.hive_label = strdup (tp_options_want_system (r->opt) ? "SOFTWARE+SYSTEM" : "SOFTWARE");
     job->res.kind = TP_HIVE_SOFTWARE;
     stage (r, name, t0, "patching");
     tp_guest_root_plan (&run, g, job);

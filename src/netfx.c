@@ -1,8 +1,9 @@
-/* tlspatch: .NET Framework rules of KB 4033999 (SOFTWARE hive).
+/* tlspatch: .NET Framework in a SOFTWARE hive.
  *
- * "Under each of these registry keys, locate the subkeys that indicate
- * a version" and add SchUseStrongCrypto=1, for the 64-bit and the
- * 32-bit (Wow6432Node) view. registry-settings.md explains the version
+ * KB 4033999: "Under each of these registry keys, locate the subkeys
+ * that indicate a version" and add SchUseStrongCrypto=1, for the 64-bit
+ * and the 32-bit (Wow6432Node) view. Which keys those are is decided
+ * here; the values are rules of the profiles (profiles.c). The version
  * pattern: v2.0.50727 and V4.0.30319 yes, "v2.0 SP1" and policy no.
  */
 #include <errno.h>
@@ -82,27 +83,12 @@ read_release (tp_hive *hv, tp_result *res)
   return 0;
 }
 
-/* Plan DWORD 1; say so when a value of another type is replaced. */
-static int
-plan_dword_one (tp_hive *hv, const char *key_path, const char *name, tp_result *res)
+int
+tp_netfx_version_keys (tp_hive *hv, const char *branch, char ***names, size_t *n_names,
+                       tp_result *res)
 {
-  size_t before = res->n_changes;
-  unsigned char bytes[4];
-  tp_value one = tp_value_dword (1, bytes);
-  if (tp_hive_plan_value (hv, key_path, name, &one, 0, res) < 0)
-    return -1;
-  const tp_value *old = res->n_changes > before ? &res->changes[before].old_value : NULL;
-  if (old && old->present && old->type != 4)
-    tp_result_warn (res, "%s\\%s is %s, replacing it with REG_DWORD 1", key_path, name,
-                    tp_reg_type_name (old->type));
-  return 0;
-}
-
-/* Plan the wanted values under every version key of one branch.
- * Returns the number of version keys, or -1 on error. */
-static int
-plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *res)
-{
+  *names = NULL;
+  *n_names = 0;
   size_t node;
   tp_lookup got = tp_hive_find_key (hv, branch, &node, NULL, res);
   if (got != TP_FOUND)
@@ -111,48 +97,56 @@ plan_branch (tp_hive *hv, const char *branch, const tp_options *opt, tp_result *
   size_t *children = tp_hive_children (hv, node, &n);
   if (n == (size_t) -1)
     return tp_result_fail (res, "cannot list %s: its subkey list is damaged", branch);
-
-  int versions = 0, rc = 0;
+  char **out = calloc (n + 1, sizeof *out);
+  int rc = out ? 0 : tp_result_fail (res, "out of memory");
   for (size_t i = 0; i < n && rc == 0; i++) {
     char *name = tp_hive_key_name (hv, children[i]);
-    if (!name) {
+    if (!name)
       rc = tp_result_fail (res, "cannot read a key name under %s", branch);
-      break;
-    }
-    if (tp_netfx_is_version_key (name)) {
-      versions++;
-      char *path = NULL;
-      if (asprintf (&path, "%s\\%s", branch, name) < 0)
-        rc = tp_result_fail (res, "out of memory");
-      if (rc == 0)
-        rc = plan_dword_one (hv, path, "SchUseStrongCrypto", res);
-      if (rc == 0 && opt->system_default_tls)
-        rc = plan_dword_one (hv, path, "SystemDefaultTlsVersions", res);
-      free (path);
-    }
-    free (name);
+    else if (tp_netfx_is_version_key (name))
+      out[(*n_names)++] = name;
+    else
+      free (name);
   }
   free (children);
-  return rc < 0 ? -1 : versions;
+  if (rc == 0) {
+    *names = out;
+    return 0;
+  }
+  for (size_t i = 0; out && i < *n_names; i++)
+    free (out[i]);
+  free (out);
+  *n_names = 0;
+  return -1;
+}
+
+/* The number of version keys under branch, or -1. */
+static long
+count_versions (tp_hive *hv, const char *branch, tp_result *res)
+{
+  char **names;
+  size_t n;
+  if (tp_netfx_version_keys (hv, branch, &names, &n, res) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    free (names[i]);
+  free (names);
+  return (long) n;
 }
 
 int
-tp_netfx_plan (tp_hive *hv, const tp_options *opt, tp_result *res)
+tp_netfx_check (tp_hive *hv, tp_result *res)
 {
   if (read_release (hv, res) < 0)
     return -1;
-
   size_t node;
   tp_lookup got = tp_hive_find_key (hv, NETFX_64, &node, NULL, res);
   if (got == TP_DAMAGED)
     return -1;
   if (got == TP_ABSENT)
     tp_result_warn (res, "no %s key: .NET Framework does not seem to be installed", NETFX_64);
-  int n64 = plan_branch (hv, NETFX_64, opt, res);
-  if (n64 < 0)
-    return -1;
   /* 32-bit Windows has no Wow6432Node: that is normal, not a warning. */
-  int n32 = plan_branch (hv, NETFX_32, opt, res);
+  long n64 = count_versions (hv, NETFX_64, res), n32 = n64 < 0 ? -1 : count_versions (hv, NETFX_32, res);
   if (n32 < 0)
     return -1;
   if (n64 + n32 == 0)

@@ -16,15 +16,20 @@ plan_rules (const tp_options *opt, tp_hive *hv, const tp_undo_doc *undo_doc, tp_
 {
   if (opt->mode == TP_MODE_REVERT)
     return tp_undo_plan (undo_doc, hv, res);
-  if (opt->settings)
-    return tp_settings_plan (opt->settings, hv, res);
-  if (tp_hive_kind_of (hv) == TP_HIVE_SOFTWARE)
-    return tp_netfx_plan (hv, opt, res);
-  if (opt->no_service) {
+  tp_settings kb = { 0 };
+  const tp_settings *s = opt->settings;
+  char why[512];
+  if (!s && tp_settings_add_profile (&kb, tp_profile_default (), opt, why, sizeof why) < 0)
+    return tp_result_fail (res, "%s", why);
+  int rc = 0;
+  if (!s)
+    s = &kb;
+  if (tp_hive_kind_of (hv) == TP_HIVE_SYSTEM && opt->no_service && !tp_settings_touch (s, TP_HIVE_SYSTEM))
     tp_result_warn (res, "the SYSTEM hive is left alone (no service asked for)");
-    return 0;
-  }
-  return tp_services_plan (hv, opt, res);
+  else
+    rc = tp_settings_plan (s, hv, res);
+  tp_settings_free (&kb);
+  return rc;
 }
 
 /* A recovered hive counts as a change: apply writes it back clean. */

@@ -180,6 +180,8 @@ tp_report_json (const tp_result *res)
   json_object_object_add (o, "warnings", warnings);
   json_object_object_add (o, "error", res->error ? json_object_new_string (res->error) : NULL);
   json_object_object_add (o, "dotnet", dotnet_json (res));
+  if (res->windows_build)
+    json_object_object_add (o, "windows_build", json_object_new_int64 (res->windows_build));
   json_object_object_add (o, "backup", res->backup ? json_object_new_string (res->backup) : NULL);
   json_object_object_add (o, "recovery", recovery_json (res));
   return o;

@@ -7,6 +7,7 @@
 #include "tlspatch/options.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/result.h"
+#include "tlspatch/settings.h"
 
 void
 tp_options_init (tp_options *opt)
@@ -23,6 +24,12 @@ bool
 tp_options_write (const tp_options *opt)
 {
   return opt->mode != TP_MODE_CHECK && !opt->dry_run;
+}
+
+bool
+tp_options_want_system (const tp_options *opt)
+{
+  return !opt->no_service || (opt->settings && tp_settings_touch (opt->settings, TP_HIVE_SYSTEM));
 }
 
 void
@@ -258,6 +265,8 @@ tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
     dst->recovery = src->recovery;
     src->recovery = NULL;
   }
+  if (src->windows_build)
+    dst->windows_build = src->windows_build;
   if (src->dotnet_checked) {
     dst->dotnet_checked = true;
     dst->dotnet_release = src->dotnet_release;

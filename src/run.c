@@ -40,7 +40,7 @@ static void
 run_hive_target (const tp_run_ctx *run, const char *arg, tp_undo_ctx *undo)
 {
   tp_target t;
-  tp_target_resolve (arg, !run->opt->no_service, &t);
+  tp_target_resolve (arg, tp_options_want_system (run->opt), &t);
   for (size_t k = 0; k < t.n_hives; k++) {
     if (t.hives[k].error) {
       emit_error (run, t.hives[k].path ? t.hives[k].path : arg, t.hives[k].expect,

@@ -53,8 +53,8 @@ tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res)
   return n;
 }
 
-static int
-plan_service (tp_hive *hv, const char *control_set, const char *service, tp_result *res)
+int
+tp_service_plan_start (tp_hive *hv, const char *control_set, const char *service, tp_result *res)
 {
   char *path = NULL, *stored = NULL;   /* stored: as the hive spells it */
   if (asprintf (&path, "\\%s\\Services\\%s", control_set, service) < 0)
@@ -87,18 +87,4 @@ plan_service (tp_hive *hv, const char *control_set, const char *service, tp_resu
   free (path);
   free (stored);
   return rc;
-}
-
-int
-tp_services_plan (tp_hive *hv, const tp_options *opt, tp_result *res)
-{
-  char sets[2][16];
-  int n = tp_control_sets_to_boot (hv, sets, res);
-  if (n < 0)
-    return -1;
-  for (int i = 0; i < n; i++)
-    for (size_t s = 0; s < opt->n_services; s++)
-      if (plan_service (hv, sets[i], opt->services[s], res) < 0)
-        return -1;
-  return 0;
 }

@@ -5,18 +5,28 @@
 #include <strings.h>
 
 #include "tlspatch/layout.h"
+#include "tlspatch/netfx.h"
+#include "tlspatch/options.h"
+#include "tlspatch/profiles.h"
 #include "tlspatch/services.h"
 #include "tlspatch/settings.h"
+
+static void
+setting_free (tp_setting *st)
+{
+  free (st->key);
+  free (st->name);
+  free (st->where);
+  free (st->text);
+  free (st->needs_key);
+  tp_value_free (&st->value);
+}
 
 void
 tp_settings_free (tp_settings *s)
 {
-  for (size_t i = 0; i < s->n; i++) {
-    free (s->items[i].key);
-    free (s->items[i].name);
-    free (s->items[i].where);
-    tp_value_free (&s->items[i].value);
-  }
+  for (size_t i = 0; i < s->n; i++)
+    setting_free (&s->items[i]);
   free (s->items);
   s->items = NULL;
   s->n = 0;
@@ -86,10 +96,30 @@ key_within (const char *k, const char *top)
   return n != (size_t) -1 && (k[n] == '\0' || k[n] == '\\');
 }
 
+/* Can a's key be b's? A key of every version key of a branch is any
+ * "BRANCH\\vN.N" (netfx.h). */
+static bool
+same_key (const tp_setting *a, const tp_setting *b)
+{
+  if (a->every_version_key == b->every_version_key)
+    return tp_regf_name_casecmp (a->key, b->key) == 0;
+  const tp_setting *pattern = a->every_version_key ? a : b, *plain = a->every_version_key ? b : a;
+  size_t n = tp_regf_name_prefix (plain->key, pattern->key);
+  return n != (size_t) -1 && plain->key[n] == '\\' && !strchr (plain->key + n + 1, '\\') &&
+         tp_netfx_is_version_key (plain->key + n + 1);
+}
+
 static bool
 is_value (const tp_setting *s)
 {
-  return s->op == TP_REG_SET_VALUE || s->op == TP_REG_DELETE_VALUE;
+  return (s->kind == TP_SETTING_REG || s->kind == TP_SETTING_SERVICE_START) &&
+         (s->op == TP_REG_SET_VALUE || s->op == TP_REG_DELETE_VALUE);
+}
+
+static bool
+is_key (const tp_setting *s)
+{
+  return s->kind == TP_SETTING_REG || s->kind == TP_SETTING_SERVICE_START;
 }
 
 /* Two settings that cannot both hold: one value set two ways, or a key
@@ -97,10 +127,10 @@ is_value (const tp_setting *s)
 static bool
 contradict (const tp_setting *a, const tp_setting *b)
 {
-  if (!same_place (a, b))
+  if (!same_place (a, b) || !is_key (a) || !is_key (b))
     return false;
   if (is_value (a) && is_value (b))
-    return tp_regf_name_casecmp (a->key, b->key) == 0 && tp_regf_name_casecmp (a->name, b->name) == 0 &&
+    return same_key (a, b) && tp_regf_name_casecmp (a->name, b->name) == 0 &&
            (a->op != b->op || !tp_value_equal (&a->value, &b->value));
   if (a->op == TP_REG_DELETE_KEY && b->op != TP_REG_DELETE_KEY)
     return key_within (b->key, a->key);
@@ -122,6 +152,26 @@ check_contradictions (const tp_settings *s, const tp_setting *st, char *why, siz
   return 0;
 }
 
+/* Append st (taken over: freed on failure) unless it contradicts an
+ * earlier setting. */
+static int
+add_setting (tp_settings *s, tp_setting *st, char *why, size_t whylen)
+{
+  int rc = check_contradictions (s, st, why, whylen);
+  tp_setting *more = rc == 0 ? realloc (s->items, (s->n + 1) * sizeof *more) : NULL;
+  if (rc == 0 && !more) {
+    snprintf (why, whylen, "%s: out of memory", st->where);
+    rc = -1;
+  }
+  if (rc != 0) {
+    setting_free (st);
+    return -1;
+  }
+  s->items = more;
+  s->items[s->n++] = *st;
+  return 0;
+}
+
 static int
 add_entry (tp_settings *s, const char *path, const tp_reg_entry *e, char *why, size_t whylen)
 {
@@ -139,23 +189,11 @@ add_entry (tp_settings *s, const char *path, const tp_reg_entry *e, char *why, s
     rc = -1;
   if (rc == 0 && tp_value_copy (&st.value, &e->value) < 0)
     rc = -1;
-  if (rc == 0)
-    rc = check_contradictions (s, &st, why, whylen);
-  tp_setting *more = rc == 0 ? realloc (s->items, (s->n + 1) * sizeof *more) : NULL;
-  if (rc == 0 && !more) {
-    snprintf (why, whylen, "%s: out of memory", st.where);
-    rc = -1;
-  }
   if (rc != 0) {
-    free (st.key);
-    free (st.name);
-    free (st.where);
-    tp_value_free (&st.value);
+    setting_free (&st);
     return -1;
   }
-  s->items = more;
-  s->items[s->n++] = st;
-  return 0;
+  return add_setting (s, &st, why, whylen);
 }
 
 int
@@ -179,12 +217,112 @@ tp_settings_add_file (tp_settings *s, const char *path, char *why, size_t whylen
 }
 
 /* ------------------------------------------------------------------ */
+/* Profiles                                                           */
+
+static bool
+same_text (const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+static bool
+same_setting (const tp_setting *a, const tp_setting *b)
+{
+  return a->kind == b->kind && a->op == b->op && same_place (a, b) && same_text (a->key, b->key) &&
+         same_text (a->name, b->name) && tp_value_equal (&a->value, &b->value) &&
+         same_text (a->text, b->text) && a->every_version_key == b->every_version_key &&
+         a->existing_key == b->existing_key && same_text (a->needs_key, b->needs_key) &&
+         a->build_from == b->build_from && a->build_below == b->build_below;
+}
+
+/* One rule as a setting; `service` names the service of a SERVICE_START
+ * rule. */
+static int
+add_rule (tp_settings *s, const tp_profile *p, const tp_rule *r, const char *service,
+          char *why, size_t whylen)
+{
+  tp_setting st = { .kind = r->kind, .op = TP_REG_KEY,
+                    .every_version_key = r->flags & TP_RULE_EVERY_VERSION_KEY,
+                    .existing_key = r->flags & TP_RULE_EXISTING_KEY,
+                    .build_from = r->build_from, .build_below = r->build_below };
+  unsigned char bytes[4];
+  tp_value dword = tp_value_dword (r->kind == TP_SETTING_SERVICE_START ? TP_SERVICE_START_AUTO
+                                                                       : r->dword, bytes);
+  char *key = NULL;
+  int rc = asprintf (&st.where, "profile %s", p->name) < 0 ? -1 : 0;
+  if (rc == 0 && r->kind == TP_SETTING_SERVICE_START)
+    rc = asprintf (&key, "%s\\%s", r->key, service) < 0 ? -1 : 0;
+  if (rc == 0)
+    rc = place_key (key ? key : r->key, &st, why, whylen);
+  const char *name = r->kind == TP_SETTING_SERVICE_START ? "Start" : r->name;
+  if (rc == 0 && (r->kind == TP_SETTING_REG || r->kind == TP_SETTING_SERVICE_START)) {
+    st.op = TP_REG_SET_VALUE;
+    rc = tp_value_copy (&st.value, &dword);
+  }
+  if (rc == 0 && name && !(st.name = strdup (name)))
+    rc = -1;
+  if (rc == 0 && r->text && !(st.text = strdup (r->text)))
+    rc = -1;
+  if (rc == 0 && r->needs_key && !(st.needs_key = strdup (r->needs_key)))
+    rc = -1;
+  free (key);
+  for (size_t i = 0; rc == 0 && i < s->n; i++)
+    if (same_setting (&s->items[i], &st)) {
+      setting_free (&st);       /* a rule two profiles share */
+      return 0;
+    }
+  if (rc != 0) {
+    if (!why[0])
+      snprintf (why, whylen, "profile %s: out of memory", p->name);
+    setting_free (&st);
+    return -1;
+  }
+  return add_setting (s, &st, why, whylen);
+}
+
+int
+tp_settings_add_profile (tp_settings *s, const tp_profile *p, const tp_options *opt,
+                         char *why, size_t whylen)
+{
+  why[0] = '\0';
+  if (p->base && tp_settings_add_profile (s, p->base, opt, why, whylen) < 0)
+    return -1;
+  for (size_t i = 0; i < p->n_rules; i++) {
+    const tp_rule *r = &p->rules[i];
+    if ((r->flags & TP_RULE_OPTION_SDT) && !opt->system_default_tls)
+      continue;
+    if (r->kind != TP_SETTING_SERVICE_START) {
+      if (add_rule (s, p, r, NULL, why, whylen) < 0)
+        return -1;
+      continue;
+    }
+    for (size_t k = 0; !opt->no_service && k < opt->n_services; k++)
+      if (add_rule (s, p, r, opt->services[k], why, whylen) < 0)
+        return -1;
+  }
+  return 0;
+}
+
+bool
+tp_settings_touch (const tp_settings *s, tp_hive_kind kind)
+{
+  for (size_t i = 0; i < s->n; i++)
+    if (s->items[i].hive == kind)
+      return true;
+  return false;
+}
+
+/* ------------------------------------------------------------------ */
 /* The plan                                                           */
 
-/* Keys the plan creates or deletes so far: what the hive will hold. */
+/* The plan so far (its changes in res: what the hive will hold), and
+ * what was read about the hive. */
 typedef struct {
   tp_result *res;
   tp_hive *hv;
+  int build_known;              /* 0 not read yet, 1 known (res->windows_build), -1 unknown */
+  char sets[2][16];             /* the boot control sets */
+  int n_sets;                   /* -1: not looked up yet */
 } plan;
 
 static const tp_change *
@@ -263,13 +401,33 @@ plan_set (plan *p, const tp_setting *st, const char *path)
     return done < 0 ? -1 : 0;
   size_t node = 0;
   char *stored = NULL;
-  int got = ensure_key (p, path, &node, &stored);
+  int got;
+  if (st->existing_key) {       /* never created: look, do not plan */
+    got = planned_key (p, path, TP_CHANGE_CREATE_KEY) ? TP_ABSENT
+          : (int) tp_hive_find_key (p->hv, path, &node, &stored, p->res);
+    if (got == TP_ABSENT)
+      return 0;
+  } else
+    got = ensure_key (p, path, &node, &stored);
   int rc = got < 0 ? -1 : 0;
   tp_value absent = { 0 };
-  if (got == TP_ABSENT)   /* in a key to create: its values go in the settings' order */
+  size_t before = p->res->n_changes;
+  if (got == TP_ABSENT && st->existing_key)
+    ;                           /* only where the key is */
+  else if (got == TP_ABSENT)   /* in a key to create: its values go in the settings' order */
     rc = tp_result_add_change (p->res, path, st->name, &absent, &st->value);
   else if (got == TP_FOUND)
     rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, st->position, p->res);
+  const tp_value *old = rc == 0 && p->res->n_changes > before
+                        ? &p->res->changes[before].old_value : NULL;
+  if (old && old->present && old->type != st->value.type && st->value.type == 4)
+    tp_result_warn (p->res, "%s\\%s is %s, replacing it with REG_DWORD %u", stored, st->name,
+                    tp_reg_type_name (old->type), (unsigned) st->value.data[0] |
+                    (unsigned) st->value.data[1] << 8 | (unsigned) st->value.data[2] << 16 |
+                    (unsigned) st->value.data[3] << 24);
+  else if (old && old->present && old->type != st->value.type)
+    tp_result_warn (p->res, "%s\\%s is %s, replacing it with %s", stored, st->name,
+                    tp_reg_type_name (old->type), tp_reg_type_name (st->value.type));
   free (stored);
   return rc;
 }
@@ -312,11 +470,12 @@ plan_delete_key (plan *p, const char *path)
   return rc;
 }
 
+/* One .reg setting at `path` (its key, placed). */
 static int
-plan_one (plan *p, const tp_setting *st, const char *prefix)
+plan_one (plan *p, const tp_setting *st, const char *key)
 {
-  char *path = NULL;
-  if (asprintf (&path, "%s%s", prefix, st->key) < 0)
+  char *path = strdup (key);
+  if (!path)
     return tp_result_fail (p->res, "out of memory");
   size_t len = strlen (path);
   while (len > 0 && path[len - 1] == '\\')      /* "\" is the root: "" */
@@ -343,29 +502,226 @@ plan_one (plan *p, const tp_setting *st, const char *prefix)
   return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Conditions                                                         */
+
+#define CURRENT_VERSION "\\Microsoft\\Windows NT\\CurrentVersion"
+
+/* A REG_SZ of decimal digits: its number, or 0. */
+static unsigned
+string_number (const tp_value *v)
+{
+  if (!v->present || (v->type != 1 && v->type != 2) || v->len < 2)
+    return 0;
+  unsigned long n = 0;
+  size_t i = 0;
+  for (; i + 1 < v->len && v->data[i + 1] == 0 && v->data[i] >= '0' && v->data[i] <= '9'; i += 2)
+    if ((n = n * 10 + (v->data[i] - '0')) > 1000000)
+      return 0;
+  bool ends = i + 1 >= v->len || (v->data[i] == 0 && v->data[i + 1] == 0);
+  return i > 0 && ends ? (unsigned) n : 0;
+}
+
+/* The Windows build (SOFTWARE: CurrentBuildNumber, or CurrentBuild)
+ * into res->windows_build; -1 when a record on the way is damaged. */
+static int
+read_build (plan *p)
+{
+  p->build_known = -1;
+  size_t node;
+  tp_lookup got = tp_hive_find_key (p->hv, CURRENT_VERSION, &node, NULL, p->res);
+  if (got != TP_FOUND)
+    return got == TP_DAMAGED ? -1 : 0;
+  static const char *const names[] = { "CurrentBuildNumber", "CurrentBuild" };
+  for (size_t i = 0; i < 2 && p->build_known < 0; i++) {
+    tp_value v = { 0 };
+    if (tp_hive_get_value (p->hv, node, names[i], &v, NULL, NULL, p->res) < 0)
+      return -1;
+    if ((p->res->windows_build = string_number (&v)) > 0)
+      p->build_known = 1;
+    tp_value_free (&v);
+  }
+  return 0;
+}
+
+/* 1 when st's build range and needed key hold in the hive, 0 when not
+ * (said, for a value that depends on a build nobody can read), -1 on
+ * error. */
+static int
+holds (plan *p, const tp_setting *st)
+{
+  if (st->build_from || st->build_below) {
+    if (p->build_known == 0 && read_build (p) < 0)
+      return -1;
+    if (p->build_known < 0) {
+      if (st->kind == TP_SETTING_REG)
+        tp_result_warn (p->res, "the Windows build is unknown (no CurrentBuildNumber under %s): "
+                        "%s\\%s is not set, it depends on the build (%s)", CURRENT_VERSION,
+                        st->key, st->name, st->where);
+      return 0;
+    }
+    unsigned build = p->res->windows_build;
+    if ((st->build_from && build < st->build_from) || (st->build_below && build >= st->build_below))
+      return 0;
+  }
+  if (!st->needs_key)
+    return 1;
+  size_t node;
+  tp_lookup got = tp_hive_find_key (p->hv, st->needs_key, &node, NULL, p->res);
+  return got == TP_DAMAGED ? -1 : got == TP_FOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* Every kind of setting                                              */
+
+/* Warn st->text when no subkey of st->key begins with st->name. */
+static int
+plan_update_check (plan *p, const tp_setting *st)
+{
+  size_t node, n = 0;
+  tp_lookup got = tp_hive_find_key (p->hv, st->key, &node, NULL, p->res);
+  if (got == TP_DAMAGED)
+    return -1;
+  size_t *children = got == TP_FOUND ? tp_hive_children (p->hv, node, &n) : NULL;
+  if (got == TP_FOUND && n == (size_t) -1)
+    return tp_result_fail (p->res, "cannot list %s: its subkey list is damaged", st->key);
+  bool installed = false;
+  for (size_t i = 0; i < n && !installed; i++) {
+    char *name = tp_hive_key_name (p->hv, children[i]);
+    if (!name) {
+      free (children);
+      return tp_result_fail (p->res, "cannot read a key name under %s", st->key);
+    }
+    size_t k = tp_regf_name_prefix (name, st->name);
+    installed = k != (size_t) -1;
+    free (name);
+  }
+  free (children);
+  if (!installed)
+    tp_result_warn (p->res, "%s", st->text);
+  return 0;
+}
+
+static int
+boot_control_sets (plan *p)
+{
+  if (p->n_sets < 0)
+    p->n_sets = tp_control_sets_to_boot (p->hv, p->sets, p->res);
+  return p->n_sets;
+}
+
+/* Settings planned together, to keep the order of their changes: the
+ * values of one .NET branch's version keys, version key by version
+ * key; the services, control set by control set. */
+static size_t
+group_size (const tp_setting *items, size_t n)
+{
+  size_t k = 1;
+  if (items[0].kind == TP_SETTING_SERVICE_START)
+    while (k < n && items[k].kind == TP_SETTING_SERVICE_START)
+      k++;
+  else if (items[0].every_version_key)
+    while (k < n && items[k].every_version_key && items[k].hive == items[0].hive &&
+           tp_regf_name_casecmp (items[k].key, items[0].key) == 0)
+      k++;
+  return k;
+}
+
+static int
+plan_services (plan *p, const tp_setting *group, size_t n)
+{
+  int n_sets = boot_control_sets (p);
+  if (n_sets < 0)
+    return -1;
+  for (int k = 0; k < n_sets; k++)
+    for (size_t i = 0; i < n; i++) {
+      const char *service = strrchr (group[i].key, '\\') + 1;   /* \Services\NAME */
+      int ok = holds (p, &group[i]);
+      if (ok < 0 || (ok && tp_service_plan_start (p->hv, p->sets[k], service, p->res) < 0))
+        return -1;
+    }
+  return 0;
+}
+
+static int
+plan_version_keys (plan *p, const tp_setting *group, size_t n)
+{
+  char **versions;
+  size_t n_versions;
+  if (tp_netfx_version_keys (p->hv, group[0].key, &versions, &n_versions, p->res) < 0)
+    return -1;
+  int rc = 0;
+  for (size_t v = 0; rc == 0 && v < n_versions; v++) {
+    char *path = NULL;
+    if (asprintf (&path, "%s\\%s", group[0].key, versions[v]) < 0)
+      rc = tp_result_fail (p->res, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      int ok = holds (p, &group[i]);
+      rc = ok < 0 ? -1 : ok ? plan_one (p, &group[i], path) : 0;
+    }
+    free (path);
+  }
+  for (size_t v = 0; v < n_versions; v++)
+    free (versions[v]);
+  free (versions);
+  return rc;
+}
+
+/* A .reg setting: at its key, or in each boot control set. */
+static int
+plan_reg (plan *p, const tp_setting *st)
+{
+  int ok = holds (p, st);
+  if (ok <= 0)
+    return ok;
+  if (!st->boot_control_sets)
+    return plan_one (p, st, st->key);
+  int n_sets = boot_control_sets (p);
+  for (int k = 0; k < n_sets; k++) {
+    char *path = NULL;
+    if (asprintf (&path, "\\%s%s", p->sets[k], st->key) < 0)
+      return tp_result_fail (p->res, "out of memory");
+    int rc = plan_one (p, st, path);
+    free (path);
+    if (rc < 0)
+      return -1;
+  }
+  return n_sets < 0 ? -1 : 0;
+}
+
+static int
+plan_group (plan *p, const tp_setting *group, size_t n)
+{
+  int ok;
+  switch (group[0].kind) {
+  case TP_SETTING_SERVICE_START:
+    return plan_services (p, group, n);
+  case TP_SETTING_REG:
+    return group[0].every_version_key ? plan_version_keys (p, group, n) : plan_reg (p, group);
+  case TP_SETTING_NETFX_CHECK:
+    ok = holds (p, group);
+    return ok <= 0 ? ok : tp_netfx_check (p->hv, p->res);
+  case TP_SETTING_UPDATE_CHECK:
+    ok = holds (p, group);
+    return ok <= 0 ? ok : plan_update_check (p, group);
+  case TP_SETTING_NOTE:
+    ok = holds (p, group);
+    if (ok > 0)
+      tp_result_warn (p->res, "%s", group->text);
+    return ok < 0 ? -1 : 0;
+  }
+  return 0;
+}
+
 int
 tp_settings_plan (const tp_settings *s, tp_hive *hv, tp_result *res)
 {
-  plan p = { .res = res, .hv = hv };
-  char sets[2][16];
-  int n_sets = -1;              /* looked up when a setting needs them */
-  for (size_t i = 0; i < s->n; i++) {
-    const tp_setting *st = &s->items[i];
-    if (st->hive != tp_hive_kind_of (hv))
-      continue;
-    if (!st->boot_control_sets) {
-      if (plan_one (&p, st, "") < 0)
-        return -1;
-      continue;
-    }
-    if (n_sets < 0 && (n_sets = tp_control_sets_to_boot (hv, sets, res)) < 0)
+  plan p = { .res = res, .hv = hv, .n_sets = -1 };
+  for (size_t i = 0; i < s->n; ) {
+    size_t n = group_size (s->items + i, s->n - i);
+    if (s->items[i].hive == tp_hive_kind_of (hv) && plan_group (&p, s->items + i, n) < 0)
       return -1;
-    for (int k = 0; k < n_sets; k++) {
-      char prefix[40];
-      snprintf (prefix, sizeof prefix, "\\%s", sets[k]);
-      if (plan_one (&p, st, prefix) < 0)
-        return -1;
-    }
+    i += n;
   }
   return 0;
 }

@@ -1,4 +1,5 @@
-/* tlspatch: the .NET rules of KB 4033999 (SOFTWARE hive). */
+/* tlspatch: .NET Framework in a SOFTWARE hive: version keys and the
+ * installed release (the rules themselves are in profiles.c). */
 #ifndef TLSPATCH_NETFX_H
 #define TLSPATCH_NETFX_H
 
@@ -18,9 +19,16 @@ bool tp_netfx_is_version_key (const char *name);
 /* "4.7.2" for a Release number, NULL below 4.5. */
 const char *tp_netfx_version_name (long release);
 
-/* Plan SchUseStrongCrypto=1 (and SystemDefaultTlsVersions=1 when asked)
- * under every version key of both .NETFramework branches, and read the
- * installed .NET 4.x Release. Returns -1 on error (recorded in res). */
-int tp_netfx_plan (tp_hive *hv, const tp_options *opt, tp_result *res);
+/* The version keys of a .NETFramework branch (a path from the hive
+ * root), as the hive spells them, in its order: *names (malloc'd, each
+ * name too), none when the branch is absent. 0, or -1 when it cannot be
+ * read (recorded in res). */
+int tp_netfx_version_keys (tp_hive *hv, const char *branch, char ***names, size_t *n,
+                           tp_result *res);
+
+/* KB 4033999's checks: read the installed .NET 4.x Release (a warning
+ * below 4.6, res->dotnet_too_old) and warn when there is no
+ * .NETFramework key or no version key to set. -1 on error. */
+int tp_netfx_check (tp_hive *hv, tp_result *res);
 
 #endif

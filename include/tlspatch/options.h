@@ -12,7 +12,7 @@ typedef enum {
   TP_MODE_RECOVER,            /* replay transaction logs only */
 } tp_mode;
 
-typedef struct {
+typedef struct tp_options_s {
   tp_mode mode;
   bool dry_run;               /* apply/revert: plan and report, write nothing */
   bool backup;                /* keep the original hive beside it */
@@ -22,8 +22,8 @@ typedef struct {
   const char **services;      /* service names (default: obengine) */
   size_t n_services;
   const char *undo_path;      /* apply: where to write the undo record; revert: what to read */
-  /* apply/check: the settings to make true (settings.h) instead of the
-   * KB 4033999 rules; NULL for those. */
+  /* apply/check: the settings to make true (settings.h: profiles and
+   * .reg files); NULL for the default profile, kb4033999. */
   const struct tp_settings_s *settings;
 } tp_options;
 
@@ -34,5 +34,9 @@ void tp_options_init (tp_options *opt);
  * Whether a hive is written also needs a plan that changes something:
  * tp_plan_writes. */
 bool tp_options_write (const tp_options *opt);
+
+/* True when the SYSTEM hive has something to do: a service to start,
+ * or settings for it (--no-service alone leaves it alone). */
+bool tp_options_want_system (const tp_options *opt);
 
 #endif

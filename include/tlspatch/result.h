@@ -86,6 +86,10 @@ typedef struct {
   long dotnet_release;
   bool dotnet_too_old;  /* KB 4033999 cause 1: .NET 4.6 or later is not installed */
 
+  /* SOFTWARE, when a rule asked: \Microsoft\Windows NT\CurrentVersion's
+   * CurrentBuildNumber (e.g. 7601), or 0 when unknown. */
+  unsigned windows_build;
+
   char *backup;         /* --backup: where the original was kept */
 
   /* A dirty hive replayed from its transaction logs (NULL: it was clean). */

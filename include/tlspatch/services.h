@@ -16,8 +16,10 @@
  * their count (1 or 2), or -1 with the reason in res. */
 int tp_control_sets_to_boot (tp_hive *hv, char names[2][16], tp_result *res);
 
-/* Plan Start 3 -> 2 for each service in each boot control set, so it
- * starts (with the new crypto settings) at the next boot. */
-int tp_services_plan (tp_hive *hv, const tp_options *opt, tp_result *res);
+/* Plan Start 3 -> 2 for `service` in `control_set`, so it starts (with
+ * the new settings) at the next boot; warn when it is not installed,
+ * disabled, or has another Start. -1 on error (in res). */
+int tp_service_plan_start (tp_hive *hv, const char *control_set, const char *service,
+                           tp_result *res);
 
 #endif

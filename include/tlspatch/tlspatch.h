@@ -10,6 +10,7 @@
 #include "tlspatch/hive.h"
 #include "tlspatch/netfx.h"
 #include "tlspatch/options.h"
+#include "tlspatch/profiles.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/regf.h"
 #include "tlspatch/report.h"

@@ -178,4 +178,31 @@ snapshot set.qcow2 qcow2 setreverted
 ok "settings on qcow2: revert exact (regfexport dumps of both hives)" \
   eval 'diff <(regf_dump setbefore/SOFTWARE) <(regf_dump setreverted/SOFTWARE) && diff <(regf_dump setbefore/SYSTEM) <(regf_dump setreverted/SYSTEM)'
 
+# --- --profile pci on a qcow2 image of Server 2008 R2 ---------------------------
+copy w2k8.qcow2 pci.qcow2
+snapshot pci.qcow2 qcow2 pcibefore
+P='\ControlSet001\Control\SecurityProviders\SCHANNEL\Protocols'
+run_tp check --json --profile pci pci.qcow2
+ok "pci on qcow2 (2008 R2): check before exit 3, build 7601, KB3140245 named" \
+  eval '[ $rc -eq 3 ] && [ "$(json_get .windows_build)" = 7601 ] && json_get ".warnings[]" | grep -q "KB3140245 is not installed"'
+run_tp apply --json --undo pciundo.reg --profile pci pci.qcow2
+ok "pci on qcow2: apply exit 0, patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+snapshot pci.qcow2 qcow2 pciafter
+ok "pci on qcow2: TLS 1.0 Server 0xffffffff -> 0, TLS 1.2 Client REG_SZ -> DWORD 1 (regfexport)" \
+  eval '[ "$(regf_value pciafter/SYSTEM "$P\\TLS 1.0\\Server" Enabled)" = "REG_DWORD_LITTLE_ENDIAN 0" ] &&
+        [ "$(regf_value pciafter/SYSTEM "$P\\TLS 1.2\\Client" Enabled)" = "REG_DWORD_LITTLE_ENDIAN 1" ]'
+ok "pci on qcow2: WinHttp DefaultSecureProtocols 0x800, both branches (regfexport)" \
+  eval '[ "$(regf_value pciafter/SOFTWARE "\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\WinHttp" DefaultSecureProtocols)" = "REG_DWORD_LITTLE_ENDIAN 2048" ] &&
+        [ "$(regf_value pciafter/SOFTWARE "\\Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\WinHttp" DefaultSecureProtocols)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]'
+run_tp check --profile pci pci.qcow2
+ok "pci on qcow2: check after apply exit 0" expect_rc 0
+cp --sparse=always pci.qcow2 pci.patched
+run_tp apply --json --profile pci pci.qcow2
+ok "pci on qcow2: second apply unchanged, the image byte-identical" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = unchanged ] && same_bytes pci.patched pci.qcow2'
+run_tp revert --undo pciundo.reg pci.qcow2
+snapshot pci.qcow2 qcow2 pcireverted
+ok "pci on qcow2: revert exact (regfexport dumps of both hives)" \
+  eval '[ $rc -eq 0 ] && diff <(regf_dump pcibefore/SOFTWARE) <(regf_dump pcireverted/SOFTWARE) && diff <(regf_dump pcibefore/SYSTEM) <(regf_dump pcireverted/SYSTEM)'
+
 done_testing

@@ -9,6 +9,7 @@
 #   hiber.img     raw, Windows with hiberfil.sys (hibernated / Fast Startup)
 #   dirty.img     raw, Windows whose SOFTWARE hive is dirty, no usable log
 #   recov.img     raw, Windows whose SOFTWARE hive is dirty with a valid .LOG1
+#   w2k8.qcow2    qcow2, Windows Server 2008 R2 (SCHANNEL half hardened by hand)
 # Writes DIR/status: "ok", or "unavailable: reason" (the tests then skip).
 set -u
 dir=$1
@@ -28,6 +29,8 @@ mk "$top_srcdir/fixtures/software-server2019.reg" SOFTWARE
 mk "$top_srcdir/fixtures/system.reg" SYSTEM
 mk "$top_srcdir/fixtures/software-32bit.reg" SOFTWARE.32
 mk --seq 5,4 "$top_srcdir/fixtures/software-server2019.reg" SOFTWARE.dirty
+mk "$top_srcdir/fixtures/software-2008r2.reg" SOFTWARE.08
+mk "$top_srcdir/fixtures/system-2008r2.reg" SYSTEM.08
 # A dirty SOFTWARE whose .LOG1 holds a newer state (a value only there).
 cp SOFTWARE SOFTWARE.new
 printf '%s\n' 'Windows Registry Editor Version 5.00' '' '[\Microsoft\Windows Azure Backup\Config]' \
@@ -37,20 +40,20 @@ hivexregedit --merge SOFTWARE.new fromlog.reg || exit 1
 # Windows leaves room past the last bin (hive files grow in 256 KiB
 # steps): so do the clean hives of the images, but for SOFTWARE.32 (in
 # two.img), which ends at its last bin: a new bin must grow the file.
-truncate -s 256K SOFTWARE SYSTEM || exit 1
+truncate -s 256K SOFTWARE SYSTEM SOFTWARE.08 SYSTEM.08 || exit 1
 "$top_builddir/tests/mkpe" cmd.exe || exit 1
 printf 'HIBR' >hiberfil.sys; head -c 4092 /dev/zero >>hiberfil.sys
 rm -rf sys32 && mkdir sys32 || exit 1
 for i in $(seq 1 600); do printf 'MZ%s\n' "$i" >"sys32/Module$i.dll"; done
 tar -C sys32 -cf sys32.tar . || exit 1
 
-install_windows () {   # DEVICE SOFTWARE-FILE
+install_windows () {   # DEVICE SOFTWARE-FILE [SYSTEM-FILE]
   cat <<EOS
 mkfs ntfs $1 label:Windows
 mount $1 /
 mkdir-p /Windows/System32/config
 upload $2 /Windows/System32/config/SOFTWARE
-upload SYSTEM /Windows/System32/config/SYSTEM
+upload ${3:-SYSTEM} /Windows/System32/config/SYSTEM
 upload cmd.exe /Windows/System32/cmd.exe
 EOS
 }
@@ -60,7 +63,7 @@ single_partition () {  # DEVICE
 
 rm -f ./*.img ./*.qcow2
 {
-  for img in win two nowin hiber dirty recov; do
+  for img in win two nowin hiber dirty recov w2k8; do
     echo "disk-create $img.img raw 64M"
     echo "add-drive $img.img format:raw"
   done
@@ -82,7 +85,9 @@ rm -f ./*.img ./*.qcow2
   echo "upload SOFTWARE /Windows/System32/config/SOFTWARE.LOG1"; echo umount-all
   single_partition /dev/sdf; install_windows /dev/sdf1 SOFTWARE.recov
   echo "upload SOFTWARE.recov.LOG1 /Windows/System32/config/SOFTWARE.LOG1"; echo umount-all
+  single_partition /dev/sdg; install_windows /dev/sdg1 SOFTWARE.08 SYSTEM.08; echo umount-all
 } >build.fish
 guestfish <build.fish >build.log 2>&1 || unavailable "guestfish could not build the images (see $dir/build.log)"
 qemu-img convert -f raw -O qcow2 win.img win.qcow2 || unavailable "qemu-img convert failed"
+qemu-img convert -f raw -O qcow2 w2k8.img w2k8.qcow2 && rm -f w2k8.img || unavailable "qemu-img convert failed"
 echo ok >status

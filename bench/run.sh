@@ -124,6 +124,9 @@ for r in $(seq "$REPS"); do
   fresh; t apply_settings_sw 0 "$tlspatch" apply -q --settings "$settings" "$work/SOFTWARE"
   [ "$r" = 1 ] && { "$tlspatch" check -q --settings "$settings" "$work/SOFTWARE" || die "settings not applied"; }
   fresh; t dd_sw2 0 dd if="$work/SOFTWARE" of="$work/T" bs=1M conv=fsync
+  fresh; t apply_pci_sw 0 "$tlspatch" apply -q --profile pci "$work/SOFTWARE"
+  [ "$r" = 1 ] && { "$tlspatch" check -q --profile pci "$work/SOFTWARE" || die "profile pci not applied"; }
+  fresh; t dd_sw3 0 dd if="$work/SOFTWARE" of="$work/T" bs=1M conv=fsync
   fresh; t apply_pair 0 "$tlspatch" apply -q "$work/SOFTWARE" "$work/SYSTEM"
   [ "$r" = 1 ] && compliant "$work/SOFTWARE" "$work/SYSTEM"
   t noop_pair 0 "$tlspatch" apply -q "$work/SOFTWARE" "$work/SYSTEM"
@@ -142,6 +145,8 @@ for r in $(seq "$IMG_REPS"); do
   [ "$r" = 1 ] && compliant "$one"
   cp --sparse=always "$cache/win.img" "$one"; sync; t img_apply_settings 0 "$tlspatch" apply -q --settings "$settings" "$one"
   [ "$r" = 1 ] && { "$tlspatch" check -q --settings "$settings" "$one" || die "settings not applied to the image"; }
+  cp --sparse=always "$cache/win.img" "$one"; sync; t img_apply_pci 0 "$tlspatch" apply -q --profile pci "$one"
+  [ "$r" = 1 ] && { "$tlspatch" check -q --profile pci "$one" || die "profile pci not applied to the image"; }
   cp --sparse=always "$cache/win.img" "$one"; sync; t img_check "0 3" "$tlspatch" check -q "$one"
   cp --sparse=always "$cache/win.img" "$one"; sync; t img_vwr 0 bash "$bench/virt-win-reg.sh" "$one" raw
   [ "$r" = 1 ] && compliant "$one"
@@ -178,6 +183,8 @@ rows () {
   row "1. hive file" "dd if=SOFTWARE of=T bs=1M conv=fsync" dd_sw
   row "1. hive file" "tlspatch apply --settings settings.reg SOFTWARE (creates 21 keys)" apply_settings_sw
   row "1. hive file" "dd (again, beside the settings run)" dd_sw2
+  row "1. hive file" "tlspatch apply --profile pci SOFTWARE" apply_pci_sw
+  row "1. hive file" "dd (again, beside the pci run)" dd_sw3
   row "1. hive pair" "tlspatch apply SOFTWARE SYSTEM" apply_pair
   row "1. hive pair" "bench/hivex-tools.sh SOFTWARE SYSTEM" hivex_pair
   row "1. hive pair" "dd (both files, conv=fsync)" dd_pair
@@ -185,6 +192,7 @@ rows () {
   row "2. hive pair" "tlspatch apply SOFTWARE SYSTEM (already patched)" noop_pair
   row "3. one image" "tlspatch apply win.img" img_apply
   row "3. one image" "tlspatch apply --settings settings.reg win.img (creates 36 keys)" img_apply_settings
+  row "3. one image" "tlspatch apply --profile pci win.img (creates 11 keys, 34 values)" img_apply_pci
   row "3. one image" "tlspatch check win.img" img_check
   row "3. one image" "bench/virt-win-reg.sh win.img raw" img_vwr
   row "3. one image" "tlspatch apply win.qcow2" img_apply_qcow2
@@ -192,11 +200,12 @@ rows () {
   row "4. $NIMG images" "tlspatch apply --share-appliance $NIMG IMG x$NIMG" fleet_share
   row "4. $NIMG images" "bench/virt-win-reg.sh IMG raw, x$NIMG, $VWR_JOBS at a time" fleet_vwr
 }
-for n in apply_sw dd_sw apply_settings_sw dd_sw2 img_apply_settings apply_pair noop_pair check_pair hivex_pair dd_pair img_apply img_check img_vwr img_apply_qcow2 fleet_j2 fleet_share fleet_vwr; do
+for n in apply_sw dd_sw apply_settings_sw dd_sw2 apply_pci_sw dd_sw3 img_apply_pci img_apply_settings apply_pair noop_pair check_pair hivex_pair dd_pair img_apply img_check img_vwr img_apply_qcow2 fleet_j2 fleet_share fleet_vwr; do
   eval "m_$n=\$(med $n)"; done
 rss_sw_mb=$(maxrss apply_sw)
 rss_limit_mb=$(awk -v s="$swsize" 'BEGIN{printf "%.0f", 1.3*s/1048576+16}')
 r_dd=$(div "$m_apply_sw" "$m_dd_sw"); r_set=$(div "$m_apply_settings_sw" "$m_dd_sw2")
+r_pci=$(div "$m_apply_pci_sw" "$m_dd_sw3"); r_img_pci=$(div "$m_img_apply_pci" "$m_img_apply")
 r_img_set=$(div "$m_img_apply_settings" "$m_img_apply"); r_hivex=$(div "$m_hivex_pair" "$m_apply_pair")
 r_check=$(div "$m_apply_pair" "$m_check_pair"); r_noop=$(div "$m_apply_pair" "$m_noop_pair")
 r_vwr=$(div "$m_img_vwr" "$m_img_apply"); r_vwr_check=$(div "$m_img_vwr" "$m_img_check")
@@ -253,6 +262,8 @@ Per image in case 4: -j 2 ${per_j2} s, --share-appliance $NIMG ${per_share} s, v
 | apply on a hive file vs dd with fsync | ${r_dd}x dd | <= 1.5x | $(yes "$r_dd" le 1.5) |
 | apply --settings (21 keys created in SOFTWARE) vs dd with fsync | ${r_set}x dd | <= 1.5x | $(yes "$r_set" le 1.5) |
 | one image: apply --settings (36 keys created) vs KB-only apply | ${r_img_set}x | <= 1.10x | $(yes "$r_img_set" le 1.10) |
+| apply --profile pci on SOFTWARE (build 17763: kb4033999 + SystemDefaultTlsVersions) vs dd with fsync | ${r_pci}x dd | <= 1.5x | $(yes "$r_pci" le 1.5) |
+| one image: apply --profile pci (SOFTWARE+SYSTEM) vs KB-only apply | ${r_img_pci}x | <= 1.10x | $(yes "$r_img_pci" le 1.10) |
 | apply vs hivex tools script (SOFTWARE+SYSTEM) | ${r_hivex}x faster | >= 3x | $(yes "$r_hivex" ge 3) |
 | apply peak RSS (SOFTWARE alone) | ${rss_sw_mb} MiB | <= 1.3 x $(mb "$swsize") + 16 MiB = ${rss_limit_mb} MiB | $(yes "$rss_sw_mb" le "$rss_limit_mb") |
 | check vs apply | ${r_check}x faster | >= 5x | $(yes "$r_check" ge 5) |

@@ -192,7 +192,7 @@ rows () {
   row "2. hive pair" "tlspatch apply SOFTWARE SYSTEM (already patched)" noop_pair
   row "3. one image" "tlspatch apply win.img" img_apply
   row "3. one image" "tlspatch apply --settings settings.reg win.img (creates 36 keys)" img_apply_settings
-  row "3. one image" "tlspatch apply --profile pci win.img (creates 11 keys, 34 values)" img_apply_pci
+  row "3. one image" "tlspatch apply --profile pci win.img (creates 18 keys, 29 values)" img_apply_pci
   row "3. one image" "tlspatch check win.img" img_check
   row "3. one image" "bench/virt-win-reg.sh win.img raw" img_vwr
   row "3. one image" "tlspatch apply win.qcow2" img_apply_qcow2

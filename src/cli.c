@@ -9,7 +9,7 @@
 
 #include "tlspatch/run.h"
 
-static const char usage_text[] =
+static const char usage_head[] =
   "Usage:\n"
   "  tlspatch apply  [OPTIONS] TARGET...   make the profiles' settings true\n"
   "                                        (default: KB 4033999, .NET strong crypto)\n"
@@ -30,8 +30,11 @@ static const char usage_text[] =
   "                          revert: the record to restore\n"
   "  --backup                keep the original hive as HIVE.tlspatch-bak\n"
   "  --profile NAME          apply/check: make a profile's settings true (repeatable;\n"
-  "                          default kb4033999 when neither --profile nor --settings):\n"
-  "%s"
+  "                          default kb4033999 when neither --profile nor --settings):\n";
+
+/* (the profiles are listed here) */
+
+static const char usage_tail[] =
   "  --settings FILE         apply/check: make the settings of a .reg file true\n"
   "                          (repeatable; HKLM\\SOFTWARE and HKLM\\SYSTEM,\n"
   "                          CurrentControlSet = the boot control sets); combines\n"
@@ -115,12 +118,23 @@ print_usage (void)
 {
   size_t n;
   const tp_profile *const *all = tp_profiles (&n);
-  char list[1024] = "";
-  size_t used = 0;
-  for (size_t i = 0; i < n && used < sizeof list; i++)
-    used += (size_t) snprintf (list + used, sizeof list - used, "                            %-10s %s\n",
-                               all[i]->name, all[i]->brief);
-  printf (usage_text, list);
+  fputs (usage_head, stdout);
+  for (size_t i = 0; i < n; i++)
+    printf ("                            %-10s %s\n", all[i]->name, all[i]->brief);
+  fputs (usage_tail, stdout);
+}
+
+/* The profile called `name`; NULL after a usage error saying so. */
+static const tp_profile *
+find_profile (const char *name)
+{
+  const tp_profile *p = tp_profile_find (name);
+  if (!p) {
+    char msg[160];
+    snprintf (msg, sizeof msg, "no profile '%.64s' (see 'tlspatch profiles')", name);
+    usage_error (msg);
+  }
+  return p;
 }
 
 /* `tlspatch profiles [NAME]`. */
@@ -130,12 +144,9 @@ show_profiles (int argc, char **argv)
   if (argc > 1)
     return usage_error ("profiles takes at most one NAME");
   if (argc == 1) {
-    const tp_profile *p = tp_profile_find (argv[0]);
-    if (!p) {
-      char msg[160];
-      snprintf (msg, sizeof msg, "no profile '%.64s' (see 'tlspatch profiles')", argv[0]);
-      return usage_error (msg);
-    }
+    const tp_profile *p = find_profile (argv[0]);
+    if (!p)
+      return TP_EXIT_USAGE;
     tp_profile_write (stdout, p);
     return TP_EXIT_OK;
   }
@@ -225,11 +236,8 @@ parse_args (int argc, char **argv, cli *c)
     case OPT_NO_RECOVER: c->opt.no_recover = true; break;
     case OPT_SETTINGS: c->settings_files[c->n_settings_files++] = optarg; break;
     case OPT_PROFILE:
-      if (!(c->profiles[c->n_profiles++] = tp_profile_find (optarg))) {
-        char msg[160];
-        snprintf (msg, sizeof msg, "no profile '%.64s' (see 'tlspatch profiles')", optarg);
-        return usage_error (msg);
-      }
+      if (!(c->profiles[c->n_profiles++] = find_profile (optarg)))
+        return TP_EXIT_USAGE;
       break;
     case OPT_FORMAT:
       if (strcmp (optarg, "raw") && strcmp (optarg, "qcow2") && strcmp (optarg, "vmdk") &&

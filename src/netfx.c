@@ -13,8 +13,6 @@
 
 #include "tlspatch/netfx.h"
 
-#define NETFX_64 "\\Microsoft\\.NETFramework"
-#define NETFX_32 "\\Wow6432Node\\Microsoft\\.NETFramework"
 #define NDP_V4_FULL "\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full"
 
 bool
@@ -140,17 +138,17 @@ tp_netfx_check (tp_hive *hv, tp_result *res)
   if (read_release (hv, res) < 0)
     return -1;
   size_t node;
-  tp_lookup got = tp_hive_find_key (hv, NETFX_64, &node, NULL, res);
+  tp_lookup got = tp_hive_find_key (hv, TP_NETFX_64, &node, NULL, res);
   if (got == TP_DAMAGED)
     return -1;
   if (got == TP_ABSENT)
-    tp_result_warn (res, "no %s key: .NET Framework does not seem to be installed", NETFX_64);
+    tp_result_warn (res, "no %s key: .NET Framework does not seem to be installed", TP_NETFX_64);
   /* 32-bit Windows has no Wow6432Node: that is normal, not a warning. */
-  long n64 = count_versions (hv, NETFX_64, res), n32 = n64 < 0 ? -1 : count_versions (hv, NETFX_32, res);
+  long n64 = count_versions (hv, TP_NETFX_64, res), n32 = n64 < 0 ? -1 : count_versions (hv, TP_NETFX_32, res);
   if (n32 < 0)
     return -1;
   if (n64 + n32 == 0)
     tp_result_warn (res, "no .NET version keys (v<major>.<minor>...) under %s or %s: "
-                    "nothing to set", NETFX_64, NETFX_32);
+                    "nothing to set", TP_NETFX_64, TP_NETFX_32);
   return 0;
 }

@@ -3,12 +3,13 @@
  * reference notes, summed up in the README's "PCI TLS hardening". */
 #include <string.h>
 
+#include "tlspatch/netfx.h"
 #include "tlspatch/profiles.h"
 
 #define SW "HKEY_LOCAL_MACHINE\\SOFTWARE"
 #define SYS "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet"
-#define NETFX_64 SW "\\Microsoft\\.NETFramework"
-#define NETFX_32 SW "\\Wow6432Node\\Microsoft\\.NETFramework"
+#define NETFX_64 SW TP_NETFX_64
+#define NETFX_32 SW TP_NETFX_32
 #define WINHTTP "Microsoft\\Windows\\CurrentVersion\\Internet Settings\\WinHttp"
 #define PROTOCOLS SYS "\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\"
 

@@ -96,17 +96,39 @@ key_within (const char *k, const char *top)
   return n != (size_t) -1 && (k[n] == '\0' || k[n] == '\\');
 }
 
-/* Can a's key be b's? A key of every version key of a branch is any
- * "BRANCH\\vN.N" (netfx.h). */
+/* True when key `k` is one of the version keys of branch `b`
+ * ("B\\vN.N", netfx.h), or lies under one when `below` is true. */
+static bool
+version_key_of (const char *k, const char *b, bool below)
+{
+  size_t n = tp_regf_name_prefix (k, b);
+  if (n == (size_t) -1 || k[n] != '\\')
+    return false;
+  const char *name = k + n + 1, *end = strchr (name, '\\');
+  if (end && !below)
+    return false;
+  char *own = strndup (name, end ? (size_t) (end - name) : strlen (name));
+  bool is = own && tp_netfx_is_version_key (own);
+  free (own);
+  return is;
+}
+
+/* Can a's key be b's? A setting of every version key of a branch is
+ * at any "BRANCH\\vN.N". */
 static bool
 same_key (const tp_setting *a, const tp_setting *b)
 {
   if (a->every_version_key == b->every_version_key)
     return tp_regf_name_casecmp (a->key, b->key) == 0;
   const tp_setting *pattern = a->every_version_key ? a : b, *plain = a->every_version_key ? b : a;
-  size_t n = tp_regf_name_prefix (plain->key, pattern->key);
-  return n != (size_t) -1 && plain->key[n] == '\\' && !strchr (plain->key + n + 1, '\\') &&
-         tp_netfx_is_version_key (plain->key + n + 1);
+  return version_key_of (plain->key, pattern->key, false);
+}
+
+/* Does deleting key `top` take away what `s` writes? */
+static bool
+deletes (const char *top, const tp_setting *s)
+{
+  return key_within (s->key, top) || (s->every_version_key && version_key_of (top, s->key, true));
 }
 
 static bool
@@ -133,9 +155,9 @@ contradict (const tp_setting *a, const tp_setting *b)
     return same_key (a, b) && tp_regf_name_casecmp (a->name, b->name) == 0 &&
            (a->op != b->op || !tp_value_equal (&a->value, &b->value));
   if (a->op == TP_REG_DELETE_KEY && b->op != TP_REG_DELETE_KEY)
-    return key_within (b->key, a->key);
+    return deletes (a->key, b);
   if (b->op == TP_REG_DELETE_KEY && a->op != TP_REG_DELETE_KEY)
-    return key_within (a->key, b->key);
+    return deletes (b->key, a);
   return false;
 }
 
@@ -225,11 +247,19 @@ same_text (const char *a, const char *b)
   return a == b || (a && b && strcmp (a, b) == 0);
 }
 
+/* Registry names compare case-insensitively (--service obengine and
+ * --service OBENGINE are one service). */
+static bool
+same_name (const char *a, const char *b)
+{
+  return a == b || (a && b && tp_regf_name_casecmp (a, b) == 0);
+}
+
 static bool
 same_setting (const tp_setting *a, const tp_setting *b)
 {
-  return a->kind == b->kind && a->op == b->op && same_place (a, b) && same_text (a->key, b->key) &&
-         same_text (a->name, b->name) && tp_value_equal (&a->value, &b->value) &&
+  return a->kind == b->kind && a->op == b->op && same_place (a, b) && same_name (a->key, b->key) &&
+         same_name (a->name, b->name) && tp_value_equal (&a->value, &b->value) &&
          same_text (a->text, b->text) && a->every_version_key == b->every_version_key &&
          a->existing_key == b->existing_key && same_text (a->needs_key, b->needs_key) &&
          a->build_from == b->build_from && a->build_below == b->build_below;
@@ -320,6 +350,7 @@ tp_settings_touch (const tp_settings *s, tp_hive_kind kind)
 typedef struct {
   tp_result *res;
   tp_hive *hv;
+  bool restore;                 /* tp_settings.restore */
   int build_known;              /* 0 not read yet, 1 known (res->windows_build), -1 unknown */
   char sets[2][16];             /* the boot control sets */
   int n_sets;                   /* -1: not looked up yet */
@@ -412,13 +443,11 @@ plan_set (plan *p, const tp_setting *st, const char *path)
   int rc = got < 0 ? -1 : 0;
   tp_value absent = { 0 };
   size_t before = p->res->n_changes;
-  if (got == TP_ABSENT && st->existing_key)
-    ;                           /* only where the key is */
-  else if (got == TP_ABSENT)   /* in a key to create: its values go in the settings' order */
+  if (got == TP_ABSENT)   /* in a key to create: its values go in the settings' order */
     rc = tp_result_add_change (p->res, path, st->name, &absent, &st->value);
   else if (got == TP_FOUND)
     rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, st->position, p->res);
-  const tp_value *old = rc == 0 && p->res->n_changes > before
+  const tp_value *old = rc == 0 && !p->restore && p->res->n_changes > before
                         ? &p->res->changes[before].old_value : NULL;
   if (old && old->present && old->type != st->value.type && st->value.type == 4)
     tp_result_warn (p->res, "%s\\%s is %s, replacing it with REG_DWORD %u", stored, st->name,
@@ -544,12 +573,19 @@ read_build (plan *p)
   return 0;
 }
 
-/* 1 when st's build range and needed key hold in the hive, 0 when not
- * (said, for a value that depends on a build nobody can read), -1 on
- * error. */
+/* 1 when st's needed key and build range hold in the hive, 0 when not
+ * (said, for a value or check that depends on a build nobody can read),
+ * -1 on error. The needed key is looked up in the hive as it is (the
+ * profiles' needed keys are never keys a plan creates). */
 static int
 holds (plan *p, const tp_setting *st)
 {
+  if (st->needs_key) {
+    size_t node;
+    tp_lookup got = tp_hive_find_key (p->hv, st->needs_key, &node, NULL, p->res);
+    if (got != TP_FOUND)
+      return got == TP_DAMAGED ? -1 : 0;
+  }
   if (st->build_from || st->build_below) {
     if (p->build_known == 0 && read_build (p) < 0)
       return -1;
@@ -558,17 +594,16 @@ holds (plan *p, const tp_setting *st)
         tp_result_warn (p->res, "the Windows build is unknown (no CurrentBuildNumber under %s): "
                         "%s\\%s is not set, it depends on the build (%s)", CURRENT_VERSION,
                         st->key, st->name, st->where);
+      else if (st->kind == TP_SETTING_UPDATE_CHECK)
+        tp_result_warn (p->res, "the Windows build is unknown: whether %s must be installed was "
+                        "not checked (%s)", st->name, st->where);
       return 0;
     }
     unsigned build = p->res->windows_build;
     if ((st->build_from && build < st->build_from) || (st->build_below && build >= st->build_below))
       return 0;
   }
-  if (!st->needs_key)
-    return 1;
-  size_t node;
-  tp_lookup got = tp_hive_find_key (p->hv, st->needs_key, &node, NULL, p->res);
-  return got == TP_DAMAGED ? -1 : got == TP_FOUND;
+  return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -716,7 +751,7 @@ plan_group (plan *p, const tp_setting *group, size_t n)
 int
 tp_settings_plan (const tp_settings *s, tp_hive *hv, tp_result *res)
 {
-  plan p = { .res = res, .hv = hv, .n_sets = -1 };
+  plan p = { .res = res, .hv = hv, .restore = s->restore, .n_sets = -1 };
   for (size_t i = 0; i < s->n; ) {
     size_t n = group_size (s->items + i, s->n - i);
     if (s->items[i].hive == tp_hive_kind_of (hv) && plan_group (&p, s->items + i, n) < 0)

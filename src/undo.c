@@ -270,6 +270,7 @@ add_record (tp_undo_doc *doc, const tp_reg_file *f, const tp_reg_entry *entries,
   *rec = (undo_record) { .target = target ? strdup (target) : NULL };
   tp_reg_file slice = { .path = f->path, .version = f->version,
                         .entries = (tp_reg_entry *) entries, .n = n };
+  rec->settings.restore = true;
   if (tp_settings_add_reg (&rec->settings, &slice, why, whylen) != 0)
     return -1;
   rec->kind = rec->settings.n ? rec->settings.items[0].hive : TP_HIVE_UNKNOWN;

@@ -81,7 +81,9 @@ ok "2008 R2: second apply writes nothing (bytes and mtime)" \
   eval '[ $rc -eq 0 ] && same_file_state patched08.hive SOFTWARE && same_file_state patchedsys08.hive SYSTEM'
 ok "2008 R2: the undo record deletes the created SCHANNEL keys from their top" \
   eval 'grep -qx "\[-HKEY_LOCAL_MACHINE\\\\SYSTEM\\\\ControlSet001\\\\Control\\\\SecurityProviders\\\\SCHANNEL\\\\Protocols\\\\SSL 3.0\]" undo08.reg'
-run_tp revert --undo undo08.reg SOFTWARE SYSTEM
+run_tp revert --json --undo undo08.reg SOFTWARE SYSTEM
+ok "2008 R2: revert puts the REG_SZ values back without calling it a replacement" \
+  eval '[ $rc -eq 0 ] && ! json_get ".warnings[]" | grep -q replacing'
 ok "2008 R2: revert exact (hivexregedit dumps of both hives)" \
   eval '[ $rc -eq 0 ] && diff <(export_reg orig08.hive) <(export_reg SOFTWARE) && diff <(export_reg origsys08.hive) <(export_reg SYSTEM)'
 run_tp check --profile pci SOFTWARE SYSTEM
@@ -160,6 +162,12 @@ ok "unknown build: what needs no build is set, WinHttp is not, and the warning n
   eval '[ $rc -eq 0 ] && [ "$(regf_value nobuild.hive "$WINHTTP" DefaultSecureProtocols)" = ABSENT ] &&
         [ "$(regf_value nobuild.hive "\\Microsoft\\.NETFramework\\v4.0.30319" SystemDefaultTlsVersions)" = "$(dword 1)" ] &&
         json_get ".warnings[]" | grep "Windows build is unknown" | grep -q "WinHttp.DefaultSecureProtocols"'
+grep -v '^"CurrentBuild' "$FIXTURES/software-32bit.reg" >nobuild32.reg
+"$MKHIVE" nobuild32.reg nobuild32.hive
+run_tp check --json --profile pci nobuild32.hive
+ok "unknown build: the KB3140245 check said not made; 32-bit: nothing said of Wow6432Node" \
+  eval 'json_get ".warnings[]" | grep -q "whether Package_for_KB3140245 must be installed was not checked" &&
+        ! json_get ".warnings[]" | grep -q Wow6432Node'
 fixture software-net452 old.hive
 run_tp apply --profile pci old.hive
 run_tp check --profile pci old.hive
@@ -193,6 +201,15 @@ run_tp check --json --profile pci --settings agree.reg c.hive csys.hive
 ok "pci + a .reg that agrees: combined, each value once" \
   eval '[ $rc -eq 3 ] && [ "$(json_get ".changes[] | select(.name == \"Enabled\") | .key" | grep -c "TLS 1.2.Client")" -eq 1 ] &&
         [ "$(json_get ".changes[] | select(.name == \"Tls\") | .key")" = "\\Contoso" ]'
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
+  '[-HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\.NETFramework\V4.0.30319\Sub]' >delv4.reg
+run_tp check --settings delv4.reg --profile kb4033999 c.hive
+ok "kb4033999 + a .reg deleting a key under a version key: usage error" \
+  eval '[ $rc -eq 2 ] && one_line_error delv4.reg:3 "a key deleted and written"'
+cp -p csys.hive csys.twice
+run_tp check --json --service obengine --service OBENGINE csys.twice
+ok "--service obengine --service OBENGINE: Start planned once per control set" \
+  test "$(json_get '.changes[] | select(.name == "Start") | .key' | wc -l)" -eq 1
 run_tp apply --json --profile pci --no-service c.hive csys.hive
 ok "pci --no-service: SCHANNEL set, obengine left manual" \
   eval '[ $rc -eq 0 ] && [ "$(regf_value csys.hive "$P\\TLS 1.0\\Client" Enabled)" = "$(dword 0)" ] &&

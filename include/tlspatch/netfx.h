@@ -8,6 +8,10 @@
 #include "tlspatch/hive.h"
 #include "tlspatch/options.h"
 
+/* The two .NETFramework branches, from the SOFTWARE hive's root. */
+#define TP_NETFX_64 "\\Microsoft\\.NETFramework"
+#define TP_NETFX_32 "\\Wow6432Node\\Microsoft\\.NETFramework"
+
 /* KB 4033999 cause 1: the minimum Release of .NET Framework 4.6. */
 #define TP_NETFX_MIN_RELEASE 393295L
 

@@ -61,6 +61,8 @@ typedef struct {
 typedef struct tp_settings_s {
   tp_setting *items;
   size_t n;
+  bool restore;                 /* an undo record: a value of another type is put back, not
+                                 * news (no "replacing it" warning) */
 } tp_settings;
 
 void tp_settings_free (tp_settings *s);   /* what s holds */

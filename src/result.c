@@ -7,7 +7,6 @@
 #include "tlspatch/options.h"
 #include "tlspatch/recover.h"
 #include "tlspatch/result.h"
-#include "tlspatch/settings.h"
 
 void
 tp_options_init (tp_options *opt)
@@ -24,12 +23,6 @@ bool
 tp_options_write (const tp_options *opt)
 {
   return opt->mode != TP_MODE_CHECK && !opt->dry_run;
-}
-
-bool
-tp_options_want_system (const tp_options *opt)
-{
-  return !opt->no_service || (opt->settings && tp_settings_touch (opt->settings, TP_HIVE_SYSTEM));
 }
 
 void

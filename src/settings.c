@@ -342,6 +342,12 @@ tp_settings_touch (const tp_settings *s, tp_hive_kind kind)
   return false;
 }
 
+bool
+tp_options_want_system (const tp_options *opt)
+{
+  return !opt->no_service || (opt->settings && tp_settings_touch (opt->settings, TP_HIVE_SYSTEM));
+}
+
 /* ------------------------------------------------------------------ */
 /* The plan                                                           */
 

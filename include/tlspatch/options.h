@@ -35,8 +35,4 @@ void tp_options_init (tp_options *opt);
  * tp_plan_writes. */
 bool tp_options_write (const tp_options *opt);
 
-/* True when the SYSTEM hive has something to do: a service to start,
- * or settings for it (--no-service alone leaves it alone). */
-bool tp_options_want_system (const tp_options *opt);
-
 #endif

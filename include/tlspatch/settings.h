@@ -91,6 +91,10 @@ int tp_settings_add_profile (tp_settings *s, const struct tp_profile *p,
 /* True when a setting is for hives of this kind. */
 bool tp_settings_touch (const tp_settings *s, tp_hive_kind kind);
 
+/* True when the SYSTEM hive has something to do: a service to start,
+ * or settings for it (--no-service alone leaves it alone). */
+bool tp_options_want_system (const struct tp_options_s *opt);
+
 /* Plan every setting of hv's kind into res. 0, or -1 (in res): a key on
  * the way is damaged, or a key to delete is the hive's root. */
 int tp_settings_plan (const tp_settings *s, tp_hive *hv, tp_result *res);

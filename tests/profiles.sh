@@ -102,18 +102,20 @@ ok "2008 R2 with KB3140245: WinHttp still set (build 7601), no KB3140245 warning
 
 # --- Server 2012 R2 ----------------------------------------------------------------
 fixture software-2012r2 s12.hive
-cp -p s12.hive s12.orig
-run_tp check --json --profile pci s12.hive
-ok "2012 R2: check exit 3, build 9600" eval '[ $rc -eq 3 ] && [ "$(json_get .windows_build)" = 9600 ]'
-run_tp apply --json --profile pci s12.hive
+fixture system sys12.hive
+run_tp check --json --profile pci s12.hive sys12.hive
+ok "2012 R2: check exit 3, build 9600" eval '[ $rc -eq 3 ] && [ "$(sw .windows_build)" = 9600 ]'
+run_tp apply --json --profile pci s12.hive sys12.hive
+ok "2012 R2: both patched, TLS 1.2 Server written explicitly (regfexport)" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get .status | sort -u)" = patched ] && [ "$(regf_value sys12.hive "$P\\TLS 1.2\\Server" Enabled)" = "$(dword 1)" ]'
 ok "2012 R2: WinHttp left alone (build 9600 has TLS 1.2), no KB3140245 warning" \
-  eval '[ $rc -eq 0 ] && [ "$(regf_value s12.hive "$WINHTTP" DefaultSecureProtocols)" = ABSENT ] &&
+  eval '[ "$(regf_value s12.hive "$WINHTTP" DefaultSecureProtocols)" = ABSENT ] &&
         [ "$(regf_value s12.hive "$WINHTTP32" DefaultSecureProtocols)" = ABSENT ] && ! json_get ".warnings[]" | grep -q KB3140245'
 ok "2012 R2: SystemDefaultTlsVersions 1 in the four v2/v4 keys (regfexport)" \
   eval '( for k in "\\Microsoft\\.NETFramework\\v2.0.50727" "\\Microsoft\\.NETFramework\\v4.0.30319" \
                 "\\Wow6432Node\\Microsoft\\.NETFramework\\v2.0.50727" "\\Wow6432Node\\Microsoft\\.NETFramework\\v4.0.30319"; do
           [ "$(regf_value s12.hive "$k" SystemDefaultTlsVersions)" = "$(dword 1)" ] || exit 1; done )'
-run_tp check --profile pci s12.hive
+run_tp check --profile pci s12.hive sys12.hive
 ok "2012 R2: check after, exit 0" expect_rc 0
 
 # --- Server 2019 (three control sets: Current 1, Default 2, LastKnownGood 3) ----------

@@ -72,7 +72,6 @@ typedef struct {
   size_t n_settings_files;
   const tp_profile **profiles;  /* --profile */
   size_t n_profiles;
-  bool list_profiles;           /* the command is `profiles` */
   const char **targets;         /* hive files, directories, images */
   int n_targets;
   bool *forced_image;           /* given with -a */

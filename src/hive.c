@@ -529,6 +529,42 @@ tp_hive_key_name (tp_hive *hv, size_t node)
   return tp_regf_key_name (&hv->reader, node);
 }
 
+void
+tp_hive_names_free (char **names, size_t n)
+{
+  for (size_t i = 0; names && i < n; i++)
+    free (names[i]);
+  free (names);
+}
+
+int
+tp_hive_subkey_names (tp_hive *hv, const char *path, char ***names, size_t *n_names,
+                      tp_result *res)
+{
+  *names = NULL;
+  *n_names = 0;
+  size_t node, n;
+  tp_lookup got = tp_hive_find_key (hv, path, &node, NULL, res);
+  if (got != TP_FOUND)
+    return got == TP_DAMAGED ? -1 : 0;
+  size_t *children = tp_hive_children (hv, node, &n);
+  if (n == (size_t) -1)
+    return tp_result_fail (res, "cannot list %s: its subkey list is damaged", path);
+  char **out = calloc (n + 1, sizeof *out);
+  int rc = out ? 0 : tp_result_fail (res, "out of memory");
+  for (size_t i = 0; i < n && rc == 0; i++)
+    if (!(out[i] = tp_hive_key_name (hv, children[i])))
+      rc = tp_result_fail (res, "cannot read a key name under %s", path);
+  free (children);
+  if (rc != 0) {
+    tp_hive_names_free (out, n);
+    return -1;
+  }
+  *names = out;
+  *n_names = n;
+  return 0;
+}
+
 int
 tp_hive_get_value (tp_hive *hv, size_t node, const char *name, tp_value *v,
                    char **stored_name, size_t *position, tp_result *res)

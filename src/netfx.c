@@ -85,37 +85,17 @@ int
 tp_netfx_version_keys (tp_hive *hv, const char *branch, char ***names, size_t *n_names,
                        tp_result *res)
 {
-  *names = NULL;
-  *n_names = 0;
-  size_t node;
-  tp_lookup got = tp_hive_find_key (hv, branch, &node, NULL, res);
-  if (got != TP_FOUND)
-    return got == TP_DAMAGED ? -1 : 0;
   size_t n;
-  size_t *children = tp_hive_children (hv, node, &n);
-  if (n == (size_t) -1)
-    return tp_result_fail (res, "cannot list %s: its subkey list is damaged", branch);
-  char **out = calloc (n + 1, sizeof *out);
-  int rc = out ? 0 : tp_result_fail (res, "out of memory");
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    char *name = tp_hive_key_name (hv, children[i]);
-    if (!name)
-      rc = tp_result_fail (res, "cannot read a key name under %s", branch);
-    else if (tp_netfx_is_version_key (name))
-      out[(*n_names)++] = name;
+  if (tp_hive_subkey_names (hv, branch, names, &n, res) < 0)
+    return -1;
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++)
+    if (tp_netfx_is_version_key ((*names)[i]))
+      (*names)[kept++] = (*names)[i];
     else
-      free (name);
-  }
-  free (children);
-  if (rc == 0) {
-    *names = out;
-    return 0;
-  }
-  for (size_t i = 0; out && i < *n_names; i++)
-    free (out[i]);
-  free (out);
-  *n_names = 0;
-  return -1;
+      free ((*names)[i]);
+  *n_names = kept;
+  return 0;
 }
 
 /* The number of version keys under branch, or -1. */
@@ -126,9 +106,7 @@ count_versions (tp_hive *hv, const char *branch, tp_result *res)
   size_t n;
   if (tp_netfx_version_keys (hv, branch, &names, &n, res) < 0)
     return -1;
-  for (size_t i = 0; i < n; i++)
-    free (names[i]);
-  free (names);
+  tp_hive_names_free (names, n);
   return (long) n;
 }
 

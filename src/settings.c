@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/layout.h"
 #include "tlspatch/netfx.h"
 #include "tlspatch/options.h"
@@ -455,14 +456,15 @@ plan_set (plan *p, const tp_setting *st, const char *path)
     rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, st->position, p->res);
   const tp_value *old = rc == 0 && !p->restore && p->res->n_changes > before
                         ? &p->res->changes[before].old_value : NULL;
-  if (old && old->present && old->type != st->value.type && st->value.type == 4)
-    tp_result_warn (p->res, "%s\\%s is %s, replacing it with REG_DWORD %u", stored, st->name,
-                    tp_reg_type_name (old->type), (unsigned) st->value.data[0] |
-                    (unsigned) st->value.data[1] << 8 | (unsigned) st->value.data[2] << 16 |
-                    (unsigned) st->value.data[3] << 24);
-  else if (old && old->present && old->type != st->value.type)
+  if (old && old->present && old->type != st->value.type) {
+    char with[48];
+    if (st->value.type == 4 && st->value.len == 4)
+      snprintf (with, sizeof with, "REG_DWORD %u", (unsigned) tp_le32 (st->value.data));
+    else
+      snprintf (with, sizeof with, "%s", tp_reg_type_name (st->value.type));
     tp_result_warn (p->res, "%s\\%s is %s, replacing it with %s", stored, st->name,
-                    tp_reg_type_name (old->type), tp_reg_type_name (st->value.type));
+                    tp_reg_type_name (old->type), with);
+  }
   free (stored);
   return rc;
 }
@@ -619,25 +621,14 @@ holds (plan *p, const tp_setting *st)
 static int
 plan_update_check (plan *p, const tp_setting *st)
 {
-  size_t node, n = 0;
-  tp_lookup got = tp_hive_find_key (p->hv, st->key, &node, NULL, p->res);
-  if (got == TP_DAMAGED)
+  char **names;
+  size_t n;
+  if (tp_hive_subkey_names (p->hv, st->key, &names, &n, p->res) < 0)
     return -1;
-  size_t *children = got == TP_FOUND ? tp_hive_children (p->hv, node, &n) : NULL;
-  if (got == TP_FOUND && n == (size_t) -1)
-    return tp_result_fail (p->res, "cannot list %s: its subkey list is damaged", st->key);
   bool installed = false;
-  for (size_t i = 0; i < n && !installed; i++) {
-    char *name = tp_hive_key_name (p->hv, children[i]);
-    if (!name) {
-      free (children);
-      return tp_result_fail (p->res, "cannot read a key name under %s", st->key);
-    }
-    size_t k = tp_regf_name_prefix (name, st->name);
-    installed = k != (size_t) -1;
-    free (name);
-  }
-  free (children);
+  for (size_t i = 0; i < n && !installed; i++)
+    installed = tp_regf_name_prefix (names[i], st->name) != (size_t) -1;
+  tp_hive_names_free (names, n);
   if (!installed)
     tp_result_warn (p->res, "%s", st->text);
   return 0;
@@ -668,24 +659,24 @@ group_size (const tp_setting *items, size_t n)
   return k;
 }
 
+/* The services of a group (`held`: whose conditions hold), control set
+ * by control set. */
 static int
-plan_services (plan *p, const tp_setting *group, size_t n)
+plan_services (plan *p, const tp_setting *group, const bool *held, size_t n)
 {
   int n_sets = boot_control_sets (p);
-  if (n_sets < 0)
-    return -1;
   for (int k = 0; k < n_sets; k++)
     for (size_t i = 0; i < n; i++) {
       const char *service = strrchr (group[i].key, '\\') + 1;   /* \Services\NAME */
-      int ok = holds (p, &group[i]);
-      if (ok < 0 || (ok && tp_service_plan_start (p->hv, p->sets[k], service, p->res) < 0))
+      if (held[i] && tp_service_plan_start (p->hv, p->sets[k], service, p->res) < 0)
         return -1;
     }
-  return 0;
+  return n_sets < 0 ? -1 : 0;
 }
 
+/* The values of a group under each version key of its branch. */
 static int
-plan_version_keys (plan *p, const tp_setting *group, size_t n)
+plan_version_keys (plan *p, const tp_setting *group, const bool *held, size_t n)
 {
   char **versions;
   size_t n_versions;
@@ -696,25 +687,19 @@ plan_version_keys (plan *p, const tp_setting *group, size_t n)
     char *path = NULL;
     if (asprintf (&path, "%s\\%s", group[0].key, versions[v]) < 0)
       rc = tp_result_fail (p->res, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-      int ok = holds (p, &group[i]);
-      rc = ok < 0 ? -1 : ok ? plan_one (p, &group[i], path) : 0;
-    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      rc = held[i] ? plan_one (p, &group[i], path) : 0;
     free (path);
   }
-  for (size_t v = 0; v < n_versions; v++)
-    free (versions[v]);
-  free (versions);
+  tp_hive_names_free (versions, n_versions);
   return rc;
 }
 
-/* A .reg setting: at its key, or in each boot control set. */
+/* A .reg setting (its conditions hold): at its key, or in each boot
+ * control set. */
 static int
 plan_reg (plan *p, const tp_setting *st)
 {
-  int ok = holds (p, st);
-  if (ok <= 0)
-    return ok;
   if (!st->boot_control_sets)
     return plan_one (p, st, st->key);
   int n_sets = boot_control_sets (p);
@@ -730,28 +715,40 @@ plan_reg (plan *p, const tp_setting *st)
   return n_sets < 0 ? -1 : 0;
 }
 
+/* A group of settings (group_size): each one's conditions judged once,
+ * then what holds planned. */
 static int
 plan_group (plan *p, const tp_setting *group, size_t n)
 {
-  int ok;
-  switch (group[0].kind) {
-  case TP_SETTING_SERVICE_START:
-    return plan_services (p, group, n);
-  case TP_SETTING_REG:
-    return group[0].every_version_key ? plan_version_keys (p, group, n) : plan_reg (p, group);
-  case TP_SETTING_NETFX_CHECK:
-    ok = holds (p, group);
-    return ok <= 0 ? ok : tp_netfx_check (p->hv, p->res);
-  case TP_SETTING_UPDATE_CHECK:
-    ok = holds (p, group);
-    return ok <= 0 ? ok : plan_update_check (p, group);
-  case TP_SETTING_NOTE:
-    ok = holds (p, group);
-    if (ok > 0)
-      tp_result_warn (p->res, "%s", group->text);
-    return ok < 0 ? -1 : 0;
+  bool *held = calloc (n, sizeof *held);
+  if (!held)
+    return tp_result_fail (p->res, "out of memory");
+  int rc = 0, any = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    int ok = holds (p, &group[i]);
+    rc = ok < 0 ? -1 : 0;
+    any |= held[i] = ok > 0;
   }
-  return 0;
+  if (rc == 0 && any)
+    switch (group[0].kind) {
+    case TP_SETTING_SERVICE_START:
+      rc = plan_services (p, group, held, n);
+      break;
+    case TP_SETTING_REG:
+      rc = group[0].every_version_key ? plan_version_keys (p, group, held, n) : plan_reg (p, group);
+      break;
+    case TP_SETTING_NETFX_CHECK:
+      rc = tp_netfx_check (p->hv, p->res);
+      break;
+    case TP_SETTING_UPDATE_CHECK:
+      rc = plan_update_check (p, group);
+      break;
+    case TP_SETTING_NOTE:
+      tp_result_warn (p->res, "%s", group->text);
+      break;
+    }
+  free (held);
+  return rc;
 }
 
 int

@@ -186,4 +186,13 @@ run_tp revert --undo volundo.reg vol
 ok "folder: revert exact (regfexport)" \
   eval 'diff <(regf_dump orig.hive) <(regf_dump vol/Windows/System32/config/SOFTWARE) && diff <(regf_dump origsys.hive) <(regf_dump vol/Windows/System32/config/SYSTEM)'
 
+# --- a REG_SZ replaced by a REG_DWORD of one byte (hex(4):01) ---------------------
+printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
+  '[HKEY_LOCAL_MACHINE\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319]' \
+  '"SchUseStrongCrypto"=hex(4):01' >short.reg
+fixture software-server2019 short.hive
+run_tp check --json --settings short.reg short.hive
+ok "a 1-byte REG_DWORD replacing a REG_SZ: named by its type, not read as 4 bytes" \
+  eval '[ $rc -eq 3 ] && json_get ".warnings[]" | grep -qx ".*SchUseStrongCrypto is REG_SZ, replacing it with REG_DWORD"'
+
 done_testing

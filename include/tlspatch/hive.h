@@ -81,6 +81,14 @@ size_t *tp_hive_children (tp_hive *hv, size_t node, size_t *n);
 size_t *tp_hive_values (tp_hive *hv, size_t node, size_t *n);
 char *tp_hive_key_name (tp_hive *hv, size_t node);
 
+/* The names of the subkeys of key `path`, as stored, in the hive's
+ * order: *names (malloc'd, each name too; tp_hive_names_free), none
+ * when the key is absent. 0, or -1 when the key, its subkey list or a
+ * name cannot be read (recorded in res). */
+int tp_hive_subkey_names (tp_hive *hv, const char *path, char ***names, size_t *n,
+                          tp_result *res);
+void tp_hive_names_free (char **names, size_t n);
+
 /* Read value `name` of `node` into v (v->present false when absent),
  * with its stored name and its place in the key's value list (1 =
  * first) when those are not NULL. Returns -1 on a read error (recorded

@@ -135,19 +135,13 @@ recover_in_memory (tp_hive *hv, const char *first_why, tp_result *res)
   tp_recovery_info *info = calloc (1, sizeof *info);
   unsigned char *buf = NULL;
   size_t len = 0;
-  char why[256];
+  char why[768];
   if (!info)
     return tp_result_fail (res, "out of memory");
   int rc = tp_recover_hive_bytes (hv->path, hv->file_map, hv->file_size, &buf, &len, info,
                                   why, sizeof why);
   if (rc != 0 || !info->dirty || !buf) {
-    if (rc != 0 && info->logs_missing)
-      tp_result_fail (res, "%s", why);
-    else if (rc != 0)
-      tp_result_fail (res, "%s, and its transaction logs offer no valid recovery: %s",
-                      first_why, why);
-    else
-      tp_result_fail (res, "%s", first_why);
+    tp_result_fail (res, "%s", rc != 0 ? why : first_why);
     tp_recovery_info_free (info);
     free (info);
     free (buf);

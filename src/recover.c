@@ -90,8 +90,10 @@ typedef struct {
   const char *path;             /* for info->logs_used */
   const unsigned char *buf;
   size_t len;
-  bool ours;                    /* a valid base block copy of this hive */
+  bool ours;                    /* a valid base block copy (of this hive, new format) */
   bool usable;                  /* ours, and offers something to replay */
+  bool stamp_match;             /* its last written timestamp is the primary's */
+  uint64_t stamp;               /* its last written timestamp (old format: which log is newer) */
   tp_log_format format;
   uint32_t seq;                 /* its base block's sequence number (both are equal) */
   uint32_t bins_size;
@@ -214,7 +216,12 @@ parse_log_header (log_file *lg, const primary_file *pf, size_t limit)
     log_reject (lg, "bad hive bins data size %u", lg->bins_size);
     return;
   }
-  if (memcmp (b + 12, pf->stamp, 8) != 0) {
+  lg->stamp = tp_le64 (b + 12);
+  lg->stamp_match = memcmp (b + 12, pf->stamp, 8) == 0;
+  /* A new-format log carries the timestamp of the hive's creation (it is
+   * no longer updated): one that differs is another hive's. Old-format
+   * logs are judged by the rules for choosing between them. */
+  if (lg->format == TP_LOG_NEW && !lg->stamp_match) {
     log_reject (lg, "belongs to another hive (last written timestamp differs)");
     return;
   }
@@ -381,17 +388,33 @@ old_replay (image *im, const log_file *lg, char *why, size_t whylen)
   return 0;
 }
 
-/* One log only: the valid one of this hive with the higher sequence
- * number (a cumulative log is always the later one), whatever its name. */
+/* One log only, chosen as Windows 8 and later do (spec: "Multiple
+ * transaction log files", "Old format"): .LOG1 (or the lone .LOG) when it
+ * is valid and applicable (the primary's last written timestamp, or its
+ * first bin's copy when the base block is damaged); otherwise .LOG2 when
+ * it is valid and newer than .LOG1 by their timestamps (any valid .LOG2
+ * when .LOG1 is not): the cumulative log of a failed write. Failing
+ * both, a damaged primary, whose timestamp cannot be trusted, takes a
+ * valid .LOG1 all the same. */
 static log_file *
-choose_old_log (log_file logs[2])
+choose_old_log (log_file logs[2], const primary_file *pf)
 {
-  log_file *use = NULL;
-  for (int i = 0; i < 2; i++)
-    if (logs[i].usable && logs[i].format == TP_LOG_OLD &&
-        (!use || logs[i].seq > use->seq))
-      use = &logs[i];
-  return use;
+  log_file *l1 = &logs[0], *l2 = &logs[1];
+  bool v1 = l1->usable && l1->format == TP_LOG_OLD;
+  bool v2 = l2->usable && l2->format == TP_LOG_OLD;
+  if (v1 && l1->stamp_match)
+    return l1;
+  if (v2 && (!v1 || l2->stamp > l1->stamp))
+    return l2;
+  if (v1 && !pf->bb_valid)
+    return l1;
+  if (v1)
+    log_reject (l1, "its last written timestamp differs from the primary's (another hive's log, "
+                "or another write's)");
+  if (v2)
+    log_reject (l2, "not newer than %s, and %s's last written timestamp differs", l1->name,
+                l1->name);
+  return NULL;
 }
 
 static int
@@ -532,19 +555,18 @@ chain_end (log_file *lg, size_t limit, uint32_t *last)
   }
 }
 
-/* Whether the first entry replayed may start the chain: its log's
- * number, not older than the primary's last completed write (lo), and
- * not beyond the write that was under way (hi), which would mean the
- * entries in between are missing. Sets the log's reason when not. */
+/* Whether the first entry replayed may start the chain (spec: "Log
+ * entries", notes 5 and 7): its log's sequence number, and not older
+ * than the primary's last completed write (lo). It may be above the
+ * primary's own number: Windows starts there (logs run ahead of a
+ * primary it has not written for a while). Sets the log's reason. */
 static bool
-first_entry_ok (log_file *lg, const log_entry *e, uint32_t lo, uint32_t hi)
+first_entry_ok (log_file *lg, const log_entry *e, uint32_t lo)
 {
   if (e->seq != lg->seq)
     log_reject (lg, "first entry has sequence number %u, its base block %u", e->seq, lg->seq);
   else if (e->seq < lo)
     log_reject (lg, "stale (its entries start at %u, the primary was written at %u)", e->seq, lo);
-  else if (e->seq > hi)
-    log_reject (lg, "sequence gap (its entries start at %u, the primary is at %u)", e->seq, hi);
   else
     return true;
   return false;
@@ -552,8 +574,7 @@ first_entry_ok (log_file *lg, const log_entry *e, uint32_t lo, uint32_t hi)
 
 /* Replay one log, continuing the chain in *started / *last. */
 static int
-replay_log (image *im, log_file *lg, size_t limit, uint32_t lo, uint32_t hi,
-            bool *started, uint32_t *last)
+replay_log (image *im, log_file *lg, size_t limit, uint32_t lo, bool *started, uint32_t *last)
 {
   size_t off = SECTOR;
   bool first = true, used = false;
@@ -574,7 +595,7 @@ replay_log (image *im, log_file *lg, size_t limit, uint32_t lo, uint32_t hi,
       break;
     }
     if (!*started) {
-      if (!first_entry_ok (lg, &e, lo, hi))
+      if (!first_entry_ok (lg, &e, lo))
         break;
     }
     else if (e.seq != *last + 1) {
@@ -600,7 +621,7 @@ recover_new (image *im, const primary_file *pf, log_file logs[2], size_t limit,
 {
   log_file *order[2];
   size_t n = 0;
-  uint32_t lo, hi;
+  uint32_t lo;
   for (int i = 0; i < 2; i++)
     if (logs[i].usable && logs[i].format == TP_LOG_NEW)
       order[n++] = &logs[i];
@@ -611,10 +632,8 @@ recover_new (image *im, const primary_file *pf, log_file logs[2], size_t limit,
     order[1] = t;
   }
 
-  if (pf->bb_valid) {
+  if (pf->bb_valid)
     lo = pf->seq2;
-    hi = pf->seq1 > pf->seq2 ? pf->seq1 : pf->seq2;
-  }
   else {
     /* A damaged base block: only the log with the latest entries is
      * used, and its base block copy replaces the primary's. */
@@ -634,13 +653,13 @@ recover_new (image *im, const primary_file *pf, log_file logs[2], size_t limit,
     memset (im->img, 0, BASE_BLOCK);
     memcpy (im->img, pick->buf, SECTOR);
     im->info->base_block_from_log = true;
-    lo = hi = pick->seq;
+    lo = pick->seq;
   }
 
   bool started = false;
   uint32_t last = 0;
   for (size_t i = 0; i < n; i++)
-    if (replay_log (im, order[i], limit, lo, hi, &started, &last) < 0) {
+    if (replay_log (im, order[i], limit, lo, &started, &last) < 0) {
       snprintf (why, whylen, "out of memory");
       return -1;
     }
@@ -717,17 +736,32 @@ seq_after (const primary_file *pf, const log_file logs[2], uint32_t *out)
   return 0;
 }
 
+/* What makes the primary need recovery, for messages. */
 static void
-no_log_reason (const primary_file *pf, const log_file logs[2], char *why, size_t whylen)
+dirty_state (const primary_file *pf, char *buf, size_t len)
 {
-  char state[96];
   if (pf->bb_valid)
-    snprintf (state, sizeof state, "hive is dirty (sequence numbers %u != %u)",
-              pf->seq1, pf->seq2);
+    snprintf (buf, len, "hive is dirty (sequence numbers %u != %u)", pf->seq1, pf->seq2);
   else
-    snprintf (state, sizeof state, "bad header checksum");
+    snprintf (buf, len, "bad header checksum");
+}
+
+/* "<state>: <why>", for a dirty primary that could not be recovered. */
+static void
+prefix_state (const primary_file *pf, char *why, size_t whylen)
+{
+  char state[64], inner[768];
+  dirty_state (pf, state, sizeof state);
+  snprintf (inner, sizeof inner, "%s", why);
+  snprintf (why, whylen, "%s: %s", state, inner);
+}
+
+/* Why no log applies: each present log's reason. */
+static void
+no_log_reason (const log_file logs[2], char *why, size_t whylen)
+{
   if (!log_present (&logs[0]) && !log_present (&logs[1])) {
-    snprintf (why, whylen, "%s and there is no transaction log to recover it from", state);
+    snprintf (why, whylen, "there is no transaction log to recover it from");
     return;
   }
   char detail[480] = "";
@@ -738,7 +772,7 @@ no_log_reason (const primary_file *pf, const log_file logs[2], char *why, size_t
     snprintf (detail + used, sizeof detail - used, "%s%s: %s",
               used ? "; " : "", logs[i].name, logs[i].why);
   }
-  snprintf (why, whylen, "%s and no transaction log offers a recovery (%s)", state, detail);
+  snprintf (why, whylen, "no transaction log offers a recovery (%s)", detail);
 }
 
 /* Everything after replay: empty bins for bad dirty ones (new format),
@@ -813,7 +847,7 @@ recover (const unsigned char *primary, size_t primary_len, log_file logs[2],
     parse_log_header (&logs[i], &pf, limit);
   info->format = choose_format (logs);
   if (info->format == TP_LOG_NONE) {
-    no_log_reason (&pf, logs, why, whylen);
+    no_log_reason (logs, why, whylen);
     return -1;
   }
 
@@ -826,11 +860,11 @@ recover (const unsigned char *primary, size_t primary_len, log_file logs[2],
   if (info->format == TP_LOG_NEW)
     rc = recover_new (&im, &pf, logs, limit, why, whylen);
   else {
-    log_file *lg = choose_old_log (logs);
+    log_file *lg = choose_old_log (logs, &pf);
     rc = lg ? recover_old (&im, &pf, lg, why, whylen) : 1;
   }
   if (rc > 0) {
-    no_log_reason (&pf, logs, why, whylen);
+    no_log_reason (logs, why, whylen);
     rc = -1;
   }
   if (rc == 0)
@@ -869,6 +903,12 @@ tp_recover_buffers (const unsigned char *primary, size_t primary_len,
   int rc = recover (primary, primary_len, logs, out, out_len, info, why, whylen);
   if (rc < 0)
     info->format = TP_LOG_NONE;
+  if (rc < 0 && info->dirty) {
+    primary_file pf;
+    char ignored[8];
+    classify_primary (&pf, primary, primary_len, ignored, sizeof ignored);
+    prefix_state (&pf, why, whylen);
+  }
   return rc;
 }
 
@@ -1013,6 +1053,7 @@ tp_recover_hive_bytes (const char *primary_path, const unsigned char *primary,
     return st;          /* clean (nothing to do, logs not even looked at) or not a hive */
   if (find_logs (primary_path, paths, why, whylen) < 0) {
     info->dirty = true;
+    prefix_state (&pf, why, whylen);
     for (int i = 0; i < 3; i++)
       free (paths[i]);
     return -1;
@@ -1020,11 +1061,8 @@ tp_recover_hive_bytes (const char *primary_path, const unsigned char *primary,
   if (!paths[0] && !paths[1] && !paths[2]) {   /* copied out without its logs */
     const char *slash = strrchr (primary_path, '/'), *base = slash ? slash + 1 : primary_path;
     char state[64];
-    if (pf.bb_valid)
-      snprintf (state, sizeof state, "dirty (sequence numbers %u != %u)", pf.seq1, pf.seq2);
-    else
-      snprintf (state, sizeof state, "damaged (bad header checksum)");
-    snprintf (why, whylen, "hive is %s and no log is beside it (%s.LOG1, %s.LOG2, %s.LOG): "
+    dirty_state (&pf, state, sizeof state);
+    snprintf (why, whylen, "%s and no log is beside it (%s.LOG1, %s.LOG2, %s.LOG): "
               "copy them beside it, or run tlspatch on the volume or image", state, base, base, base);
     info->dirty = info->logs_missing = true;
     return -1;
@@ -1052,6 +1090,7 @@ tp_recover_hive_bytes (const char *primary_path, const unsigned char *primary,
     rc = -1;
     info->format = TP_LOG_NONE;
     info->dirty = true;
+    prefix_state (&pf, why, whylen);
   }
   for (int i = 0; i < 3; i++)
     free (paths[i]);

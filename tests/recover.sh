@@ -43,14 +43,62 @@ ok "apply: the stale log is left as it was" same_file_state log.orig $cfg/SOFTWA
 "$MKLOG" --bad-hash old.hive new.hive bad.hive bad.hive.LOG1 2>/dev/null
 cp -p bad.hive bad.orig; cp -p bad.hive.LOG1 badlog.orig
 run_tp apply bad.hive
-ok "a log whose first entry has a bad hash: exit 1, one-line error" one_line_error bad.hive "no valid recovery"
+ok "a log whose first entry has a bad hash: exit 1, one-line error" one_line_error bad.hive "no transaction log offers a recovery"
 ok "bad hash: hive and log byte-identical" \
   eval 'same_file_state bad.orig bad.hive && same_file_state badlog.orig bad.hive.LOG1'
+
+# --- one crafted case per recovery rule (regf-format-specification.md) ------
+# bins_of HIVE: its hive bins after the first bin's header (a damaged
+# primary's first bin keeps its own timestamp).
+bins_of () { tail -c +4129 "$1"; }
+recovered_as_new () { [ $rc -eq 0 ] && cmp <(bins_of "$1") <(bins_of new.hive); }
+
+"$MKLOG" --ahead 30 old.hive new.hive ahead.hive ahead.hive.LOG1 2>/dev/null
+run_tp recover --json ahead.hive
+ok "new format: entries numbered above the primary's write apply (logs ahead, as Windows 10 leaves them)" \
+  recovered_as_new ahead.hive
+
+"$MKLOG" old.hive new.hive split.hive split.hive.LOG1 split.hive.LOG2 2>/dev/null
+run_tp recover --json split.hive
+ok "new format: entries N in .LOG2 and N+1 in .LOG1: both apply, .LOG2 first, whatever the names" \
+  eval 'recovered_as_new split.hive && [ "$(json_get ".recovery.logs | map(split(\"/\") | last) | join(\" \")")" = "split.hive.LOG2 split.hive.LOG1" ]'
+
+"$MKLOG" --damage old.hive new.hive dam.hive dam.hive.LOG1 2>/dev/null
+run_tp recover --json dam.hive
+ok "new format: a bad header checksum: the base block comes from the log, the entries apply" \
+  eval 'recovered_as_new dam.hive && [ "$(json_get .recovery.base_block_from_log)" = true ] && regf_dump dam.hive >/dev/null'
+
+"$MKLOG" --stale old.hive new.hive stale.hive stale.hive.LOG1 2>/dev/null
+cp -p stale.hive stale.orig
+run_tp recover stale.hive
+ok "new format: entries older than the primary's last completed write: refused, one line, untouched" \
+  eval 'one_line_error stale.hive stale && same_file_state stale.orig stale.hive'
+
+"$MKLOG" --old old.hive new.hive o.hive o.hive.LOG1 2>/dev/null
+run_tp recover --json o.hive
+ok "old format: the dirty pages of .LOG1 apply" \
+  eval 'recovered_as_new o.hive && [ "$(json_get .recovery.format)" = old ]'
+
+"$MKLOG" --old --damage old.hive new.hive od.hive od.hive.LOG1 2>/dev/null
+run_tp recover --json od.hive
+ok "old format: a bad header checksum (first bin's timestamp older): the log's base block copy, its pages" \
+  eval 'recovered_as_new od.hive && [ "$(json_get .recovery.base_block_from_log)" = true ] && regf_dump od.hive >/dev/null'
+
+"$MKLOG" --old old.hive new.hive cum.hive cum.hive.LOG1 cum.hive.LOG2 2>/dev/null
+run_tp recover --json cum.hive
+ok "old format: .LOG1 from an older write, .LOG2 newer and cumulative: .LOG2 alone applies" \
+  eval 'recovered_as_new cum.hive && [ "$(json_get ".recovery.logs | map(split(\"/\") | last) | join(\" \")")" = cum.hive.LOG2 ]'
+"$MKLOG" --old old.hive new.hive one.hive one.hive.LOG1 one.hive.LOG2 2>/dev/null
+rm one.hive.LOG2
+cp -p one.hive one.orig
+run_tp recover one.hive
+ok "old format: the older write's .LOG1 alone does not apply to a valid primary: refused, untouched" \
+  eval 'one_line_error one.hive timestamp && same_file_state one.orig one.hive'
 
 # --- real dirty hives from Windows -------------------------------------------
 DATA=${TLSPATCH_TESTDATA:-$top_srcdir/../shared/testdata/regf-logs}
 if [ ! -d "$DATA/NewDirtyHive1" ] || [ ! -d "$DATA/OldDirtyHive" ]; then
-  for i in $(seq 12); do skip "no Windows test data in $DATA"; done
+  for i in $(seq 18); do skip "no Windows test data in $DATA"; done
   done_testing; exit
 fi
 cp "$DATA"/NewDirtyHive1/NewDirtyHive* "$DATA"/OldDirtyHive/OldDirtyHive* .
@@ -73,8 +121,31 @@ ok "OldDirtyHive: same keys and values as Windows 7's recovery (regfexport)" \
   eval 'diff <(regf_dump OldDirtyHive) <(regf_dump "$DATA/OldDirtyHive/RecoveredHive_Windows7")'
 ok "the recovered hives are clean (libregf reads them; tlspatch finds nothing to recover)" \
   eval 'regf_dump NewDirtyHive >/dev/null && "$TLSPATCH" recover -q NewDirtyHive OldDirtyHive'
+ok "OldDirtyHive: hive bins byte-identical to Windows 7's but for the 6 bytes Windows 7 wrote after its recovery (first bin's timestamp; one key's largest value name length, 24 -> 2)" \
+  test "$(cmp -l <(tail -c +4097 OldDirtyHive) <(tail -c +4097 "$DATA/OldDirtyHive/RecoveredHive_Windows7") | awk '{print $1}' | tr '\n' ' ')" = "21 22 23 24 25 437705 "
 ok "the stale logs are left as they were" \
-  eval 'for f in NewDirtyHive.LOG1 NewDirtyHive.LOG2 OldDirtyHive.LOG1; do same_file_state $f.orig $f || exit 1; done'
+  eval '( for f in NewDirtyHive.LOG1 NewDirtyHive.LOG2 OldDirtyHive.LOG1; do same_file_state $f.orig $f || exit 1; done )'
+
+# Old format, base block damaged: the log's copy replaces it, although the
+# first bin's timestamp (Windows 7's backup copy) is older than the log's.
+cp OldDirtyHive.orig od.hive; cp OldDirtyHive.LOG1.orig od.hive.LOG1
+printf '\x55' | dd of=od.hive bs=1 seek=100 conv=notrunc 2>/dev/null
+run_tp recover --json od.hive
+ok "OldDirtyHive with a bad header checksum: recovered from the log's base block, same bins" \
+  eval '[ $rc -eq 0 ] && [ "$(json_get .recovery.base_block_from_log)" = true ] && cmp <(tail -c +4097 od.hive) <(tail -c +4097 OldDirtyHive)'
+
+# Windows 10 logs ahead of their primary (yarp's result beside them), and
+# an NTUSER.DAT whose .LOG2 is stale: same bins as yarp's recovery.
+for case in UsrClassAhead:UsrClass.dat NtuserTransactions:transactions_NTUSER.DAT; do
+  dir=${case%%:*} hive=${case#*:}
+  if [ ! -d "$DATA/$dir" ]; then skip "no $dir in $DATA"; skip "no $dir in $DATA"; continue; fi
+  cp "$DATA/$dir"/* .; chmod u+w ./*
+  run_tp recover --json "$hive"
+  ok "$dir: recovered, hive bins byte-identical to yarp's recovery" \
+    eval '[ $rc -eq 0 ] && cmp <(tail -c +4097 "$hive") <(tail -c +4097 RecoveredHive_yarp)'
+  ok "$dir: the same tree as yarp's recovery (regfexport)" \
+    eval 'diff <(regf_dump "$hive") <(regf_dump RecoveredHive_yarp)'
+done
 
 cp -p NewDirtyHive clean.copy
 run_tp recover NewDirtyHive

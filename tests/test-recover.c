@@ -812,8 +812,9 @@ test_new_crafted (void)
   gap = log_start (&f.primary, 6, 13);
   log_entry (&gap, &f.s13, 13, 0, &BIN0, 1);
   r = recover (&f.primary, &gap, NULL);
-  ok (r.rc < 0 && contains (r.why, "sequence gap"),
-      "new format: entries starting after the primary (gap) refused: %s", r.why);
+  ok (r.rc == 0 && r.info.entries == 1 && hivex_marker (r.out, r.out_len) == 3 &&
+      r.info.seq_after == 14,
+      "new format: entries numbered above the primary's write apply (logs ahead) %s", r.why);
   run_free (&r);
   bytes_free (&gap);
   gap = log_start (&f.primary, 6, 8);
@@ -1065,20 +1066,52 @@ test_old_crafted (void)
   run_free (&r);
   bytes_free (&cut);
 
-  /* Two logs: 10 (only bin 0 logged) and 11 (bins 0 and 2). The later,
-   * cumulative one is used alone, in either order. */
+  /* Two logs, chosen as Windows 8 does: 10 (only bin 0 logged) and 11
+   * (bins 0 and 2). .LOG1 applies whenever its timestamp is the
+   * primary's; .LOG2 only when .LOG1 does not and .LOG2 is newer. */
   bytes older_state = bytes_copy (&prim);
   set_marker (&older_state, 2);
   bytes older = old_log (&older_state, 10, blocks, 1);
   run ab = recover (&prim, &older, &lg), ba = recover (&prim, &lg, &older);
-  ok (ab.rc == 0 && ab.info.n_logs_used == 1 && strcmp (ab.info.logs_used[0], "log2") == 0 &&
-      ab.out && bin_fill (ab.out, 2) == 0xB2,
-      "old format: LOG1 (10) and LOG2 (11): the later log is replayed %s", ab.why);
+  ok (ab.rc == 0 && ab.info.n_logs_used == 1 && strcmp (ab.info.logs_used[0], "log1") == 0 &&
+      ab.out && bin_fill (ab.out, 2) == 0x42,
+      "old format: LOG1 (10) applies, LOG2 (11) is not looked at %s", ab.why);
   ok (ba.rc == 0 && ba.info.n_logs_used == 1 && strcmp (ba.info.logs_used[0], "log1") == 0 &&
-      ba.out_len == ab.out_len && ab.out && memcmp (ab.out, ba.out, ab.out_len) == 0,
-      "old format: LOG1 (11) and LOG2 (10): the same log and result");
+      ba.out && bin_fill (ba.out, 2) == 0xB2, "old format: LOG1 (11) and LOG2 (10): LOG1");
   run_free (&ab);
   run_free (&ba);
+  bytes prev = bytes_copy (&older);           /* an earlier write's log: an older timestamp */
+  tp_put64 (prev.p + 12, tp_le64 (prev.p + 12) - 1);
+  fix_checksum (prev.p);
+  r = recover (&prim, &prev, &lg);
+  ok (r.rc == 0 && r.info.n_logs_used == 1 && strcmp (r.info.logs_used[0], "log2") == 0 &&
+      r.out && bin_fill (r.out, 2) == 0xB2,
+      "old format: LOG1 of an earlier write, LOG2 newer (cumulative): LOG2 %s", r.why);
+  run_free (&r);
+  r = recover (&prim, &lg, &prev);
+  ok (r.rc == 0 && strcmp (r.info.logs_used[0], "log1") == 0,
+      "old format: LOG1 current, LOG2 of an earlier write: LOG1 %s", r.why);
+  run_free (&r);
+  bytes newer = bytes_copy (&lg);             /* LOG2 newer than the primary and LOG1 */
+  tp_put64 (newer.p + 12, tp_le64 (newer.p + 12) + 1);
+  fix_checksum (newer.p);
+  r = recover (&prim, &prev, &newer);
+  ok (r.rc == 0 && strcmp (r.info.logs_used[0], "log2") == 0,
+      "old format: LOG2 is used even when its timestamp is not the primary's %s", r.why);
+  run_free (&r);
+  r = recover (&prim, &newer, &prev);
+  ok (r.rc < 0 && contains (r.why, "timestamp"),
+      "old format: LOG1 not applicable and LOG2 older: refused: %s", r.why);
+  run_free (&r);
+  bytes broken = bytes_copy (&older);
+  broken.p[100] ^= 1;                         /* LOG1 invalid: any valid LOG2 */
+  r = recover (&prim, &broken, &prev);
+  ok (r.rc == 0 && strcmp (r.info.logs_used[0], "log2") == 0,
+      "old format: LOG1 invalid: LOG2, whatever its timestamp %s", r.why);
+  run_free (&r);
+  bytes_free (&broken);
+  bytes_free (&newer);
+  bytes_free (&prev);
   bytes broken_newer = bytes_copy (&lg);
   broken_newer.len -= 512;                  /* the newer log was being written: torn */
   r = recover (&prim, &older, &broken_newer);
@@ -1097,6 +1130,11 @@ test_old_crafted (void)
   ok (r.rc == 0 && r.info.base_block_from_log && header_clean (r.out, r.out_len) &&
       hivex_marker (r.out, r.out_len) == 2,
       "old format: a zeroed base block is rebuilt from the log %s", r.why);
+  run_free (&r);
+  tp_put64 (dam.p + BB + 20, tp_le64 (dam.p + BB + 20) - 1);
+  r = recover (&dam, &lg, NULL);
+  ok (r.rc == 0 && r.info.base_block_from_log && hivex_marker (r.out, r.out_len) == 2,
+      "old format: ... also when the first bin's timestamp is older than the log's %s", r.why);
   run_free (&r);
   bytes_free (&dam);
 

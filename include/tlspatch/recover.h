@@ -13,26 +13,33 @@
  *   (same last written timestamp as the primary's base block, or as its
  *   first hive bin when the base block is damaged). Logs go in the order
  *   of their base blocks' sequence numbers, whatever their names. The
- *   first entry replayed must carry its log's sequence number and lie
- *   between the primary's secondary and primary sequence numbers; every
- *   later entry, in the same log or at the start of the next one, must be
- *   N + 1. Replay stops at the first entry with a bad Hash-1 or Hash-2, a
- *   bad hive bins data size or page references outside it, or a break in
- *   the numbering; the entries before it stay applied. A dirty hive bin
- *   left invalid is replaced by an empty bin, as Windows does.
- *   One check is ours, not Windows': Windows would start from a first
- *   entry numbered above the primary's sequence number; we refuse, since
- *   the entries in between are missing and the result could not be
- *   consistent.
+ *   first entry replayed must carry its log's sequence number and not be
+ *   below the primary's secondary sequence number (the last completed
+ *   write); it may be above the primary's own number (Windows 10 leaves
+ *   logs that run ahead of a primary it has not written for a while).
+ *   Every later entry, in the same log or at the start of the next one,
+ *   must be N + 1. Replay stops at the first entry with a bad Hash-1 or
+ *   Hash-2, a bad hive bins data size or page references outside it, or
+ *   a break in the numbering; the entries before it stay applied. A
+ *   dirty hive bin left invalid is replaced by an empty bin, as Windows
+ *   does.
  *
  * Which log applies (old format)
- *   One log only, never both: the valid log of this hive (file type 1 or
- *   2, same timestamp, DIRT vector, all its dirty pages present) with the
- *   higher sequence number, whatever its name; a log older than the
- *   primary's last completed write (its sequence number below the
- *   primary's secondary one) is stale and refused. Dirty pages are
- *   applied hive bin by hive bin; replay stops at the first dirty bin
- *   whose header is invalid (signature, offset, size), as the spec says.
+ *   One log only, never both, chosen as Windows 8 and later do. A log is
+ *   valid when its base block copy is (file type 1 or 2, checksum, equal
+ *   sequence numbers), its DIRT vector and all its dirty pages are there,
+ *   and it is not older than the primary's last completed write (its
+ *   sequence number not below the primary's secondary one). .LOG1 (or the
+ *   lone .LOG) is used when it is valid and carries the primary's last
+ *   written timestamp (its first bin's when the base block is damaged);
+ *   otherwise .LOG2 when it is valid and newer than .LOG1 by their
+ *   timestamps (any valid .LOG2 when .LOG1 is not): the cumulative log
+ *   Windows writes after a failed write. Failing both, a damaged primary,
+ *   whose timestamp cannot be trusted (Windows 7 leaves the first bin's
+ *   copy older than the log's), takes a valid .LOG1 all the same. Dirty
+ *   pages are applied hive bin by hive bin; replay stops at the first
+ *   dirty bin whose header is invalid (signature, offset, size), as the
+ *   spec says.
  *
  * A damaged base block (bad checksum) is rebuilt from the log's copy
  * (file type set back to 0); in the new format only the log holding the
@@ -120,9 +127,10 @@ int tp_recover_hive_bytes (const char *primary_path, const unsigned char *primar
                            tp_recovery_info *info, char *why, size_t whylen);
 
 /* Same on in-memory buffers (for tests and the fuzzer): primary and up
- * to two logs (NULL or length 0 when absent). For the old format, log1
- * is the .LOG (or .LOG1) file. Which log is replayed first depends on
- * the logs' contents, never on the argument order. */
+ * to two logs (NULL or length 0 when absent): log1 is the .LOG1 (or the
+ * lone .LOG) file, log2 the .LOG2. In the new format which log is
+ * replayed first depends on the logs' contents, never on the argument
+ * order; in the old format .LOG1 comes first, as it does for Windows. */
 int tp_recover_buffers (const unsigned char *primary, size_t primary_len,
                         const unsigned char *log1, size_t log1_len,
                         const unsigned char *log2, size_t log2_len,

@@ -42,14 +42,14 @@ run_hive_target (const tp_run_ctx *run, const char *arg, tp_undo_ctx *undo)
   tp_target t;
   tp_target_resolve (arg, tp_options_want_system (run->opt), &t);
   for (size_t k = 0; k < t.n_hives; k++) {
+    const char *name = t.hives[k].name ? t.hives[k].name : arg;
     if (t.hives[k].error) {
-      emit_error (run, t.hives[k].path ? t.hives[k].path : arg, t.hives[k].expect,
-                  t.hives[k].error);
+      emit_error (run, name, t.hives[k].expect, t.hives[k].error);
       continue;
     }
     tp_result res;
-    tp_result_init (&res, t.hives[k].path);
-    tp_process_hive (run->opt, t.hives[k].path, t.hives[k].expect, NULL, undo, &res);
+    tp_result_init (&res, name);
+    tp_process_hive (run->opt, t.hives[k].path, t.hives[k].expect, name, undo, &res);
     run->emit (&res, run->emit_ctx);
     tp_result_free (&res);
   }

@@ -62,6 +62,23 @@ find_config_dir (const char *dir)
   return strdup (dir);
 }
 
+/* The absolute path of `path` with its folders resolved and its last
+ * component as it is: one name for a hive in every report (success or
+ * refusal, file or folder target), and never the far end of a link. */
+static char *
+target_name (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  char *dir = slash ? strndup (path, (size_t) (slash - path) + 1) : strdup (".");
+  char *real = dir ? realpath (dir, NULL) : NULL, *name = NULL;
+  const char *base = slash ? slash + 1 : path;
+  if (!real || asprintf (&name, "%s%s%s", real, strcmp (real, "/") ? "/" : "", base) < 0)
+    name = strdup (path);
+  free (dir);
+  free (real);
+  return name;
+}
+
 static void
 add_hive (tp_target *t, char *path, tp_hive_kind expect, char *error)
 {
@@ -72,7 +89,8 @@ add_hive (tp_target *t, char *path, tp_hive_kind expect, char *error)
     return;
   }
   t->hives = h;
-  t->hives[t->n_hives++] = (tp_target_hive) { .path = path, .expect = expect, .error = error };
+  t->hives[t->n_hives++] = (tp_target_hive) {
+    .path = path, .name = path ? target_name (path) : NULL, .expect = expect, .error = error };
 }
 
 /* Where `path` leads when that is outside the folder `root` (resolved):
@@ -136,6 +154,7 @@ tp_target_free (tp_target *t)
 {
   for (size_t i = 0; i < t->n_hives; i++) {
     free (t->hives[i].path);
+    free (t->hives[i].name);
     free (t->hives[i].error);
   }
   free (t->hives);

@@ -49,6 +49,12 @@ run_tp apply vol3
 ok "hive linked out of the folder: exit 1, one line saying it leads out" \
   eval '[ $rc -eq 1 ] && grep -q "software: it leads out of the folder vol3" "$WORK/err" && [ "$(wc -l <"$WORK/err")" -eq 1 ]'
 ok "hive linked out of the folder: the file outside is untouched" same_file_state outside.copy outside/SOFTWARE
+run_tp check --json vol3
+ok "one naming for every report: the refused link and the checked SYSTEM are absolute paths under the folder, each file as found" \
+  test "$(json_get .target | tr '\n' ,)" = "$WORK/vol3/WINDOWS/system32/Config/software,$WORK/vol3/WINDOWS/system32/Config/SYSTEM,"
+run_tp check --json ./vol3/../vol3/WINDOWS/system32/Config/nothere
+ok "... and a missing hive file given relatively is named the same way" \
+  test "$(json_get .target)" = "$WORK/vol3/WINDOWS/system32/Config/nothere"
 rm vol3/WINDOWS/system32/Config/software
 mv outside/SOFTWARE vol3/WINDOWS/real-software
 ln -s ../../real-software vol3/WINDOWS/system32/Config/software

@@ -38,8 +38,9 @@ refuse "dirty SYSTEM hive" dirtysys.hive "dirty"
 mkdir nolog
 fixture system nolog/SYSTEM --seq 205,204
 run_tp check nolog/SYSTEM
-ok "SYSTEM copied out without its logs: one line of at most 200 characters naming the logs looked for and what to do" \
-  eval '[ $rc -eq 1 ] && [ $(wc -l <"$WORK/err") -eq 1 ] && [ $(wc -c <"$WORK/err") -le 200 ] &&
+ok "SYSTEM copied out without its logs: one line naming the hive (absolute path), then at most 180 characters naming the logs looked for and what to do" \
+  eval '[ $rc -eq 1 ] && [ $(wc -l <"$WORK/err") -eq 1 ] && msg=$(sed "s|^tlspatch: $PWD/nolog/SYSTEM: ||" "$WORK/err") &&
+        [ "$msg" != "$(cat "$WORK/err")" ] && [ ${#msg} -le 180 ] &&
         grep -q "dirty (sequence numbers 205 != 204) and no log is beside it (SYSTEM.LOG1, SYSTEM.LOG2, SYSTEM.LOG): copy them beside it, or run tlspatch on the volume or image" "$WORK/err"'
 
 fixture neither neither.hive

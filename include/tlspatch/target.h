@@ -8,6 +8,8 @@
 
 typedef struct {
   char *path;            /* hive file; NULL when it was expected but not found */
+  char *name;            /* how reports name it: its absolute path, folders resolved,
+                            the file's own name as found (a link is not followed) */
   tp_hive_kind expect;   /* kind implied by its name in a directory, else unknown */
   char *error;           /* why this entry cannot be processed, or NULL */
 } tp_target_hive;

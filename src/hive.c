@@ -154,10 +154,8 @@ recover_in_memory (tp_hive *hv, const char *first_why, tp_result *res)
   if (tp_regf_check_primary (hv->map, hv->size, &hv->hdr, why, sizeof why) != 0)
     return tp_result_fail (res, "the hive recovered from its logs is not valid: %s", why);
   hv->memfd = memfd_create ("tlspatch-recovered", MFD_CLOEXEC);
-  errno = 0;
-  if (hv->memfd < 0 || write (hv->memfd, buf, len) != (ssize_t) len)
-    return tp_result_fail (res, "cannot hold the recovered hive: %s",
-                           errno ? strerror (errno) : "short write");
+  if (hv->memfd < 0 || tp_pwrite_all (hv->memfd, (const char *) buf, len, 0) != 0)
+    return tp_result_fail (res, "cannot hold the recovered hive: %s", strerror (errno));
   return 0;
 }
 

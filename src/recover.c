@@ -29,6 +29,7 @@
 #define ENTRY_HEAD   40u            /* new-format entry header, before the page references */
 #define MAX_BINS     0x7FFFF000u    /* stable storage ends below 2 GiB */
 #define MAX_FILE     ((uint64_t) 1 << 32)
+#define MAX_LOG      ((size_t) 1 << 30)   /* log bytes read: base block, entries or pages */
 
 /* ---- Bytes ---------------------------------------------------------- */
 
@@ -238,23 +239,36 @@ typedef struct {
   uint32_t bins_size;
   unsigned char *touched;       /* per 4 KiB block of hive bins data: written by replay */
   size_t n_blocks;
+  const primary_file *pf;       /* bytes past img's end come from here as it grows */
   tp_recovery_info *info;
 } image;
+
+/* Grow the image to `want` bytes: the primary's bytes where it has
+ * them, zeros past its end. The primary is copied only as far as the
+ * hive reaches, so a sparse hole past its bins costs no memory. */
+static int
+image_extend (image *im, size_t want)
+{
+  size_t had = im->len;
+  if (want <= had)
+    return 0;
+  if (tp_grow_zeroed (&im->img, &im->len, want) < 0)
+    return -1;
+  if (had < im->pf->len)
+    memcpy (im->img + had, im->pf->buf + had, (want < im->pf->len ? want : im->pf->len) - had);
+  return tp_grow_zeroed (&im->touched, &im->n_blocks,
+                         (im->len - BASE_BLOCK + BIN_BLOCK - 1) / BIN_BLOCK);
+}
 
 static int
 image_init (image *im, const primary_file *pf, tp_recovery_info *info)
 {
   memset (im, 0, sizeof *im);
   im->info = info;
-  im->len = pf->len;
-  im->n_blocks = (pf->len - BASE_BLOCK + BIN_BLOCK - 1) / BIN_BLOCK;
-  im->img = malloc (pf->len);
-  im->touched = calloc (im->n_blocks, 1);
-  if (!im->img || !im->touched)
-    return -1;
-  memcpy (im->img, pf->buf, pf->len);
-  im->bins_size = tp_le32 (im->img + TP_BB_BINS_SIZE);
-  return 0;
+  im->pf = pf;
+  im->bins_size = pf->bb_valid ? tp_le32 (pf->buf + TP_BB_BINS_SIZE) : 0;
+  size_t want = BASE_BLOCK + (size_t) im->bins_size;
+  return image_extend (im, want < pf->len ? want : pf->len);
 }
 
 static void
@@ -265,14 +279,11 @@ image_free (image *im)
   im->img = im->touched = NULL;
 }
 
-/* Make room for `bins` bytes of hive bins data; new space is zero. */
+/* Make room for `bins` bytes of hive bins data. */
 static int
 image_grow (image *im, uint32_t bins)
 {
-  if (tp_grow_zeroed (&im->img, &im->len, (size_t) BASE_BLOCK + bins) < 0)
-    return -1;
-  return tp_grow_zeroed (&im->touched, &im->n_blocks,
-                         (im->len - BASE_BLOCK + BIN_BLOCK - 1) / BIN_BLOCK);
+  return image_extend (im, (size_t) BASE_BLOCK + bins);
 }
 
 /* Copy a page to hive bins offset `off`; the caller has checked that it
@@ -445,6 +456,17 @@ typedef struct {
   uint32_t size, flags, seq, bins_size, n_refs;
 } log_entry;
 
+/* The most an entry can hold (spec: "Log entries"): its header, a
+ * reference per page, each page of the hive bins data once, and up to
+ * 4 KiB of padding (Windows aligns the pages: its entries carry 3.3 to
+ * 4 KiB beside them). Larger sizes are not Windows' and are not read. */
+static uint64_t
+entry_size_max (const unsigned char *head)
+{
+  uint64_t refs = tp_le32 (head + 20), bins = tp_le32 (head + 16);
+  return (ENTRY_HEAD + 8 * refs + bins + BIN_BLOCK + SECTOR - 1) / SECTOR * SECTOR;
+}
+
 /* The entry at `off`: 1 valid, 0 no entry there (the end of the log),
  * -1 a damaged entry (why). Checks everything before anything is
  * applied, so a bad entry changes nothing. */
@@ -461,7 +483,7 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
   e->seq = tp_le32 (p + 12);
   e->bins_size = tp_le32 (p + 16);
   e->n_refs = tp_le32 (p + 20);
-  if (e->size < SECTOR || e->size % SECTOR != 0) {
+  if (e->size < SECTOR || e->size % SECTOR != 0 || e->size > entry_size_max (p)) {
     snprintf (why, whylen, "bad entry size %u", e->size);
     return -1;
   }
@@ -796,6 +818,15 @@ finish (image *im, const primary_file *pf, const log_file logs[2], char *why, si
     snprintf (why, whylen, "sequence numbers are exhausted (0xffffffff)");
     return -1;
   }
+  if (!tp_regf_size_plausible (pf->len, im->bins_size)) {
+    snprintf (why, whylen, "the file (%zu bytes) is far larger than its hive bins (%u bytes): "
+              "not a hive as Windows writes it", pf->len, im->bins_size);
+    return -1;
+  }
+  if (image_extend (im, pf->len) < 0) {
+    snprintf (why, whylen, "out of memory");
+    return -1;
+  }
   unsigned char *bb = im->img;
   tp_put32 (bb + TP_BB_SEQ1, seq);
   tp_put32 (bb + TP_BB_SEQ2, seq);
@@ -957,6 +988,119 @@ read_file (const char *path, unsigned char **buf, size_t *len, char *why, size_t
   return 0;
 }
 
+/* A log read by what it announces, not by its file size (a sparse log
+ * may claim gigabytes): the base block sector, then the chain of
+ * entries (new format: each entry whose header is intact, up to its
+ * size) or the dirty vector and as many pages as it marks (old format).
+ * At most MAX_LOG bytes; a log that shrinks while it is read is taken
+ * as it is (the parser then finds it truncated). */
+typedef struct {
+  int fd;
+  unsigned char *p;
+  size_t len, cap;
+  bool error;
+} log_reader;
+
+/* Have the first `end` bytes (fewer at the end of the file). */
+static void
+log_fill (log_reader *r, uint64_t end)
+{
+  if (end > MAX_LOG)
+    end = MAX_LOG;
+  if (end <= r->len || r->error)
+    return;
+  if (end > r->cap) {
+    size_t cap = r->cap ? r->cap : 65536;
+    while (cap < end)
+      cap *= 2;
+    unsigned char *np = realloc (r->p, cap);
+    if (!np) {
+      r->error = true;
+      errno = ENOMEM;
+      return;
+    }
+    r->p = np;
+    r->cap = cap;
+  }
+  while (r->len < end) {
+    ssize_t n = pread (r->fd, r->p + r->len, end - r->len, (off_t) r->len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      r->error = true;
+    if (n <= 0)
+      return;
+    r->len += (size_t) n;
+  }
+}
+
+static void
+read_new_entries (log_reader *r)
+{
+  size_t off = SECTOR;
+  for (;;) {
+    log_fill (r, (uint64_t) off + ENTRY_HEAD);
+    if (r->len < off + ENTRY_HEAD || memcmp (r->p + off, "HvLE", 4) != 0 ||
+        tp_marvin32 (r->p + off, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (r->p + off + 32))
+      return;
+    uint32_t size = tp_le32 (r->p + off + 4);
+    if (size < SECTOR || size % SECTOR != 0 || size > entry_size_max (r->p + off))
+      return;
+    log_fill (r, (uint64_t) off + size);
+    if (r->len < off + size)
+      return;
+    off += size;
+  }
+}
+
+static void
+read_old_pages (log_reader *r)
+{
+  uint32_t cf = tp_le32 (r->p + TP_BB_CLUSTERING);
+  uint32_t bins = tp_le32 (r->p + TP_BB_BINS_SIZE);
+  if (cf == 0 || cf > 8 || (cf & (cf - 1)) != 0 || bins > MAX_BINS)
+    return;
+  size_t sector = (size_t) cf * SECTOR, n_bits = bins / SECTOR, vec = sector + 4 + (n_bits + 7) / 8;
+  log_fill (r, vec);
+  if (r->len < vec)
+    return;
+  uint64_t dirty = 0;
+  for (size_t i = 0; i < n_bits; i++)
+    dirty += r->p[sector + 4 + i / 8] >> (i % 8) & 1;
+  log_fill (r, (uint64_t) (vec + sector - 1) / sector * sector + dirty * SECTOR);
+}
+
+static int
+read_log (const char *path, unsigned char **buf, size_t *len, char *why, size_t whylen)
+{
+  struct stat st;
+  log_reader r = { .fd = tp_open_regular (path, &st) };
+  *buf = NULL;
+  *len = 0;
+  if (r.fd < 0) {
+    snprintf (why, whylen, "cannot read %s: %s", path, tp_open_error (errno));
+    return -1;
+  }
+  log_fill (&r, SECTOR);
+  if (!r.error && r.len == SECTOR && memcmp (r.p, "regf", 4) == 0) {
+    uint32_t type = tp_le32 (r.p + TP_BB_FILE_TYPE);
+    if (type == 6)
+      read_new_entries (&r);
+    else if (type == 1 || type == 2)
+      read_old_pages (&r);
+  }
+  int err = errno;
+  close (r.fd);
+  if (r.error) {
+    snprintf (why, whylen, "cannot read %s: %s", path, strerror (err));
+    free (r.p);
+    return -1;
+  }
+  *buf = r.p;
+  *len = r.len;
+  return 0;
+}
+
 /* The logs beside the primary: paths[0] .LOG1, [1] .LOG2, [2] .LOG,
  * names compared case-insensitively, as Windows would. Two names
  * matching one suffix (possible on a case-sensitive file system) are
@@ -1024,7 +1168,7 @@ recover_with_files (const unsigned char *primary, size_t primary_len,
   for (int i = 0; i < 2 && rc == 0; i++) {
     logs[i].name = paths[i] ? base_name (paths[i]) : (i ? "log2" : "log1");
     logs[i].path = paths[i];
-    if (paths[i] && read_file (paths[i], &bufs[i], &lens[i], why, whylen) < 0)
+    if (paths[i] && read_log (paths[i], &bufs[i], &lens[i], why, whylen) < 0)
       rc = -2;
     logs[i].buf = bufs[i];
     logs[i].len = lens[i];

@@ -62,10 +62,7 @@ tp_regf_check_primary (const unsigned char *buf, size_t size,
               hdr->bins_size, size > TP_REGF_BINS ? size - TP_REGF_BINS : 0);
     return -1;
   }
-  /* Windows grows a hive file a little ahead of its bins; a file far
-   * larger (a sparse hole of gigabytes) would be copied whole. */
-  uint64_t room = (uint64_t) size - TP_REGF_BASE_BLOCK_SIZE - hdr->bins_size;
-  if (room > (uint64_t) hdr->bins_size + TP_REGF_MAX_ROOM) {
+  if (!tp_regf_size_plausible (size, hdr->bins_size)) {
     snprintf (why, whylen,
               "the file (%zu bytes) is far larger than its hive bins (%u bytes): not a hive "
               "as Windows writes it", size, hdr->bins_size);
@@ -79,4 +76,11 @@ tp_regf_check_primary (const unsigned char *buf, size_t size,
     return -1;
   }
   return 0;
+}
+
+bool
+tp_regf_size_plausible (uint64_t size, uint32_t bins)
+{
+  uint64_t used = (uint64_t) TP_REGF_BASE_BLOCK_SIZE + bins;
+  return size <= used || size - used <= (uint64_t) bins + TP_REGF_MAX_ROOM;
 }

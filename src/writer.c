@@ -13,6 +13,7 @@
 
 #include "tlspatch/bytes.h"
 #include "tlspatch/layout.h"
+#include "tlspatch/openfile.h"
 #include "tlspatch/regf.h"
 #include "tlspatch/writer.h"
 #include "writer-int.h"
@@ -37,24 +38,6 @@ finish_bin (patch *p, uint32_t bin_rel)
   return size;
 }
 
-/* pwrite all of buf, looping on short counts: a full disk then shows
- * as the next call's ENOSPC, not as a stale errno. */
-static int
-pwrite_all (int fd, const char *buf, size_t len, off_t off)
-{
-  while (len > 0) {
-    ssize_t w = pwrite (fd, buf, len, off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return w == 0 ? (errno = EIO, -1) : -1;
-    buf += w;
-    len -= (size_t) w;
-    off += w;
-  }
-  return 0;
-}
-
 static int
 copy_all (int out, int in, size_t size)
 {
@@ -70,7 +53,7 @@ copy_all (int out, int in, size_t size)
     char chunk[1 << 16];          /* no in-kernel copy here: do it by hand */
     size_t want = size - (size_t) in_off < sizeof chunk ? size - (size_t) in_off : sizeof chunk;
     ssize_t r = pread (in, chunk, want, in_off);
-    if (r <= 0 || pwrite_all (out, chunk, (size_t) r, out_off) != 0)
+    if (r <= 0 || tp_pwrite_all (out, chunk, (size_t) r, out_off) != 0)
       return r == 0 ? (errno = EIO, -1) : -1;
     in_off += r;
     out_off += r;
@@ -402,12 +385,12 @@ tp_regf_write_patch (const tp_regf_patch *p, int out_fd, int src_fd, size_t size
     return -1;
   }
   for (size_t i = 0; i < p->n_pokes; i++)
-    if (pwrite_all (out_fd, (const char *) p->pokes[i].bytes, p->pokes[i].len,
+    if (tp_pwrite_all (out_fd, (const char *) p->pokes[i].bytes, p->pokes[i].len,
                     (off_t) p->pokes[i].off) != 0)
       goto io_error;
-  if (p->bin_size && pwrite_all (out_fd, (const char *) p->bin, p->bin_size, (off_t) p->bin_off) != 0)
+  if (p->bin_size && tp_pwrite_all (out_fd, (const char *) p->bin, p->bin_size, (off_t) p->bin_off) != 0)
     goto io_error;
-  if (pwrite_all (out_fd, (const char *) p->base_block, TP_REGF_BINS, 0) != 0)
+  if (tp_pwrite_all (out_fd, (const char *) p->base_block, TP_REGF_BINS, 0) != 0)
     goto io_error;
   return 0;
  io_error:

@@ -95,6 +95,31 @@ run_tp recover one.hive
 ok "old format: the older write's .LOG1 alone does not apply to a valid primary: refused, untouched" \
   eval 'one_line_error one.hive timestamp && same_file_state one.orig one.hive'
 
+# --- sparse files: read by what they announce, memory bounded ---------------
+# A 1.5 GB log (a sparse hole after its entry) is read by its entries:
+# strace counts the bytes read from it. A dirty primary with a bad
+# checksum and a 2 GB hole is refused as far larger than its bins,
+# without copying the hole (GNU time's peak RSS).
+"$MKLOG" old.hive new.hive sp.hive sp.hive.LOG1 2>/dev/null
+log_bytes=$(stat -c %s sp.hive.LOG1)
+truncate -s 1536M sp.hive.LOG1
+strace -f -y -e trace=read,pread64 -o sp.trace "$TLSPATCH" recover sp.hive >/dev/null 2>&1; rc=$?
+read_from_log=$(grep 'sp\.hive\.LOG1>' sp.trace | sed -n 's/.*= \([0-9]*\)$/\1/p' | awk '{s += $1} END {print s + 0}')
+ok "a 1.5 GB sparse log: recovered, and only its base block and entry are read, with a look at the next sector ($read_from_log of $log_bytes bytes)" \
+  eval 'recovered_as_new sp.hive && [ "$read_from_log" -le $((log_bytes + 512)) ]'
+"$MKLOG" --damage old.hive new.hive hole.hive hole.hive.LOG1 2>/dev/null
+truncate -s 2G hole.hive
+cp -p hole.hive hole.orig 2>/dev/null || cp --sparse=always -p hole.hive hole.orig
+if [ -x /usr/bin/time ]; then
+  /usr/bin/time -f %M -o rss.txt "$TLSPATCH" check hole.hive >"$WORK/out" 2>"$WORK/err"; rc=$?
+  rss=$(tail -n 1 rss.txt)
+  ok "a dirty 2 GB sparse primary with a bad checksum: refused as far larger than its bins, in $rss KiB of memory" \
+    eval 'one_line_error hole.hive "far larger than its hive bins" && [ "$rss" -lt 400000 ] && same_file_state hole.orig hole.hive'
+else
+  skip "GNU time is not installed (/usr/bin/time)"
+fi
+rm -f hole.hive hole.orig sp.hive.LOG1
+
 # --- real dirty hives from Windows -------------------------------------------
 DATA=${TLSPATCH_TESTDATA:-$top_srcdir/../shared/testdata/regf-logs}
 if [ ! -d "$DATA/NewDirtyHive1" ] || [ ! -d "$DATA/OldDirtyHive" ]; then

@@ -1379,7 +1379,7 @@ test_hostile_fields (void)
   hostile_entry (&f, "page size 0xFFFFFFFF", 44, 0xFFFFFFFFu, "beyond");
   hostile_entry (&f, "0x20000000 page references (8 * n wraps to 0)", 20, 0x20000000u,
                  "do not fit");
-  hostile_entry (&f, "entry size 0xFFFFFE00", 4, 0xFFFFFE00u, "truncated");
+  hostile_entry (&f, "entry size 0xFFFFFE00", 4, 0xFFFFFE00u, "bad entry size");
   hostile_entry (&f, "hive bins data size 0xFFFFF000", 16, 0xFFFFF000u, "bins data size");
 
   /* Bits set past the end of the hive in the dirty vector's last byte

@@ -1,4 +1,5 @@
-/* tlspatch: opening a file that must be a regular file.
+/* tlspatch: opening a file that must be a regular file, and writing
+ * one whole.
  *
  * A FIFO (or a device) named as a hive, a log or a settings file would
  * block open() forever, holding the hive's lock: every such file is
@@ -38,6 +39,25 @@ static inline const char *
 tp_open_error (int err)
 {
   return err == EINVAL ? "not a regular file" : strerror (err);
+}
+
+/* pwrite all of buf, looping on short counts (a write stops at 2 GiB):
+ * a full disk then shows as the next call's ENOSPC, not as a stale
+ * errno. 0, or -1 with errno. */
+static inline int
+tp_pwrite_all (int fd, const char *buf, size_t len, off_t off)
+{
+  while (len > 0) {
+    ssize_t w = pwrite (fd, buf, len, off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w == 0 ? (errno = EIO, -1) : -1;
+    buf += w;
+    len -= (size_t) w;
+    off += w;
+  }
+  return 0;
 }
 
 #endif

@@ -43,4 +43,9 @@ int tp_regf_check_primary (const unsigned char *buf, size_t size,
  * transaction logs hold data that is newer than the primary file. */
 bool tp_regf_is_dirty (const tp_regf_header *hdr);
 
+/* A file of `size` bytes may hold `bins` bytes of hive bins: Windows
+ * grows a hive file a little ahead of its bins, never by gigabytes (a
+ * sparse hole would be copied whole). */
+bool tp_regf_size_plausible (uint64_t size, uint32_t bins);
+
 #endif

@@ -13,8 +13,9 @@
  * On success the result must honour the contract in recover.h: a clean
  * primary gives no image; otherwise the image passes the primary header
  * check with equal sequence numbers. Two properties are checked too:
- * - the logs' order of arguments does not matter when their sequence
- *   numbers differ (Windows goes by content, not by file name);
+ * - new format: the logs' order of arguments does not matter when their
+ *   sequence numbers differ (Windows goes by content, not by file name;
+ *   in the old format .LOG1 comes first, as it does for Windows);
  * - the recovered image, made dirty again, takes nothing from the same
  *   logs: the stale logs left beside it can never be replayed over it.
  * Anything else aborts.
@@ -63,13 +64,14 @@ part (const uint8_t *src, size_t len)
   return p;
 }
 
-/* Swapping the logs changes nothing when their numbers differ. */
+/* Swapping new-format logs changes nothing when their numbers differ. */
 static void
 check_order (const unsigned char *prim, size_t plen, const unsigned char *l1, size_t l1len,
              const unsigned char *l2, size_t l2len, int rc, const unsigned char *out,
              size_t out_len, const tp_recovery_info *info)
 {
-  if (l1len < 12 || l2len < 12 || tp_le32 (l1 + 4) == tp_le32 (l2 + 4))
+  if (l1len < 32 || l2len < 32 || tp_le32 (l1 + 4) == tp_le32 (l2 + 4) ||
+      tp_le32 (l1 + 28) != 6 || tp_le32 (l2 + 28) != 6)
     return;
   unsigned char *o2 = NULL;
   size_t o2_len = 0;

@@ -43,6 +43,18 @@ ok "SYSTEM copied out without its logs: one line naming the hive (absolute path)
         [ "$msg" != "$(cat "$WORK/err")" ] && [ ${#msg} -le 180 ] &&
         grep -q "dirty (sequence numbers 205 != 204) and no log is beside it (SYSTEM.LOG1, SYSTEM.LOG2, SYSTEM.LOG): copy them beside it, or run tlspatch on the volume or image" "$WORK/err"'
 
+# The real one: a Windows 10 1709 SYSTEM hive copied out without its logs
+# (../shared/testdata, skipped when absent).
+REAL=${TLSPATCH_TESTDATA:-$top_srcdir/../shared/testdata/regf-logs}/../real-hives/SYSTEM_Win10_1709_dirty_nologs
+if [ -f "$REAL" ]; then
+  mkdir -p real && cp "$REAL" real/SYSTEM && chmod u+w real/SYSTEM && cp -p real/SYSTEM real.orig
+  run_tp apply real/SYSTEM
+  ok "a real Windows 10 SYSTEM copied out without its logs: refused in one line naming the logs to copy, untouched" \
+    eval 'one_line_error real/SYSTEM "no log is beside it (SYSTEM.LOG1, SYSTEM.LOG2, SYSTEM.LOG)" && same_file_state real.orig real/SYSTEM'
+else
+  skip "no real dirty SYSTEM hive in ../shared/testdata/real-hives"
+fi
+
 fixture neither neither.hive
 refuse "neither SOFTWARE nor SYSTEM" neither.hive "neither"
 

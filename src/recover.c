@@ -94,6 +94,7 @@ typedef struct {
   bool ours;                    /* a valid base block copy (of this hive, new format) */
   bool usable;                  /* ours, and offers something to replay */
   bool stamp_match;             /* its last written timestamp is the primary's */
+  bool chosen;                  /* old format: the one log replayed */
   uint64_t stamp;               /* its last written timestamp (old format: which log is newer) */
   tp_log_format format;
   uint32_t seq;                 /* its base block's sequence number (both are equal) */
@@ -267,8 +268,9 @@ image_init (image *im, const primary_file *pf, tp_recovery_info *info)
   im->info = info;
   im->pf = pf;
   im->bins_size = pf->bb_valid ? tp_le32 (pf->buf + TP_BB_BINS_SIZE) : 0;
-  size_t want = BASE_BLOCK + (size_t) im->bins_size;
-  return image_extend (im, want < pf->len ? want : pf->len);
+  /* The base block only: replay grows the image to each log's hive bins
+   * data size (a hostile primary header cannot make us copy gigabytes). */
+  return image_extend (im, BASE_BLOCK);
 }
 
 static void
@@ -483,6 +485,10 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
   e->seq = tp_le32 (p + 12);
   e->bins_size = tp_le32 (p + 16);
   e->n_refs = tp_le32 (p + 20);
+  if (tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 32)) {
+    snprintf (why, whylen, "bad Hash-2");
+    return -1;
+  }
   if (e->size < SECTOR || e->size % SECTOR != 0 || e->size > entry_size_max (p)) {
     snprintf (why, whylen, "bad entry size %u", e->size);
     return -1;
@@ -490,10 +496,6 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
   if (e->size > lg->len - off) {
     snprintf (why, whylen, "truncated (entry of %u bytes, %zu left in the file)",
               e->size, lg->len - off);
-    return -1;
-  }
-  if (tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 32)) {
-    snprintf (why, whylen, "bad Hash-2");
     return -1;
   }
   if (tp_marvin32 (p + ENTRY_HEAD, e->size - ENTRY_HEAD, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 24)) {
@@ -739,7 +741,9 @@ seq_after (const primary_file *pf, const log_file logs[2], uint32_t *out)
     max = pf->seq1 > pf->seq2 ? pf->seq1 : pf->seq2;
   for (int i = 0; i < 2; i++) {
     const log_file *lg = &logs[i];
-    if (!lg->ours)
+    /* An old-format log of another write (or hive) that was not used
+     * says nothing about this hive's numbers. */
+    if (!lg->ours || (lg->format == TP_LOG_OLD && !lg->stamp_match && !lg->chosen))
       continue;
     if (lg->seq > max)
       max = lg->seq;
@@ -892,6 +896,8 @@ recover (const unsigned char *primary, size_t primary_len, log_file logs[2],
     rc = recover_new (&im, &pf, logs, limit, why, whylen);
   else {
     log_file *lg = choose_old_log (logs, &pf);
+    if (lg)
+      lg->chosen = true;
     rc = lg ? recover_old (&im, &pf, lg, why, whylen) : 1;
   }
   if (rc > 0) {
@@ -996,6 +1002,7 @@ read_file (const char *path, unsigned char **buf, size_t *len, char *why, size_t
  * as it is (the parser then finds it truncated). */
 typedef struct {
   int fd;
+  uint64_t file_size;           /* at open: memory is never reserved beyond it */
   unsigned char *p;
   size_t len, cap;
   bool error;
@@ -1005,6 +1012,8 @@ typedef struct {
 static void
 log_fill (log_reader *r, uint64_t end)
 {
+  if (end > r->file_size)
+    end = r->file_size;
   if (end > MAX_LOG)
     end = MAX_LOG;
   if (end <= r->len || r->error)
@@ -1081,6 +1090,7 @@ read_log (const char *path, unsigned char **buf, size_t *len, char *why, size_t 
     snprintf (why, whylen, "cannot read %s: %s", path, tp_open_error (errno));
     return -1;
   }
+  r.file_size = (uint64_t) st.st_size;
   log_fill (&r, SECTOR);
   if (!r.error && r.len == SECTOR && memcmp (r.p, "regf", 4) == 0) {
     uint32_t type = tp_le32 (r.p + TP_BB_FILE_TYPE);

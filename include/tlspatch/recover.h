@@ -47,8 +47,11 @@
  *
  * Sequence numbers of the recovered image
  *   Both are set to one more than the highest sequence number found in
- *   the primary's base block, in the base blocks of the hive's logs, and
- *   in every intact log entry header (applied or not). Windows does the
+ *   the primary's base block, in the base blocks of the hive's logs (an
+ *   old-format log only when it is the one replayed or carries the
+ *   primary's timestamp), and in every intact log entry header read
+ *   (applied or not; a log is read as far as its chain of entries goes,
+ *   and entries left beyond it are older ones). Windows does the
  *   same in effect: after replaying entries up to N it writes the
  *   recovered hive as N + 1 (its Windows 10 sample: entries 3..5 give
  *   6/6). Being above every entry matters for the logs left behind (see

@@ -94,9 +94,7 @@ ok "concurrent: the result is a valid patched hive (libregf)" \
 ok "concurrent: same content as a single run" eval 'diff <(export_reg patched.hive) <(export_reg conc/SOFTWARE)'
 ok "concurrent: no stray files" only_files conc SOFTWARE
 
-# LeakSanitizer cannot run under ptrace: the traced runs go without it.
-traced_asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-
+# The traced runs go without LeakSanitizer ($traced_asan, tests/lib.sh).
 # Another program puts a different hive in the target's place while apply
 # runs (held at the exchange for 3 s by strace): the newcomer is kept,
 # byte for byte, and apply says so.

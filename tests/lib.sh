@@ -20,6 +20,10 @@ cd "$WORK" || exit 99
 _t_no=0
 _t_failed=0
 
+# ASAN_OPTIONS for a tlspatch run under strace: LeakSanitizer cannot work
+# under ptrace and would fail the run.
+traced_asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
 # ok DESCRIPTION COMMAND...: one TAP case, passing when COMMAND succeeds.
 ok () {
   local desc=$1; shift

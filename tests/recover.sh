@@ -103,7 +103,7 @@ ok "old format: the older write's .LOG1 alone does not apply to a valid primary:
 "$MKLOG" old.hive new.hive sp.hive sp.hive.LOG1 2>/dev/null
 log_bytes=$(stat -c %s sp.hive.LOG1)
 truncate -s 1536M sp.hive.LOG1
-strace -f -y -e trace=read,pread64 -o sp.trace "$TLSPATCH" recover sp.hive >/dev/null 2>&1; rc=$?
+ASAN_OPTIONS=$traced_asan strace -f -y -e trace=read,pread64 -o sp.trace "$TLSPATCH" recover sp.hive >/dev/null 2>&1; rc=$?
 read_from_log=$(grep 'sp\.hive\.LOG1>' sp.trace | sed -n 's/.*= \([0-9]*\)$/\1/p' | awk '{s += $1} END {print s + 0}')
 ok "a 1.5 GB sparse log: recovered, and only its base block and entry are read, with a look at the next sector ($read_from_log of $log_bytes bytes)" \
   eval 'recovered_as_new sp.hive && [ "$read_from_log" -le $((log_bytes + 512)) ]'

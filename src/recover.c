@@ -128,33 +128,61 @@ log_present (const log_file *lg)
   return lg->buf && lg->len > 0;
 }
 
-/* Old format: the dirty vector in the second sector, then the dirty
- * pages from the next sector boundary on (spec: "Dirty vector"). */
+/* Where an old-format log keeps things (spec: "Dirty vector", "Dirty
+ * pages"): the "DIRT" vector at its second sector (Clustering factor *
+ * 512 bytes in), a bitmap of one bit per 512-byte page of `bins` bytes
+ * of hive bins, then the dirty pages from the next sector boundary on.
+ * False when the clustering factor is not a power of two up to 8. */
+typedef struct {
+  size_t sector, bitmap_off, bitmap_end, pages_off;
+  uint32_t n_bits;
+} old_layout;
+
+static bool
+old_log_layout (const unsigned char *base_block, uint32_t bins, old_layout *l)
+{
+  uint32_t cf = tp_le32 (base_block + TP_BB_CLUSTERING);
+  if (cf == 0 || cf > 8 || (cf & (cf - 1)) != 0)
+    return false;
+  l->sector = (size_t) cf * SECTOR;
+  l->n_bits = bins / SECTOR;
+  l->bitmap_off = l->sector + 4;
+  l->bitmap_end = l->bitmap_off + (l->n_bits + 7) / 8;
+  l->pages_off = (l->bitmap_end + l->sector - 1) / l->sector * l->sector;
+  return true;
+}
+
+static uint32_t
+count_dirty (const unsigned char *bitmap, uint32_t n_bits)
+{
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < n_bits; i++)
+    n += bitmap[i / 8] >> (i % 8) & 1;
+  return n;
+}
+
+/* Old format: the dirty vector and its pages, all there. */
 static void
 parse_old_log (log_file *lg, const primary_file *pf)
 {
-  uint32_t cf = tp_le32 (lg->buf + TP_BB_CLUSTERING);
-  if (cf == 0 || cf > 8 || (cf & (cf - 1)) != 0) {
-    log_reject (lg, "unsupported clustering factor %u", cf);
+  old_layout l;
+  if (!old_log_layout (lg->buf, lg->bins_size, &l)) {
+    log_reject (lg, "unsupported clustering factor %u", tp_le32 (lg->buf + TP_BB_CLUSTERING));
     return;
   }
-  lg->sector = (size_t) cf * SECTOR;
-  lg->n_bits = lg->bins_size / SECTOR;
-  size_t n_bytes = (lg->n_bits + 7) / 8;
-  if (lg->len < lg->sector + 4 || memcmp (lg->buf + lg->sector, "DIRT", 4) != 0) {
+  if (lg->len < l.bitmap_off || memcmp (lg->buf + l.sector, "DIRT", 4) != 0) {
     log_reject (lg, "no dirty vector (DIRT) in its second sector");
     return;
   }
-  if (lg->len - lg->sector - 4 < n_bytes) {
+  if (lg->len < l.bitmap_end) {
     log_reject (lg, "truncated inside its dirty vector");
     return;
   }
-  lg->bitmap = lg->buf + lg->sector + 4;
-  size_t end = lg->sector + 4 + n_bytes;
-  lg->pages_off = (end + lg->sector - 1) / lg->sector * lg->sector;
-  lg->n_dirty = 0;
-  for (uint32_t i = 0; i < lg->n_bits; i++)
-    lg->n_dirty += lg->bitmap[i / 8] >> (i % 8) & 1;
+  lg->sector = l.sector;
+  lg->n_bits = l.n_bits;
+  lg->bitmap = lg->buf + l.bitmap_off;
+  lg->pages_off = l.pages_off;
+  lg->n_dirty = count_dirty (lg->bitmap, lg->n_bits);
   if (lg->n_dirty == 0) {
     log_reject (lg, "holds no dirty pages");
     return;
@@ -469,6 +497,21 @@ entry_size_max (const unsigned char *head)
   return (ENTRY_HEAD + 8 * refs + bins + BIN_BLOCK + SECTOR - 1) / SECTOR * SECTOR;
 }
 
+/* Whether the 40-byte header at p can start an entry: Hash-2 (which
+ * covers its first 32 bytes) and a size an entry can have. */
+static bool
+entry_head_ok (const unsigned char *p, char *why, size_t whylen)
+{
+  uint32_t size = tp_le32 (p + 4);
+  if (tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 32))
+    snprintf (why, whylen, "bad Hash-2");
+  else if (size < SECTOR || size % SECTOR != 0 || size > entry_size_max (p))
+    snprintf (why, whylen, "bad entry size %u", size);
+  else
+    return true;
+  return false;
+}
+
 /* The entry at `off`: 1 valid, 0 no entry there (the end of the log),
  * -1 a damaged entry (why). Checks everything before anything is
  * applied, so a bad entry changes nothing. */
@@ -485,14 +528,8 @@ read_entry (const log_file *lg, size_t off, size_t limit, log_entry *e,
   e->seq = tp_le32 (p + 12);
   e->bins_size = tp_le32 (p + 16);
   e->n_refs = tp_le32 (p + 20);
-  if (tp_marvin32 (p, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (p + 32)) {
-    snprintf (why, whylen, "bad Hash-2");
+  if (!entry_head_ok (p, why, whylen))
     return -1;
-  }
-  if (e->size < SECTOR || e->size % SECTOR != 0 || e->size > entry_size_max (p)) {
-    snprintf (why, whylen, "bad entry size %u", e->size);
-    return -1;
-  }
   if (e->size > lg->len - off) {
     snprintf (why, whylen, "truncated (entry of %u bytes, %zu left in the file)",
               e->size, lg->len - off);
@@ -866,11 +903,12 @@ choose_format (log_file logs[2])
 static int
 recover (const unsigned char *primary, size_t primary_len, log_file logs[2],
          unsigned char **out, size_t *out_len, tp_recovery_info *info,
-         char *why, size_t whylen)
+         primary_file *pf_out, char *why, size_t whylen)
 {
   primary_file pf;
   image im;
   int st = classify_primary (&pf, primary, primary_len, why, whylen);
+  *pf_out = pf;
   info->seq_before_primary = pf.seq1;
   info->seq_before_secondary = pf.seq2;
   if (st <= 0)
@@ -937,15 +975,12 @@ tp_recover_buffers (const unsigned char *primary, size_t primary_len,
     { .name = "log2", .buf = log2, .len = log2 ? log2_len : 0 },
   };
   start (out, out_len, info, why, whylen);
-  int rc = recover (primary, primary_len, logs, out, out_len, info, why, whylen);
+  primary_file pf;
+  int rc = recover (primary, primary_len, logs, out, out_len, info, &pf, why, whylen);
   if (rc < 0)
     info->format = TP_LOG_NONE;
-  if (rc < 0 && info->dirty) {
-    primary_file pf;
-    char ignored[8];
-    classify_primary (&pf, primary, primary_len, ignored, sizeof ignored);
+  if (rc < 0 && info->dirty)
     prefix_state (&pf, why, whylen);
-  }
   return rc;
 }
 
@@ -1048,13 +1083,12 @@ read_new_entries (log_reader *r)
 {
   size_t off = SECTOR;
   for (;;) {
+    char ignored[64];
     log_fill (r, (uint64_t) off + ENTRY_HEAD);
     if (r->len < off + ENTRY_HEAD || memcmp (r->p + off, "HvLE", 4) != 0 ||
-        tp_marvin32 (r->p + off, 32, TP_MARVIN32_REGF_SEED) != tp_le64 (r->p + off + 32))
+        !entry_head_ok (r->p + off, ignored, sizeof ignored))
       return;
     uint32_t size = tp_le32 (r->p + off + 4);
-    if (size < SECTOR || size % SECTOR != 0 || size > entry_size_max (r->p + off))
-      return;
     log_fill (r, (uint64_t) off + size);
     if (r->len < off + size)
       return;
@@ -1065,18 +1099,14 @@ read_new_entries (log_reader *r)
 static void
 read_old_pages (log_reader *r)
 {
-  uint32_t cf = tp_le32 (r->p + TP_BB_CLUSTERING);
+  old_layout l;
   uint32_t bins = tp_le32 (r->p + TP_BB_BINS_SIZE);
-  if (cf == 0 || cf > 8 || (cf & (cf - 1)) != 0 || bins > MAX_BINS)
+  if (bins > MAX_BINS || !old_log_layout (r->p, bins, &l))
     return;
-  size_t sector = (size_t) cf * SECTOR, n_bits = bins / SECTOR, vec = sector + 4 + (n_bits + 7) / 8;
-  log_fill (r, vec);
-  if (r->len < vec)
+  log_fill (r, l.bitmap_end);
+  if (r->len < l.bitmap_end)
     return;
-  uint64_t dirty = 0;
-  for (size_t i = 0; i < n_bits; i++)
-    dirty += r->p[sector + 4 + i / 8] >> (i % 8) & 1;
-  log_fill (r, (uint64_t) (vec + sector - 1) / sector * sector + dirty * SECTOR);
+  log_fill (r, l.pages_off + (uint64_t) count_dirty (r->p + l.bitmap_off, l.n_bits) * SECTOR);
 }
 
 static int
@@ -1184,8 +1214,9 @@ recover_with_files (const unsigned char *primary, size_t primary_len,
     logs[i].len = lens[i];
   }
   if (rc == 0) {
+    primary_file pf;
     start (out, out_len, info, why, whylen);
-    rc = recover (primary, primary_len, logs, out, out_len, info, why, whylen);
+    rc = recover (primary, primary_len, logs, out, out_len, info, &pf, why, whylen);
   }
   free (bufs[0]);
   free (bufs[1]);

@@ -63,10 +63,15 @@ run_tp recover --json split.hive
 ok "new format: entries N in .LOG2 and N+1 in .LOG1: both apply, .LOG2 first, whatever the names" \
   eval 'recovered_as_new split.hive && [ "$(json_get ".recovery.logs | map(split(\"/\") | last) | join(\" \")")" = "split.hive.LOG2 split.hive.LOG1" ]'
 
-"$MKLOG" --damage old.hive new.hive dam.hive dam.hive.LOG1 2>/dev/null
-run_tp recover --json dam.hive
-ok "new format: a bad header checksum: the base block comes from the log, the entries apply" \
-  eval 'recovered_as_new dam.hive && [ "$(json_get .recovery.base_block_from_log)" = true ] && regf_dump dam.hive >/dev/null'
+# A bad header checksum, in both formats (the old one's first bin keeps
+# an older timestamp, as Windows 7 leaves it: not demanded).
+for fmt in new old; do
+  "$MKLOG" $([ $fmt = old ] && echo --old) --damage old.hive new.hive dam-$fmt.hive dam-$fmt.hive.LOG1 2>/dev/null
+  run_tp recover --json dam-$fmt.hive
+  ok "$fmt format: a bad header checksum: the base block comes from the log, the replay applies" \
+    eval 'recovered_as_new dam-$fmt.hive && [ "$(json_get .recovery.base_block_from_log)" = true ] &&
+          [ "$(json_get .recovery.format)" = $fmt ] && regf_dump dam-$fmt.hive >/dev/null'
+done
 
 "$MKLOG" --stale old.hive new.hive stale.hive stale.hive.LOG1 2>/dev/null
 cp -p stale.hive stale.orig
@@ -78,11 +83,6 @@ ok "new format: entries older than the primary's last completed write: refused, 
 run_tp recover --json o.hive
 ok "old format: the dirty pages of .LOG1 apply" \
   eval 'recovered_as_new o.hive && [ "$(json_get .recovery.format)" = old ]'
-
-"$MKLOG" --old --damage old.hive new.hive od.hive od.hive.LOG1 2>/dev/null
-run_tp recover --json od.hive
-ok "old format: a bad header checksum (first bin's timestamp older): the log's base block copy, its pages" \
-  eval 'recovered_as_new od.hive && [ "$(json_get .recovery.base_block_from_log)" = true ] && regf_dump od.hive >/dev/null'
 
 "$MKLOG" --old old.hive new.hive cum.hive cum.hive.LOG1 cum.hive.LOG2 2>/dev/null
 run_tp recover --json cum.hive

@@ -318,8 +318,9 @@ whole_plan_finish (const tp_guest_run *r, guest_hive *hives, whole_plan *wp, tp_
     if (!wp->committed && tp_plan_writes (r->opt, &wp->res[i]))
       tp_result_fail (&wp->res[i], "not written into the image");
     tp_hive_close (wp->hv[i]);
-    tp_result_merge (res, &wp->res[i], hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
-                                                                         : "HKLM\\SYSTEM");
+    if (wp->res[i].kind == TP_HIVE_UNKNOWN)
+      wp->res[i].kind = hives[i].kind;
+    tp_result_merge (res, &wp->res[i]);
   }
   wp->n = 0;
 }
@@ -529,8 +530,9 @@ tp_guest_root_finish (const tp_guest_run *r, tp_guest_root *job)
     if (tp_plan_writes (r->opt, hres) && !job->written)
       tp_result_fail (hres, any_error ? "not written into the image, because the other hive "
                                         "failed" : "not written into the image");
-    tp_result_merge (&job->res, hres, job->hives[i].kind == TP_HIVE_SOFTWARE ? "HKLM\\SOFTWARE"
-                                                                            : "HKLM\\SYSTEM");
+    if (hres->kind == TP_HIVE_UNKNOWN)
+      hres->kind = job->hives[i].kind;
+    tp_result_merge (&job->res, hres);
   }
 }
 

@@ -68,7 +68,6 @@ tp_status
 tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *label,
          const tp_undo_doc *undo_doc, tp_result *res)
 {
-  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
   free (res->target);
   res->target = strdup (label ? label : tp_hive_path (hv));
   res->kind = tp_hive_kind_of (hv);
@@ -228,7 +227,6 @@ tp_status
 tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
                  const char *label, tp_undo_ctx *undo, tp_result *res)
 {
-  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
   res->kind = expect;
   int flags = (tp_options_write (opt) ? TP_HIVE_OPEN_WRITE : 0) | (opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
   tp_hive *hv = tp_hive_open (path, flags, res);

@@ -93,11 +93,16 @@ count_tree (const tp_key_tree *t, size_t *keys, size_t *values)
 }
 
 static json_object *
-change_json (const tp_change *c)
+change_json (const tp_result *res, const tp_change *c)
 {
   json_object *o = json_object_new_object ();
+  tp_hive_kind hive = c->hive != TP_HIVE_UNKNOWN ? c->hive : res->kind;
+  char *path = tp_change_path (res, c);
   json_object_object_add (o, "op", json_object_new_string (change_op_name (c)));
-  json_object_object_add (o, "key", json_object_new_string (c->key));
+  json_object_object_add (o, "hive", hive != TP_HIVE_UNKNOWN
+                          ? json_object_new_string (tp_hive_kind_name (hive)) : NULL);
+  json_object_object_add (o, "key", json_object_new_string (path ? path : c->key));
+  free (path);
   json_object_object_add (o, "name", c->name ? json_object_new_string (c->name) : NULL);
   if (c->op == TP_CHANGE_DELETE_KEY && c->subtree) {
     size_t keys = 0, values = 0;
@@ -158,6 +163,7 @@ json_object *
 tp_report_json (const tp_result *res)
 {
   json_object *o = json_object_new_object ();
+  json_object_object_add (o, "mode", json_object_new_string (tp_mode_name (res->mode)));
   json_object_object_add (o, "target", json_object_new_string (res->target ? res->target : ""));
   json_object_object_add (o, "hive", res->hive_label ? json_object_new_string (res->hive_label)
                           : res->kind == TP_HIVE_UNKNOWN ? NULL
@@ -168,11 +174,11 @@ tp_report_json (const tp_result *res)
     json_object_object_add (o, "product", res->product ? json_object_new_string (res->product)
                             : NULL);
   }
-  json_object_object_add (o, "status", json_object_new_string (tp_status_name (res->status)));
+  json_object_object_add (o, "status", json_object_new_string (tp_result_status_name (res)));
   json_object_object_add (o, "dry_run", json_object_new_boolean (res->dry_run));
   json_object *changes = json_object_new_array ();
   for (size_t i = 0; i < res->n_changes; i++)
-    json_object_array_add (changes, change_json (&res->changes[i]));
+    json_object_array_add (changes, change_json (res, &res->changes[i]));
   json_object_object_add (o, "changes", changes);
   json_object *warnings = json_object_new_array ();
   for (size_t i = 0; i < res->n_warnings; i++)
@@ -217,14 +223,6 @@ tp_report_value_string (const tp_value *v)
   return out;
 }
 
-static const char *
-row_status (const tp_result *res)
-{
-  if (res->dry_run && res->status == TP_STATUS_PATCHED)
-    return "would patch";
-  return tp_status_name (res->status);
-}
-
 void
 tp_report_print_header (FILE *fp)
 {
@@ -237,11 +235,11 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
   const char *hive = res->hive_label ? res->hive_label
                      : res->kind == TP_HIVE_UNKNOWN ? "-" : tp_hive_kind_name (res->kind);
   if (res->image)
-    fprintf (fp, "%-12s %-15s %-8zu %s %s%s%s%s\n", row_status (res), hive, res->n_changes,
+    fprintf (fp, "%-12s %-15s %-8zu %s %s%s%s%s\n", tp_result_status_name (res), hive, res->n_changes,
              res->image, res->root ? res->root : "", res->product ? " (" : "",
              res->product ? res->product : "", res->product ? ")" : "");
   else
-    fprintf (fp, "%-12s %-15s %-8zu %s\n", row_status (res), hive, res->n_changes,
+    fprintf (fp, "%-12s %-15s %-8zu %s\n", tp_result_status_name (res), hive, res->n_changes,
              res->target ? res->target : "");
   if (res->dotnet_checked && verbose) {
     const char *name = tp_netfx_version_name (res->dotnet_release);
@@ -256,17 +254,20 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
       size_t keys = 0, values = 0;
       if (c->subtree)
         count_tree (c->subtree, &keys, &values);
+      char *path = tp_change_path (res, c);
+      const char *key = path ? path : c->key;
       if (c->op == TP_CHANGE_CREATE_KEY)
-        fprintf (fp, "    %s: key created\n", c->key);
+        fprintf (fp, "    %s: key created\n", key);
       if (c->op == TP_CHANGE_DELETE_KEY)
-        fprintf (fp, "    %s: key deleted (%zu subkeys, %zu values)\n", c->key, keys, values);
-      if (c->op != TP_CHANGE_VALUE)
-        continue;
-      char *o = tp_report_value_string (&c->old_value);
-      char *n = tp_report_value_string (&c->new_value);
-      fprintf (fp, "    %s\\%s: %s -> %s\n", c->key, c->name, o ? o : "?", n ? n : "?");
-      free (o);
-      free (n);
+        fprintf (fp, "    %s: key deleted (%zu subkeys, %zu values)\n", key, keys, values);
+      if (c->op == TP_CHANGE_VALUE) {
+        char *o = tp_report_value_string (&c->old_value);
+        char *n = tp_report_value_string (&c->new_value);
+        fprintf (fp, "    %s\\%s: %s -> %s\n", key, c->name, o ? o : "?", n ? n : "?");
+        free (o);
+        free (n);
+      }
+      free (path);
     }
   for (size_t i = 0; i < res->n_warnings; i++)
     fprintf (fp, "    warning: %s\n", res->warnings[i]);

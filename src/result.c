@@ -225,24 +225,17 @@ status_rank (tp_status s)
 }
 
 int
-tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
+tp_result_merge (tp_result *dst, tp_result *src)
 {
   const char *hive = tp_hive_kind_name (src->kind);
   tp_change *all = realloc (dst->changes, (dst->n_changes + src->n_changes + 1) * sizeof *all);
   if (!all)
     return tp_result_fail (dst, "out of memory");
   dst->changes = all;
-  for (size_t i = 0; i < src->n_changes; i++) {   /* moved, the key prefixed */
+  for (size_t i = 0; i < src->n_changes; i++) {   /* moved, each with its hive */
     tp_change *c = &src->changes[i];
-    char *key = NULL;
-    if (asprintf (&key, "%s%s", key_prefix, c->key) < 0) {
-      for (size_t k = i; k < src->n_changes; k++)
-        change_free (&src->changes[k]);
-      src->n_changes = 0;
-      return tp_result_fail (dst, "out of memory");
-    }
-    free (c->key);
-    c->key = key;
+    if (c->hive == TP_HIVE_UNKNOWN)
+      c->hive = src->kind;
     dst->changes[dst->n_changes++] = *c;
   }
   src->n_changes = 0;
@@ -267,7 +260,6 @@ tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix)
   }
   if (status_rank (src->status) > status_rank (dst->status))
     dst->status = src->status;
-  dst->dry_run = src->dry_run;
   tp_result_free (src);
   return 0;
 }
@@ -283,16 +275,48 @@ tp_hive_kind_name (tp_hive_kind kind)
 }
 
 const char *
-tp_status_name (tp_status status)
+tp_mode_name (tp_mode mode)
 {
-  switch (status) {
-  case TP_STATUS_PATCHED: return "patched";
-  case TP_STATUS_UNCHANGED: return "unchanged";
+  switch (mode) {
+  case TP_MODE_APPLY: return "apply";
+  case TP_MODE_CHECK: return "check";
+  case TP_MODE_REVERT: return "revert";
+  case TP_MODE_RECOVER: return "recover";
+  default: return "?";
+  }
+}
+
+const char *
+tp_result_status_name (const tp_result *res)
+{
+  static const char *const done[] = { [TP_MODE_APPLY] = "patched", [TP_MODE_REVERT] = "reverted",
+                                      [TP_MODE_RECOVER] = "recovered" };
+  static const char *const would[] = { [TP_MODE_APPLY] = "would_patch",
+                                       [TP_MODE_REVERT] = "would_revert",
+                                       [TP_MODE_RECOVER] = "would_recover" };
+  switch (res->status) {
+  case TP_STATUS_PATCHED:
+    if (res->mode == TP_MODE_CHECK)
+      return "noncompliant";
+    return res->dry_run ? would[res->mode] : done[res->mode];
+  case TP_STATUS_UNCHANGED: return res->mode == TP_MODE_CHECK ? "compliant" : "unchanged";
   case TP_STATUS_COMPLIANT: return "compliant";
   case TP_STATUS_NONCOMPLIANT: return "noncompliant";
   case TP_STATUS_ERROR: return "error";
   default: return "none";
   }
+}
+
+char *
+tp_change_path (const tp_result *res, const tp_change *c)
+{
+  tp_hive_kind hive = c->hive != TP_HIVE_UNKNOWN ? c->hive : res->kind;
+  char *path = NULL;
+  if (hive == TP_HIVE_UNKNOWN)
+    return strdup (c->key);
+  if (asprintf (&path, "HKLM\\%s%s", tp_hive_kind_name (hive), c->key) < 0)
+    return NULL;
+  return path;
 }
 
 const char *

@@ -24,6 +24,17 @@ is_image_target (const tp_run_target *t, const char *format)
   return fp && !hive;
 }
 
+/* Every result leaves through here: it is stamped with the run's mode,
+ * in whose words its status is said (tp_result_status_name). */
+static void
+emit (tp_result *res, void *ctx)
+{
+  const tp_run_ctx *run = ctx;
+  res->mode = run->opt->mode;
+  res->dry_run = run->opt->dry_run && run->opt->mode != TP_MODE_CHECK;
+  run->emit (res, run->emit_ctx);
+}
+
 static void
 emit_error (const tp_run_ctx *run, const char *target, tp_hive_kind kind, const char *why)
 {
@@ -31,7 +42,7 @@ emit_error (const tp_run_ctx *run, const char *target, tp_hive_kind kind, const 
   tp_result_init (&res, target);
   res.kind = kind;
   tp_result_fail (&res, "%s", why);
-  run->emit (&res, run->emit_ctx);
+  emit (&res, (void *) run);
   tp_result_free (&res);
 }
 
@@ -50,7 +61,7 @@ run_hive_target (const tp_run_ctx *run, const char *arg, tp_undo_ctx *undo)
     tp_result res;
     tp_result_init (&res, name);
     tp_process_hive (run->opt, t.hives[k].path, t.hives[k].expect, name, undo, &res);
-    run->emit (&res, run->emit_ctx);
+    emit (&res, (void *) run);
     tp_result_free (&res);
   }
   tp_target_free (&t);
@@ -104,8 +115,7 @@ tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n)
         run_hive_target (run, targets[i].arg, &undo);
     }
     if (n_images)
-      tp_images_process (run->opt, run->iopt, images, n_images, &undo, run->emit,
-                         run->emit_ctx);
+      tp_images_process (run->opt, run->iopt, images, n_images, &undo, emit, (void *) run);
   }
   tp_undo_writer_free (undo.undo_writer);
   tp_undo_free ((tp_undo_doc *) undo.undo_doc);

@@ -16,7 +16,7 @@ ok "check leaves the hive byte-identical, mtime too" same_file_state orig.hive S
 
 # apply --dry-run: reports, writes nothing, exit 0
 run_tp apply -n --json SOFTWARE
-ok "dry run exits 0 and says so" eval '[ $rc -eq 0 ] && [ "$(json_get .dry_run)" = true ]'
+ok "dry run exits 0 and says so: would_patch" eval '[ $rc -eq 0 ] && [ "$(json_get ".status + \" \" + (.dry_run|tostring)")" = "would_patch true" ]'
 ok "dry run writes nothing" same_file_state orig.hive SOFTWARE
 
 # apply
@@ -25,11 +25,11 @@ ok "apply exits 0" expect_rc 0
 ok "apply reports patched" test "$(json_get .status)" = patched
 ok "apply reports the .NET release" test "$(json_get '(.dotnet.release|tostring) + " " + .dotnet.version')" = "461814 4.7.2"
 ok "changes name exactly the version keys" test "$(json_get '.changes[] | .key + " " + .name + " " + (.old|tostring) + " " + (.new|tostring)' | sort)" = "$(printf '%s\n' \
-  '\Microsoft\.NETFramework\V4.0.30319 SchUseStrongCrypto 0 1' \
-  '\Microsoft\.NETFramework\v2.0.50727 SchUseStrongCrypto null 1' \
-  '\Microsoft\.NETFramework\v3.0 SchUseStrongCrypto null 1' \
-  '\Wow6432Node\Microsoft\.NETFramework\v2.0.50727 SchUseStrongCrypto null 1' \
-  '\Wow6432Node\Microsoft\.NETFramework\v4.0.30319 SchUseStrongCrypto 1 1' | sort)"
+  'HKLM\SOFTWARE\Microsoft\.NETFramework\V4.0.30319 SchUseStrongCrypto 0 1' \
+  'HKLM\SOFTWARE\Microsoft\.NETFramework\v2.0.50727 SchUseStrongCrypto null 1' \
+  'HKLM\SOFTWARE\Microsoft\.NETFramework\v3.0 SchUseStrongCrypto null 1' \
+  'HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v2.0.50727 SchUseStrongCrypto null 1' \
+  'HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319 SchUseStrongCrypto 1 1' | sort)"
 ok "the REG_SZ value is reported as replaced" eval 'json_get ".warnings[]" | grep -q "REG_SZ, replacing"'
 
 # Independent reader 1: libregf sees DWORD 1 in every version key.
@@ -89,4 +89,5 @@ run_tp apply --backup --json bk.hive
 ok "--backup: original kept byte-identical" same_bytes orig.hive bk.hive.tlspatch-bak
 ok "--backup: reported in JSON" test "$(json_get .backup)" = "$WORK/bk.hive.tlspatch-bak"
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

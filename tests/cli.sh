@@ -44,4 +44,5 @@ ok "-v: the table lists each change and the .NET version" \
 run_tp check a.hive b.hive
 ok "check: 3 when any target is not compliant" expect_rc 3
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -61,4 +61,5 @@ ln -s ../../real-software vol3/WINDOWS/system32/Config/software
 run_tp apply vol3
 ok "hive linked within the folder: patched" expect_rc 0
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -59,7 +59,7 @@ ok "second apply: unchanged, the image byte-identical" \
   eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = unchanged ] && same_bytes win.patched win.img'
 
 run_tp revert --json --undo undo.reg win.img
-ok "revert on the image: exit 0, patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+ok "revert on the image: exit 0, reverted" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = reverted ]'
 snapshot win.img raw after
 snapshot win.orig raw before
 ok "after revert: both hives read exactly as before (regfexport)" \
@@ -205,4 +205,5 @@ snapshot pci.qcow2 qcow2 pcireverted
 ok "pci on qcow2: revert exact (regfexport dumps of both hives)" \
   eval '[ $rc -eq 0 ] && diff <(regf_dump pcibefore/SOFTWARE) <(regf_dump pcireverted/SOFTWARE) && diff <(regf_dump pcibefore/SYSTEM) <(regf_dump pcireverted/SYSTEM)'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -14,7 +14,8 @@ HIVEXREGEDIT=${HIVEXREGEDIT:-$(command -v hivexregedit || true)}
 REGFEXPORT=${REGFEXPORT:-$(command -v regfexport || true)}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlspatch-test.XXXXXX")
-trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+JSON_SEEN=$(mktemp "${TMPDIR:-/tmp}/tlspatch-json.XXXXXX")   # not in $WORK: tests count the files there
+trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK" "$JSON_SEEN"' EXIT
 cd "$WORK" || exit 99
 
 _t_no=0
@@ -106,7 +107,18 @@ only_files () {
 run_tp () {
   "$TLSPATCH" "$@" >"$WORK/out" 2>"$WORK/err"
   rc=$?
+  case " $* " in *" --json "*) cat "$WORK/out" >>"$JSON_SEEN" ;; esac
   return 0
+}
+
+# schema_ok: every JSON object this script's runs printed (run_tp ... --json)
+# fits the one schema of tests/schema.jq, whatever the target kind and mode.
+schema_ok () {
+  [ -s "$JSON_SEEN" ] || { echo "no JSON seen"; return 1; }
+  local bad
+  bad=$(jq -c -f "$top_srcdir/tests/schema.jq" "$JSON_SEEN") || return 1
+  [ -z "$bad" ] || { printf '%s\n' "$bad" | head -5; return 1; }
+  echo "$(jq -s length "$JSON_SEEN") objects"
 }
 
 expect_rc () { [ "$rc" -eq "$1" ] || { echo "exit status $rc, expected $1"; cat "$WORK/err"; return 1; }; }

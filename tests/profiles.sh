@@ -142,7 +142,7 @@ run_tp apply --json --profile pci s22.hive sys22.hive
 ok "2022: patched, build 20348 read from CurrentBuild" eval '[ $rc -eq 0 ] && [ "$(sw .windows_build)" = 20348 ]'
 ok "2022: only what differs: SystemDefaultTlsVersions in 64-bit v2 and 32-bit v4, none where already 1" \
   test "$(sw '[.changes[] | select(.name == "SystemDefaultTlsVersions") | .key] | join(",")')" = \
-  '\Microsoft\.NETFramework\v2.0.50727,\Wow6432Node\Microsoft\.NETFramework\v4.0.30319'
+  'HKLM\SOFTWARE\Microsoft\.NETFramework\v2.0.50727,HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319'
 ok "2022: TLS 1.3 keys untouched (hivexregedit)" \
   eval 'diff <($HIVEXREGEDIT --export sys22.orig "$P\\TLS 1.3") <($HIVEXREGEDIT --export sys22.hive "$P\\TLS 1.3")'
 ok "2022: obengine not installed: said, not an error" eval 'sy ".warnings[]" | grep -q "service obengine is not installed"'
@@ -202,7 +202,7 @@ printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
 run_tp check --json --profile pci --settings agree.reg c.hive csys.hive
 ok "pci + a .reg that agrees: combined, each value once" \
   eval '[ $rc -eq 3 ] && [ "$(json_get ".changes[] | select(.name == \"Enabled\") | .key" | grep -c "TLS 1.2.Client")" -eq 1 ] &&
-        [ "$(json_get ".changes[] | select(.name == \"Tls\") | .key")" = "\\Contoso" ]'
+        [ "$(json_get ".changes[] | select(.name == \"Tls\") | .key")" = "HKLM\\SOFTWARE\\Contoso" ]'
 printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
   '[-HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\.NETFramework\V4.0.30319\Sub]' >delv4.reg
 run_tp check --settings delv4.reg --profile kb4033999 c.hive
@@ -232,4 +232,5 @@ run_tp revert --undo volundo.reg vol
 ok "folder: revert exact (regfexport dumps)" \
   eval 'diff <(regf_dump orig08.hive) <(regf_dump vol/Windows/System32/config/SOFTWARE) && diff <(regf_dump origsys08.hive) <(regf_dump vol/Windows/System32/config/SYSTEM)'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

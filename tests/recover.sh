@@ -135,7 +135,7 @@ ok "check on a dirty hive: reports the recovery, writes nothing" \
   eval '[ "$(json_get .recovery.entries)" = 4 ] && same_file_state NewDirtyHive.orig NewDirtyHive'
 
 run_tp recover --json NewDirtyHive OldDirtyHive
-ok "recover: exit 0, both written" eval '[ $rc -eq 0 ] && [ "$(json_get .status | sort -u)" = patched ]'
+ok "recover: exit 0, both written" eval '[ $rc -eq 0 ] && [ "$(json_get .status | sort -u)" = recovered ]'
 ok "recover (new format): reports logs, entries, sequence numbers" \
   test "$(json_get 'select(.target | endswith("NewDirtyHive")) | .recovery | .format + " " + (.logs|length|tostring) + " " + (.entries|tostring) + " " + (.sequence_before|map(tostring)|join(","))')" = "new 2 4 3,2"
 ok "NewDirtyHive1: hive bins byte-identical to Windows 10's recovery" \
@@ -188,4 +188,5 @@ ok "damaged first log entries: exit 1, one-line error" one_line_error NewDirtyHi
 ok "damaged logs: every file byte-identical" \
   eval 'same_file_state NewDirtyHive.orig NewDirtyHive && same_file_state l1.copy NewDirtyHive.LOG1 && same_file_state l2.copy NewDirtyHive.LOG2'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -163,4 +163,5 @@ ok "hard link: the other name keeps the old hive" same_bytes linked.orig other-n
 
 ok "no temp files left anywhere" eval '! ls -a . rodir | grep -q tlspatch-'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -19,9 +19,9 @@ ok "check: SCHANNEL keys to create in both boot control sets" \
   test "$(json_get 'select(.hive == "SYSTEM") | .changes[] | select(.op == "create_key") | .key' | grep -c 'Protocols\\TLS 1\.[02]$')" -eq 4
 ok "check: the five levels of the agent key, parents first" \
   test "$(json_get 'select(.hive == "SOFTWARE") | [.changes[] | select(.op == "create_key") | .key] | join(",")')" = \
-  '\Contoso,\Contoso\Agent,\Contoso\Agent\Config,\Contoso\Agent\Config\Tls,\Contoso\Agent\Config\Tls\Pins'
+  'HKLM\SOFTWARE\Contoso,HKLM\SOFTWARE\Contoso\Agent,HKLM\SOFTWARE\Contoso\Agent\Config,HKLM\SOFTWARE\Contoso\Agent\Config\Tls,HKLM\SOFTWARE\Contoso\Agent\Config\Tls\Pins'
 ok "check: the CLSID subtree to delete, counted" \
-  test "$(json_get '.changes[] | select(.op == "delete_key") | .key + " " + (.subkeys|tostring) + " " + (.values|tostring)')" = '\Classes\CLSID 1 1'
+  test "$(json_get '.changes[] | select(.op == "delete_key") | .key + " " + (.subkeys|tostring) + " " + (.values|tostring)')" = 'HKLM\SOFTWARE\Classes\CLSID 1 1'
 
 run_tp apply --json --undo undo.reg --settings "$S/hardening.reg" SOFTWARE SYSTEM
 ok "apply: exit 0, both patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status | sort -u)" = patched ]'
@@ -146,8 +146,8 @@ run_tp apply --settings upper1.reg U
 ok "non-ASCII names: created" expect_rc 0
 run_tp apply --json --settings upper2.reg U
 ok "the same key in other case (Ü/ü, Σ/σ): found, not created again; gRÖße is Größe" \
-  eval '[ $rc -eq 0 ] && [ "$(json_get ".changes[] | .op + \" \" + .key + \" \" + .name" | tr "\\\\" /)" = "set_value /Contoso/Ünïcode Σ GRÖSSE
-set_value /Contoso/Ünïcode Σ Größe" ]'
+  eval '[ $rc -eq 0 ] && [ "$(json_get ".changes[] | .op + \" \" + .key + \" \" + .name" | tr "\\\\" /)" = "set_value HKLM/SOFTWARE/Contoso/Ünïcode Σ GRÖSSE
+set_value HKLM/SOFTWARE/Contoso/Ünïcode Σ Größe" ]'
 ok "hivexsh reads one key with Größe=3 and GRÖSSE=2" \
   test "$(printf 'cd \\Contoso\\Ünïcode Σ\nlsval\n' | hivexsh U | tr '\n' ' ')" = '"Größe"=dword:00000003 "GRÖSSE"=dword:00000002 '
 
@@ -195,4 +195,5 @@ run_tp check --json --settings short.reg short.hive
 ok "a 1-byte REG_DWORD replacing a REG_SZ: named by its type, not read as 4 bytes" \
   eval '[ $rc -eq 3 ] && json_get ".warnings[]" | grep -qx ".*SchUseStrongCrypto is REG_SZ, replacing it with REG_DWORD"'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -65,4 +65,5 @@ key_values () {
 ok "unset neighbour: every other value of the key as before, the unset one included (libregf)" \
   eval 'diff <(key_values unset.orig) <(key_values unset.hive) && key_values unset.hive | grep -q "Value: 1 Empty"'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -16,7 +16,7 @@ run_tp apply --json SYSTEM
 ok "apply exits 0, patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
 ok "changes: Start 3 -> 2 in ControlSet002 (Default) and ControlSet001 (Current)" \
   test "$(json_get '.changes[] | .key + " " + .name + " " + (.old|tostring) + " " + (.new|tostring)')" = \
-  "$(printf '%s\n' '\ControlSet002\Services\obengine Start 3 2' '\ControlSet001\Services\obengine Start 3 2')"
+  "$(printf '%s\n' 'HKLM\SYSTEM\ControlSet002\Services\obengine Start 3 2' 'HKLM\SYSTEM\ControlSet001\Services\obengine Start 3 2')"
 ok "regfexport: ControlSet001 obengine Start 2" test "$(start_of ControlSet001 obengine)" = "REG_DWORD_LITTLE_ENDIAN 2"
 ok "regfexport: ControlSet002 obengine Start 2" test "$(start_of ControlSet002 obengine)" = "REG_DWORD_LITTLE_ENDIAN 2"
 ok "regfexport: LastKnownGood ControlSet003 untouched (3)" test "$(start_of ControlSet003 obengine)" = "REG_DWORD_LITTLE_ENDIAN 3"
@@ -34,7 +34,7 @@ cp orig.hive other.hive
 run_tp apply --json --service svcdisabled --service svcauto --service nosuchsvc --service SVCMANUAL other.hive
 ok "several --service: exit 0" expect_rc 0
 ok "only svcmanual (matched case-insensitively) changes" \
-  test "$(json_get '[.changes[].key] | join(",")')" = '\ControlSet002\Services\svcmanual,\ControlSet001\Services\svcmanual'
+  test "$(json_get '[.changes[].key] | join(",")')" = 'HKLM\SYSTEM\ControlSet002\Services\svcmanual,HKLM\SYSTEM\ControlSet001\Services\svcmanual'
 ok "disabled service: warned, left disabled" eval 'json_get ".warnings[]" | grep -q "svcdisabled is disabled in ControlSet002"'
 ok "regfexport: svcdisabled still 4" test "$(regf_value other.hive '\ControlSet002\Services\svcdisabled' Start)" = "REG_DWORD_LITTLE_ENDIAN 4"
 ok "absent service: reported, not an error" eval 'json_get ".warnings[]" | grep -q "nosuchsvc is not installed in ControlSet002"'
@@ -75,4 +75,5 @@ for mode in check apply; do
   ok "damaged Start records: $mode leaves the hive untouched" same_file_state damaged.copy damaged.hive
 done
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

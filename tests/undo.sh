@@ -18,7 +18,7 @@ ok "undo records Start 3 for both boot control sets" \
   test "$(grep -c '^"Start"=hex(4):03,00,00,00$' undo.reg)" -eq 2
 
 run_tp revert --json --undo undo.reg SOFTWARE SYSTEM
-ok "revert: exit 0, both patched back" eval '[ $rc -eq 0 ] && [ "$(json_get .status | sort -u)" = patched ]'
+ok "revert: exit 0, both patched back" eval '[ $rc -eq 0 ] && [ "$(json_get .status | sort -u)" = reverted ]'
 ok "revert: SOFTWARE exactly as before (hivexregedit export)" eval 'diff <(export_reg orig.hive) <(export_reg SOFTWARE)'
 ok "revert: SYSTEM exactly as before (hivexregedit export)" eval 'diff <(export_reg origsys.hive) <(export_reg SYSTEM)'
 ok "revert: libregf agrees (same export as the original)" \
@@ -60,4 +60,5 @@ run_tp revert --undo multi.reg m3.hive
 ok "revert of the third of three SOFTWARE hives in one record: exit 0, restored (hivexregedit)" \
   eval '[ $rc -eq 0 ] && diff <(export_reg m3.orig) <(export_reg m3.hive)'
 
+ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -5,12 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum {
-  TP_MODE_APPLY,
-  TP_MODE_CHECK,
-  TP_MODE_REVERT,
-  TP_MODE_RECOVER,            /* replay transaction logs only */
-} tp_mode;
+#include "tlspatch/result.h"      /* tp_mode */
 
 typedef struct tp_options_s {
   tp_mode mode;

@@ -21,9 +21,16 @@ typedef enum {
 } tp_hive_kind;
 
 typedef enum {
+  TP_MODE_APPLY,
+  TP_MODE_CHECK,
+  TP_MODE_REVERT,
+  TP_MODE_RECOVER,            /* replay transaction logs only */
+} tp_mode;
+
+typedef enum {
   TP_STATUS_NONE = 0,       /* not decided yet */
-  TP_STATUS_PATCHED,        /* apply/revert wrote the hive (or would, with --dry-run) */
-  TP_STATUS_UNCHANGED,      /* apply/revert: nothing to change */
+  TP_STATUS_PATCHED,        /* apply/revert/recover wrote the hive (or would, with --dry-run) */
+  TP_STATUS_UNCHANGED,      /* apply/revert/recover: nothing to change */
   TP_STATUS_COMPLIANT,      /* check: nothing to change, .NET >= 4.6 */
   TP_STATUS_NONCOMPLIANT,   /* check: apply would change something, or .NET < 4.6 */
   TP_STATUS_ERROR,          /* refused or failed; the hive is untouched */
@@ -59,6 +66,7 @@ typedef enum {
 /* One change that apply (or revert) makes. */
 typedef struct {
   tp_change_op op;
+  tp_hive_kind hive;    /* the hive it is in (UNKNOWN: the result's own) */
   char *key;            /* path from the hive root, e.g. \Microsoft\.NETFramework\v4.0.30319 */
   char *name;           /* value name, in the spelling stored in the hive (NULL for keys) */
   tp_value old_value;
@@ -73,6 +81,7 @@ typedef struct {
   char *target;         /* the hive file (absolute path when known) */
   tp_hive_kind kind;
   tp_status status;
+  tp_mode mode;         /* set with dry_run by tp_run, as the result is emitted */
   bool dry_run;
 
   tp_change *changes;
@@ -114,9 +123,9 @@ int tp_result_fail (tp_result *res, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 
 /* Fold the result of one hive (src) into the result of its Windows
- * installation (dst): keys get `key_prefix` (HKLM\SOFTWARE), warnings
- * and the error name the hive, the worse status wins. src is emptied. */
-int tp_result_merge (tp_result *dst, tp_result *src, const char *key_prefix);
+ * installation (dst): each change keeps its hive, warnings and the
+ * error name the hive, the worse status wins. src is emptied. */
+int tp_result_merge (tp_result *dst, tp_result *src);
 
 /* Append a value change; the values are copied. */
 int tp_result_add_change (tp_result *res, const char *key, const char *name,
@@ -134,7 +143,15 @@ bool tp_value_equal (const tp_value *a, const tp_value *b);
 tp_value tp_value_dword (uint32_t dword, unsigned char bytes[4]);
 
 const char *tp_hive_kind_name (tp_hive_kind kind);   /* "SOFTWARE", "SYSTEM", "unknown" */
-const char *tp_status_name (tp_status status);       /* "patched", ... */
+/* What happened, in the words of the result's mode: apply "patched",
+ * "would_patch" (dry run), "unchanged"; revert "reverted",
+ * "would_revert", "unchanged"; recover "recovered", "would_recover",
+ * "unchanged"; check "compliant", "noncompliant"; any mode "error". */
+const char *tp_result_status_name (const tp_result *res);
+const char *tp_mode_name (tp_mode mode);              /* "apply", ... */
+/* A change's full registry path, e.g. HKLM\SOFTWARE\Microsoft\...
+ * (malloc'd; NULL when out of memory). */
+char *tp_change_path (const tp_result *res, const tp_change *c);
 const char *tp_reg_type_name (uint32_t type);        /* "REG_DWORD", ... */
 
 #endif

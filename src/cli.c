@@ -55,7 +55,8 @@ static const char usage_tail[] =
   "  --tcg                   software emulation from the start (no KVM)\n"
   "  -q, --quiet             print errors only\n"
   "  -v, --verbose           print every change and the .NET version\n"
-  "  --help, --version\n"
+  "  -h, --help              this help\n"
+  "  -V, --version           tlspatch's version and those of hivex, libguestfs, json-c\n"
   "\n"
   "Exit status: 0 done or compliant, 1 error on any target, 2 usage error,\n"
   "3 check found something not compliant.\n";
@@ -173,7 +174,7 @@ parse_mode (const char *word, tp_mode *mode)
 }
 
 enum { OPT_JSON = 256, OPT_UNDO, OPT_BACKUP, OPT_SDT, OPT_SERVICE, OPT_NO_SERVICE,
-       OPT_HELP, OPT_VERSION, OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER,
+       OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER,
        OPT_SETTINGS, OPT_PROFILE };
 
 static int
@@ -204,8 +205,8 @@ parse_args (int argc, char **argv, cli *c)
     { "no-service", no_argument, NULL, OPT_NO_SERVICE },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
-    { "help", no_argument, NULL, OPT_HELP },
-    { "version", no_argument, NULL, OPT_VERSION },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
     { "format", required_argument, NULL, OPT_FORMAT },
     { "share-appliance", required_argument, NULL, OPT_SHARE },
     { "tcg", no_argument, NULL, OPT_TCG },
@@ -217,7 +218,7 @@ parse_args (int argc, char **argv, cli *c)
   opterr = 0;
   int ch;
   int rc;
-  while ((ch = getopt_long (argc, argv, "nqva:j:", longopts, NULL)) != -1) {
+  while ((ch = getopt_long (argc, argv, "nqvhVa:j:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'a':
       c->forced_image[c->n_targets] = true;
@@ -257,8 +258,13 @@ parse_args (int argc, char **argv, cli *c)
         return usage_error ("--service takes a service key name (no slashes)");
       c->services[c->n_services++] = optarg;
       break;
-    case OPT_HELP: print_usage (); return TP_EXIT_OK;
-    case OPT_VERSION: printf ("tlspatch %s\n", PACKAGE_VERSION); return TP_EXIT_OK;
+    case 'h': print_usage (); return TP_EXIT_OK;
+    case 'V': {
+      char v[512];
+      tp_versions (v, sizeof v);
+      fputs (v, stdout);
+      return TP_EXIT_OK;
+    }
     default: {
       char msg[128];
       snprintf (msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);

@@ -21,7 +21,8 @@
   X (guestfs_filesize) X (guestfs_pread) X (guestfs_pread_device) X (guestfs_pwrite) X (guestfs_truncate_size) \
   X (guestfs_rename) X (guestfs_rm) X (guestfs_rm_f) X (guestfs_set_backend_settings) \
   X (guestfs_set_error_handler) X (guestfs_set_pgroup) X (guestfs_shutdown) X (guestfs_sync) \
-  X (guestfs_touch) X (guestfs_umount_all) X (guestfs_upload) X (guestfs_vfs_type)
+  X (guestfs_touch) X (guestfs_umount_all) X (guestfs_upload) X (guestfs_vfs_type) \
+  X (guestfs_version) X (guestfs_free_version)
 
 #define TP_GFS_DECLARE(name) extern __typeof__ (&name) tp_gfs_##name;
 TP_GFS_FUNCTIONS (TP_GFS_DECLARE)
@@ -57,6 +58,8 @@ int tp_gfs_load (char *why, size_t whylen);
 #define guestfs_pread (*tp_gfs_guestfs_pread)
 #define guestfs_pread_device (*tp_gfs_guestfs_pread_device)
 #define guestfs_pwrite (*tp_gfs_guestfs_pwrite)
+#define guestfs_version(g) (*tp_gfs_guestfs_version) (g)   /* not the struct of the same name */
+#define guestfs_free_version(v) (*tp_gfs_guestfs_free_version) (v)
 #define guestfs_truncate_size (*tp_gfs_guestfs_truncate_size)
 #define guestfs_rename (*tp_gfs_guestfs_rename)
 #define guestfs_rm (*tp_gfs_guestfs_rm)

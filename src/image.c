@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -691,6 +692,27 @@ worker (void *arg)
     else
       process_group (r, first, count);
   }
+}
+
+void
+tp_image_libguestfs_version (char *buf, size_t len)
+{
+  char why[256];
+  if (tp_gfs_load (why, sizeof why) < 0) {
+    snprintf (buf, len, "not available (%s)", why);
+    return;
+  }
+  guestfs_h *g = guestfs_create ();
+  struct guestfs_version *v = g ? guestfs_version (g) : NULL;
+  if (v)
+    snprintf (buf, len, "%" PRIi64 ".%" PRIi64 ".%" PRIi64 "%s", v->major, v->minor, v->release,
+              v->extra);
+  else
+    snprintf (buf, len, "not available (no handle)");
+  if (v)
+    guestfs_free_version (v);
+  if (g)
+    guestfs_close (g);
 }
 
 void

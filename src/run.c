@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <json-c/json.h>
+
 #include "tlspatch/run.h"
 
 /* -a, a URI, or a file that starts like a disk image; with a format
@@ -120,4 +122,13 @@ tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n)
   tp_undo_writer_free (undo.undo_writer);
   tp_undo_free ((tp_undo_doc *) undo.undo_doc);
   free (images);
+}
+
+void
+tp_versions (char *buf, size_t len)
+{
+  char gfs[320];
+  tp_image_libguestfs_version (gfs, sizeof gfs);
+  snprintf (buf, len, "tlspatch %s\nhivex %s\nlibguestfs %s\njson-c %s\n", PACKAGE_VERSION,
+            TP_HIVEX_VERSION, gfs, json_c_version ());
 }

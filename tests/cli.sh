@@ -4,8 +4,24 @@
 
 run_tp --help
 ok "--help: exit 0, shows the three commands" eval '[ $rc -eq 0 ] && grep -q "tlspatch revert --undo FILE" "$WORK/out"'
+run_tp -h
+ok "-h is --help" eval '[ $rc -eq 0 ] && grep -q "tlspatch revert --undo FILE" "$WORK/out"'
 run_tp --version
-ok "--version: exit 0" eval '[ $rc -eq 0 ] && grep -q "^tlspatch [0-9]" "$WORK/out"'
+ok "--version: exit 0, tlspatch's version and hivex's, libguestfs's, json-c's" \
+  eval '[ $rc -eq 0 ] && [ "$(cut -d" " -f1 "$WORK/out" | tr "\n" ,)" = "tlspatch,hivex,libguestfs,json-c," ] &&
+        grep -qx "tlspatch [0-9][0-9.]*" "$WORK/out"'
+ok "--version: hivex as pkg-config knows it, json-c's as its library says" \
+  eval 'grep -qx "hivex $(pkg-config --modversion hivex)" "$WORK/out" &&
+        grep -qx "json-c $(pkg-config --modversion json-c)" "$WORK/out"'
+if command -v guestfish >/dev/null; then
+  ok "--version: libguestfs is the one guestfish uses" \
+    eval 'grep -qx "libguestfs $(guestfish --version | cut -d" " -f2)" "$WORK/out"'
+else
+  skip "--version: libguestfs (no guestfish)"
+fi
+cp "$WORK/out" version.out
+run_tp -V
+ok "-V is --version" cmp "$WORK/out" version.out
 
 run_tp
 ok "no command: exit 2" expect_rc 2

@@ -42,6 +42,9 @@ bool tp_image_looks_like_image (const char *arg);
  * never concurrently. The callee may not keep res. */
 typedef void (*tp_image_emit) (tp_result *res, void *opaque);
 
+/* The libguestfs in use, e.g. "1.48.6"; or why it cannot be loaded. */
+void tp_image_libguestfs_version (char *buf, size_t len);
+
 /* Process every image; results reach `emit`. */
 void tp_images_process (const tp_options *opt, const tp_image_options *iopt,
                         const tp_image *images, size_t n, tp_undo_ctx *undo,

@@ -32,4 +32,9 @@ typedef struct {
 
 void tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n);
 
+/* tlspatch's version and those of the libraries in use, one per line:
+ * "tlspatch 0.1.0\nhivex 1.3.23\nlibguestfs 1.48.6\njson-c 0.16\n".
+ * hivex's is the one built with (hivex has no call that tells). */
+void tp_versions (char *buf, size_t len);
+
 #endif

@@ -46,8 +46,9 @@ static const char usage_tail[] =
   "                          a profile or settings file has values for it)\n"
   "  --no-recover            refuse dirty hives instead of replaying their logs\n"
   "  -a IMAGE                a disk image or URI (same as giving it as TARGET)\n"
-  "  --format FMT            the images' format (raw, qcow2, vmdk, vhdx, vpc);\n"
-  "                          without it the format is detected safely and an image\n"
+  "  --format FMT            the format (raw, qcow2, vmdk, vhdx, vpc) of the -a images\n"
+  "                          after it, and of images given as TARGET (the last one\n"
+  "                          given); auto: detected safely again, and an image\n"
   "                          with a backing file is refused\n"
   "  -j N                    patch N images in parallel (one appliance each)\n"
   "  --share-appliance K     up to K images per appliance launch: faster, but only\n"
@@ -66,7 +67,9 @@ typedef struct {
   tp_image_options iopt;
   bool json, quiet;
   int verbose;
-  const char *format;
+  const char *format;           /* --format in force: NULL detects */
+  bool format_given;
+  const char **formats;         /* each target's */
   const char **services;
   size_t n_services;
   const char **settings_files;  /* --settings */
@@ -191,6 +194,26 @@ parse_count (const char *arg, const char *what, int *out)
   return -1;
 }
 
+/* An option that would do nothing in this mode, said as a usage error
+ * (NULL: none). */
+static const char *
+idle_option (const cli *c)
+{
+  tp_mode m = c->opt.mode;
+  bool plans = m == TP_MODE_APPLY || m == TP_MODE_CHECK;
+  if (m == TP_MODE_CHECK && c->opt.backup)
+    return "check never writes: --backup is for apply, revert and recover";
+  if (m == TP_MODE_CHECK && c->opt.dry_run)
+    return "check never writes: --dry-run is for apply, revert and recover";
+  if (c->opt.no_service && c->n_services)
+    return "--service and --no-service contradict each other";
+  if (!plans && (c->n_services || c->opt.no_service))
+    return "--service and --no-service are for apply and check";
+  if (!plans && c->opt.system_default_tls)
+    return "--system-default-tls is for apply and check";
+  return NULL;
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int
 parse_args (int argc, char **argv, cli *c)
@@ -222,6 +245,7 @@ parse_args (int argc, char **argv, cli *c)
     switch (ch) {
     case 'a':
       c->forced_image[c->n_targets] = true;
+      c->formats[c->n_targets] = c->format;
       c->targets[c->n_targets++] = optarg;
       break;
     case 'j':
@@ -241,9 +265,10 @@ parse_args (int argc, char **argv, cli *c)
       break;
     case OPT_FORMAT:
       if (strcmp (optarg, "raw") && strcmp (optarg, "qcow2") && strcmp (optarg, "vmdk") &&
-          strcmp (optarg, "vhdx") && strcmp (optarg, "vpc"))
-        return usage_error ("--format takes raw, qcow2, vmdk, vhdx or vpc");
-      c->format = optarg;
+          strcmp (optarg, "vhdx") && strcmp (optarg, "vpc") && strcmp (optarg, "auto"))
+        return usage_error ("--format takes raw, qcow2, vmdk, vhdx, vpc or auto");
+      c->format = strcmp (optarg, "auto") ? optarg : NULL;
+      c->format_given = true;
       break;
     case OPT_JSON: c->json = true; break;
     case 'n': c->opt.dry_run = true; break;
@@ -281,8 +306,10 @@ parse_args (int argc, char **argv, cli *c)
     snprintf (msg, sizeof msg, "unknown command '%s'", argv[optind]);
     return usage_error (msg);
   }
-  for (int i = optind + 1; i < argc; i++)
+  for (int i = optind + 1; i < argc; i++) {
+    c->formats[c->n_targets] = c->format;
     c->targets[c->n_targets++] = argv[i];
+  }
   if (c->n_targets == 0)
     return usage_error ("no TARGET given");
   if (c->opt.mode == TP_MODE_REVERT && !c->opt.undo_path)
@@ -294,6 +321,9 @@ parse_args (int argc, char **argv, cli *c)
     return usage_error ("--profile and --settings are for apply and check");
   if (c->opt.mode == TP_MODE_RECOVER && c->opt.no_recover)
     return usage_error ("recover and --no-recover contradict each other");
+  const char *idle = idle_option (c);
+  if (idle)
+    return usage_error (idle);
   if (c->n_services) {
     c->opt.services = c->services;
     c->opt.n_services = c->n_services;
@@ -356,14 +386,22 @@ run (cli *c)
   if (!targets)
     return TP_EXIT_ERROR;
   for (int i = 0; i < c->n_targets; i++)
-    targets[i] = (tp_run_target) { .arg = c->targets[i], .image = c->forced_image[i] };
+    targets[i] = (tp_run_target) { .arg = c->targets[i], .image = c->forced_image[i],
+                                   .format = c->formats[i] };
+  bool any_image = false;
+  for (int i = 0; i < c->n_targets; i++)
+    any_image = any_image || tp_run_target_is_image (&targets[i]);
+  if (c->format_given && !any_image) {
+    free (targets);
+    return usage_error ("--format is for disk images, and no TARGET is one");
+  }
   c->iopt.stop = &stop_requested;
   c->stage_lines = !c->quiet && isatty (STDERR_FILENO);
   if (!c->quiet) {
     c->iopt.progress = print_progress;
     c->iopt.progress_ctx = c;
   }
-  tp_run_ctx run = { .opt = &c->opt, .iopt = &c->iopt, .format = c->format,
+  tp_run_ctx run = { .opt = &c->opt, .iopt = &c->iopt,
                      .emit = print_image_result, .emit_ctx = c };
   tp_run (&run, targets, (size_t) c->n_targets);
   free (targets);
@@ -390,8 +428,9 @@ main (int argc, char **argv)
   c.profiles = calloc ((size_t) argc, sizeof *c.profiles);
   tp_settings settings = { 0 };
   c.forced_image = calloc ((size_t) argc, sizeof *c.forced_image);
+  c.formats = calloc ((size_t) argc, sizeof *c.formats);
   int rc = TP_EXIT_ERROR;
-  if (c.services && c.targets && c.forced_image && c.settings_files && c.profiles)
+  if (c.services && c.targets && c.forced_image && c.formats && c.settings_files && c.profiles)
     rc = parse_args (argc, argv, &c);
   if (rc >= 0)
     goto out;
@@ -420,6 +459,7 @@ main (int argc, char **argv)
   free (c.services);
   free (c.targets);
   free (c.forced_image);
+  free (c.formats);
   free (c.settings_files);
   free (c.profiles);
   tp_settings_free (&settings);

@@ -11,9 +11,10 @@
 /* -a, a URI, or a file that starts like a disk image; with a format
  * given, any regular file that is not a hive (a raw image without a
  * partition table). */
-static bool
-is_image_target (const tp_run_target *t, const char *format)
+bool
+tp_run_target_is_image (const tp_run_target *t)
 {
+  const char *format = t->format;
   if (t->image || tp_image_looks_like_image (t->arg))
     return true;
   struct stat st;
@@ -108,8 +109,8 @@ tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n)
     /* Hive files and folders in order, then the images (in parallel
      * with jobs > 1); one failure does not stop the rest. */
     for (size_t i = 0; i < n; i++) {
-      if (is_image_target (&targets[i], run->format))
-        images[n_images++] = (tp_image) { .path = targets[i].arg, .format = run->format };
+      if (tp_run_target_is_image (&targets[i]))
+        images[n_images++] = (tp_image) { .path = targets[i].arg, .format = targets[i].format };
       else if (run->iopt->stop && *run->iopt->stop)
         emit_error (run, targets[i].arg, TP_HIVE_UNKNOWN,
                     "interrupted before this target was started; it was not touched");

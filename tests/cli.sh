@@ -39,6 +39,16 @@ run_tp apply --service 'a\b' x
 ok "--service with a backslash: exit 2" expect_rc 2
 
 fixture software-server2019 a.hive
+# Options that would do nothing in the mode are usage errors; nothing is read.
+for args in "check --backup a.hive" "check -n a.hive" "apply --service x --no-service a.hive" \
+            "revert --undo u.reg --service x a.hive" "recover --no-service a.hive" \
+            "recover --system-default-tls a.hive" "apply --format qcow2 a.hive" \
+            "check --format bogus a.hive"; do
+  cp -p a.hive idle.orig
+  run_tp $args
+  ok "idle option, usage error: $args" eval '[ $rc -eq 2 ] && [ ! -s "$WORK/out" ] &&
+    [ "$(head -1 "$WORK/err" | wc -c)" -lt 120 ] && same_file_state idle.orig a.hive'
+done
 fixture software-server2019 b.hive
 fixture system s.hive
 run_tp check --json a.hive nonexistent.hive s.hive

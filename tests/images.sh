@@ -86,6 +86,9 @@ by_image () { json_get "select(.image == \"$1\") | $2"; }
 ok "qcow2 (format detected): patched" test "$(by_image win.qcow2 .status)" = patched
 ok "image with a backing file, no --format: refused" \
   eval '[ "$(by_image overlay.qcow2 .status)" = error ] && by_image overlay.qcow2 .error | grep -q "backing file"'
+run_tp check --json --format qcow2 --format auto -a overlay.qcow2
+ok "--format auto: the -a images after it are detected again (the backing file refused)" \
+  eval '[ $rc -eq 1 ] && json_get .error | grep -q "backing file"'
 ok "two Windows installations: two objects, both patched" \
   test "$(by_image two.img '.root + " " + .status' | tr '\n' ,)" = "/dev/sda1 patched,/dev/sda2 patched,"
 ok "the second installation is the 32-bit Windows 7" \

@@ -20,12 +20,16 @@
 typedef struct {
   const char *arg;
   bool image;                   /* given as an image (-a): never taken for a hive */
+  const char *format;           /* an image's format, or NULL to detect it safely */
 } tp_run_target;
+
+/* Is this target a disk image (given with -a, a URI, a file that starts
+ * like one; with a format, any regular file that is not a hive)? */
+bool tp_run_target_is_image (const tp_run_target *t);
 
 typedef struct {
   const tp_options *opt;
   const tp_image_options *iopt;
-  const char *format;           /* the images' format, or NULL to detect it safely */
   tp_image_emit emit;           /* never called concurrently */
   void *emit_ctx;
 } tp_run_ctx;

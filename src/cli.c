@@ -331,14 +331,11 @@ parse_args (int argc, char **argv, cli *c)
   return -1;
 }
 
+/* The row (or JSON object) first, then its error on stderr: piped
+ * together, each error follows the row it explains. */
 static void
 print_result (cli *c, const tp_result *res)
 {
-  if (res->status == TP_STATUS_ERROR) {
-    c->any_error = true;
-    fprintf (stderr, "tlspatch: %s: %s\n", res->target ? res->target : "?",
-             res->error ? res->error : "failed");
-  }
   if (res->status == TP_STATUS_NONCOMPLIANT)
     c->any_noncompliant = true;
   if (c->json)
@@ -351,6 +348,11 @@ print_result (cli *c, const tp_result *res)
     tp_report_print_row (stdout, res, c->verbose);
   }
   fflush (stdout);
+  if (res->status == TP_STATUS_ERROR) {
+    c->any_error = true;
+    fprintf (stderr, "tlspatch: %s: %s\n", res->target ? res->target : "?",
+             res->error ? res->error : "failed");
+  }
 }
 
 /* Stages on a terminal, one line per image (updated in place with -j 1);

@@ -621,7 +621,10 @@ process_group (runner *r, size_t first, size_t count)
     slots[i].img = &r->images[first + i];
     slots[i].drive = -1;
     slots[i].canon = is_uri (slots[i].img->path) ? NULL : realpath (slots[i].img->path, NULL);
-    if (tp_options_write (r->opt) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
+    struct stat st;
+    if (!is_uri (slots[i].img->path) && stat (slots[i].img->path, &st) != 0)
+      slots[i].error = strdup (strerror (errno));   /* as for a hive file, not qemu-img's words */
+    else if (tp_options_write (r->opt) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
       slots[i].error = strdup ("image is in use: a running VM or qemu process holds its lock; "
                                "shut it down first");
     else if (probe)

@@ -230,8 +230,11 @@ tp_process_hive (const tp_options *opt, const char *path, tp_hive_kind expect,
   res->kind = expect;
   int flags = (tp_options_write (opt) ? TP_HIVE_OPEN_WRITE : 0) | (opt->no_recover ? 0 : TP_HIVE_OPEN_RECOVER);
   tp_hive *hv = tp_hive_open (path, flags, res);
-  if (!hv)
+  if (!hv) {   /* refused unread: the report still says which hive, by its file name */
+    if (res->kind == TP_HIVE_UNKNOWN)
+      res->kind = tp_hive_kind_from_name (path);
     return res->status;
+  }
   if (tp_plan (opt, hv, expect, label, undo->undo_doc, res) != TP_STATUS_ERROR &&
       tp_plan_writes (opt, res)) {
     tp_commit_job job = { .hv = hv, .res = res, .backup = opt->backup };

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tlspatch/options.h"
 #include "tlspatch/recover.h"
@@ -272,6 +273,18 @@ tp_hive_kind_name (tp_hive_kind kind)
   case TP_HIVE_SYSTEM: return "SYSTEM";
   default: return "unknown";
   }
+}
+
+tp_hive_kind
+tp_hive_kind_from_name (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (strcasecmp (base, "SOFTWARE") == 0)
+    return TP_HIVE_SOFTWARE;
+  if (strcasecmp (base, "SYSTEM") == 0)
+    return TP_HIVE_SYSTEM;
+  return TP_HIVE_UNKNOWN;
 }
 
 const char *

@@ -142,9 +142,21 @@ tp_target_resolve (const char *arg, int need_system, tp_target *t)
     free (root);
     return;
   }
-  add_from_dir (t, arg, root, config, "SOFTWARE", TP_HIVE_SOFTWARE);
-  if (need_system)
-    add_from_dir (t, arg, root, config, "SYSTEM", TP_HIVE_SYSTEM);
+  char *software = find_entry (config, "SOFTWARE", S_IFREG);
+  char *system = need_system ? find_entry (config, "SYSTEM", S_IFREG) : NULL;
+  if (!software && !system) {   /* one line for the folder, not one per missing hive */
+    char *error = NULL;
+    if (asprintf (&error, "not a Windows volume: no Windows/System32/config/SOFTWARE%s under it",
+                  need_system ? " or SYSTEM" : "") < 0)
+      error = NULL;
+    add_hive (t, strdup (root), TP_HIVE_UNKNOWN, error);
+  } else {
+    add_from_dir (t, arg, root, config, "SOFTWARE", TP_HIVE_SOFTWARE);
+    if (need_system)
+      add_from_dir (t, arg, root, config, "SYSTEM", TP_HIVE_SYSTEM);
+  }
+  free (software);
+  free (system);
   free (config);
   free (root);
 }

@@ -60,6 +60,23 @@ ok "the missing file is an error with a reason" \
   test "$(json_get 'select(.status == "error") | .error')" = "No such file or directory"
 ok "the error is one line on stderr naming the target" one_line_error nonexistent.hive "No such file"
 
+# Honest messages, one per problem.
+mkdir -p notwin/Users
+run_tp check --json notwin
+ok "a folder that is not Windows: one object, one line saying so" \
+  eval '[ $rc -eq 1 ] && [ "$(wc -l <"$WORK/out")" -eq 1 ] &&
+        one_line_error "$WORK/notwin" "not a Windows volume: no Windows/System32/config/SOFTWARE or SYSTEM under it"'
+run_tp check -a missing.img
+ok "-a MISSING: No such file or directory, as for a plain TARGET" \
+  eval '[ $rc -eq 1 ] && one_line_error missing.img "^tlspatch: .*missing.img: No such file or directory$"'
+mkdir -p refused && head -c 4096 a.hive >refused/SOFTWARE
+run_tp check refused/SOFTWARE
+ok "a refused hive: the table still names its kind" \
+  eval '[ $rc -eq 1 ] && grep -q "^error  *SOFTWARE  *0  *$WORK/refused/SOFTWARE$" "$WORK/out"'
+"$TLSPATCH" check a.hive nonexistent.hive s.hive >both.out 2>&1
+ok "stdout and stderr piped together: each error right after its row" \
+  eval 'grep -A1 "nonexistent.hive\$" both.out | tail -1 | grep -q "^tlspatch: .*nonexistent.hive: No such file"'
+
 run_tp check -q a.hive
 ok "-q: nothing on stdout, exit 3" eval '[ $rc -eq 3 ] && [ ! -s "$WORK/out" ]'
 

@@ -143,6 +143,8 @@ bool tp_value_equal (const tp_value *a, const tp_value *b);
 tp_value tp_value_dword (uint32_t dword, unsigned char bytes[4]);
 
 const char *tp_hive_kind_name (tp_hive_kind kind);   /* "SOFTWARE", "SYSTEM", "unknown" */
+/* The kind a file's name says (SOFTWARE, SYSTEM, any case), else unknown. */
+tp_hive_kind tp_hive_kind_from_name (const char *path);
 /* What happened, in the words of the result's mode: apply "patched",
  * "would_patch" (dry run), "unchanged"; revert "reverted",
  * "would_revert", "unchanged"; recover "recovered", "would_recover",

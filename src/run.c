@@ -86,6 +86,12 @@ open_undo (const tp_run_ctx *run, tp_undo_ctx *undo)
     }
     undo->undo_doc = doc;
   } else if (opt->mode == TP_MODE_APPLY && !opt->dry_run) {
+    struct stat st;
+    if (lstat (opt->undo_path, &st) == 0) {   /* said once, before anything is planned */
+      emit_error (run, opt->undo_path, TP_HIVE_UNKNOWN, "undo file already exists; refusing to "
+                  "overwrite it (move it away or choose another name); nothing was done");
+      return -1;
+    }
     undo->undo_writer = tp_undo_writer_new (opt->undo_path);
     if (!undo->undo_writer) {
       emit_error (run, opt->undo_path, TP_HIVE_UNKNOWN, "out of memory");

@@ -30,6 +30,9 @@ kind_prefix (tp_hive_kind kind)
 struct tp_undo_writer {
   char *path;
   int fd;                       /* -1 until the first record */
+  size_t n_records;
+  off_t hint_at;                /* the header's hivexregedit line, true for one record only */
+  size_t hint_len;
   pthread_mutex_t lock;         /* images are patched in parallel (-j) */
 };
 
@@ -142,16 +145,21 @@ create_file (tp_undo_writer *w, tp_result *res)
                              "(move it away or choose another name)", w->path);
     return tp_result_fail (res, "cannot create undo file %s: %s", w->path, strerror (errno));
   }
-  char stamp[32];
+  char stamp[32], head[512];
   time_t now = time (NULL);
   strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime (&now));
-  if (dprintf (w->fd,
-               REG_HEADER "\n\n"
-               "; tlspatch " PACKAGE_VERSION " undo record, %s: the values as they were.\n"
-               "; Restore: tlspatch revert --undo FILE TARGET\n"
-               "; or, one hive: hivexregedit --merge --prefix '" PREFIX_SOFTWARE "' HIVE FILE\n\n",
-               stamp) < 0)
-    return tp_result_fail (res, "cannot write undo file %s: %s", w->path, strerror (errno));
+  int n = snprintf (head, sizeof head, REG_HEADER "\n\n"
+                    "; tlspatch " PACKAGE_VERSION " undo record, %s: the values as they were.\n"
+                    "; Restore: tlspatch revert --undo FILE TARGET\n", stamp);
+  int hint = snprintf (head + n, sizeof head - (size_t) n,
+                       "; or, this one hive: hivexregedit --merge --prefix '%s' HIVE FILE\n\n",
+                       kind_prefix (res->kind));
+  w->hint_at = n;
+  w->hint_len = (size_t) hint - 2;   /* the line, without its newline and the blank line */
+  errno = 0;
+  if (write (w->fd, head, (size_t) (n + hint)) != n + hint)
+    return tp_result_fail (res, "cannot write undo file %s: %s", w->path,
+                           strerror (errno ? errno : EIO));
   /* The new name must survive a crash too. */
   char *copy = strdup (w->path);
   int dir = copy ? open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -190,6 +198,23 @@ forget_file (tp_undo_writer *w)
   unlink (w->path);
 }
 
+/* A second record makes the header's hivexregedit line untrue: it is
+ * overwritten in place by a comment of the same length, so that the
+ * file stays valid whatever part of the write lands. */
+static void
+drop_hint (tp_undo_writer *w, tp_result *res)
+{
+  static const char note[] = "; records for several hives: restore them with tlspatch revert";
+  char line[512];
+  if (w->hint_len >= sizeof line || w->hint_len < sizeof note - 1)
+    return;
+  memset (line, ' ', w->hint_len);
+  memcpy (line, note, sizeof note - 1);
+  if (pwrite (w->fd, line, w->hint_len, w->hint_at) != (ssize_t) w->hint_len || fsync (w->fd) != 0)
+    tp_result_warn (res, "undo file %s: its header still suggests hivexregedit, which cannot "
+                    "restore a record of several hives", w->path);
+}
+
 static int
 record_locked (tp_undo_writer *w, tp_result *res)
 {
@@ -220,7 +245,8 @@ record_locked (tp_undo_writer *w, tp_result *res)
       forget_file (w);
     else if (before >= 0 && ftruncate (w->fd, before) == 0)
       fsync (w->fd);
-  }
+  } else if (++w->n_records == 2)
+    drop_hint (w, res);
   free (buf);
   return rc;
 }
@@ -415,5 +441,8 @@ tp_undo_plan (const tp_undo_doc *doc, tp_hive *hv, tp_result *res)
                     tp_hive_kind_name (tp_hive_kind_of (hv)));
     return 0;
   }
+  if (rec->target && strcmp (rec->target, res->target ? res->target : "") != 0)
+    tp_result_warn (res, "the undo file's record for a %s hive was made for %s, not for this "
+                    "one; its values are restored here", tp_hive_kind_name (rec->kind), rec->target);
   return tp_settings_plan (&rec->settings, hv, res);
 }

@@ -30,17 +30,28 @@ ok "second revert: nothing to do, file untouched" eval '[ $rc -eq 0 ] && same_fi
 
 # An existing undo file is never overwritten; nothing is written then.
 cp -p SOFTWARE before.hive
-run_tp apply --undo undo.reg SOFTWARE
+cp -p undo.reg undo.before
+run_tp apply --undo undo.reg SOFTWARE SOFTWARE
 ok "existing undo file: exit 1" expect_rc 1
-ok "existing undo file: error says so" grep -q 'undo.reg already exists' "$WORK/err"
+ok "existing undo file: refused once, before any planning, one line" \
+  eval 'one_line_error undo.reg "undo file already exists" && grep -q "^error  *-  *0  *undo.reg$" "$WORK/out" &&
+        [ "$(wc -l <"$WORK/out")" -eq 2 ] && same_file_state undo.before undo.reg'
 ok "existing undo file: hive untouched" same_file_state before.hive SOFTWARE
 
 # hivexregedit --merge accepts a one-hive undo record.
 cp orig.hive h2.hive
 run_tp apply --undo undo2.reg h2.hive
 ok "one-hive apply --undo: exit 0" expect_rc 0
-ok "hivexregedit --merge accepts the undo record" \
-  "$HIVEXREGEDIT" --merge --prefix 'HKEY_LOCAL_MACHINE\SOFTWARE' h2.hive undo2.reg
+hint=$(sed -n "s/^; or, this one hive: hivexregedit //p" undo2.reg)
+ok "the one-hive record's header names the hivexregedit command that restores it" \
+  test "$hint" = "--merge --prefix 'HKEY_LOCAL_MACHINE\SOFTWARE' HIVE FILE"
+ok "hivexregedit --merge, run as the header says, accepts the undo record" \
+  eval "\"\$HIVEXREGEDIT\" ${hint/HIVE FILE/h2.hive undo2.reg}"
+mkdir -p elsewhere && cp -p SOFTWARE elsewhere/copy.hive 2>/dev/null || cp orig.hive elsewhere/copy.hive
+"$TLSPATCH" apply -q elsewhere/copy.hive
+run_tp revert --json --undo undo2.reg elsewhere/copy.hive
+ok "revert with a record made for another target: done, and a warning says so" \
+  eval '[ $rc -eq 0 ] && json_get ".warnings[]" | grep -q "record for a SOFTWARE hive was made for $WORK/h2.hive, not for this one"'
 sorted_export () { export_reg "$1" | LC_ALL=C sort; }
 ok "after hivexregedit --merge the values are as before (order aside)" \
   eval 'diff <(sorted_export orig.hive) <(sorted_export h2.hive)'
@@ -56,6 +67,9 @@ ok "damaged undo file: exit 1, file untouched" eval '[ $rc -eq 1 ] && same_file_
 fixture software-server2019 m1.hive
 cp m1.hive m2.hive; cp m1.hive m3.hive; cp m1.hive m3.orig
 run_tp apply --undo multi.reg m1.hive m2.hive m3.hive
+ok "a record of several hives suggests tlspatch revert only (hivexregedit cannot merge it whole)" \
+  eval '! grep -q hivexregedit multi.reg && grep -q "^; records for several hives: restore them with tlspatch revert *$" multi.reg &&
+        [ "$(sed -n 6p multi.reg)" = "" ]'
 run_tp revert --undo multi.reg m3.hive
 ok "revert of the third of three SOFTWARE hives in one record: exit 0, restored (hivexregedit)" \
   eval '[ $rc -eq 0 ] && diff <(export_reg m3.orig) <(export_reg m3.hive)'

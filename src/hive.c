@@ -648,6 +648,9 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   if (tp_hive_get_value (hv, node, name, &cur, &stored, &at, res) < 0)
     return -1;
   int rc = remember_seen (hv, key_path, stored ? stored : name, &cur);
+  if (rc == 0)
+    rc = tp_result_add_audit (res, key_path, stored ? stored : name, &cur, want,
+                              !tp_value_equal (&cur, want));
   if (rc == 0 && !tp_value_equal (&cur, want)) {   /* the key's other values are never rewritten */
     rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
     if (rc == 0)

@@ -68,6 +68,8 @@ tp_status
 tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *label,
          const tp_undo_doc *undo_doc, tp_result *res)
 {
+  res->mode = opt->mode;         /* planners word their warnings by it */
+  res->dry_run = opt->dry_run && opt->mode != TP_MODE_CHECK;
   free (res->target);
   res->target = strdup (label ? label : tp_hive_path (hv));
   res->kind = tp_hive_kind_of (hv);

@@ -71,6 +71,12 @@ value_json (const tp_value *v)
   return o;
 }
 
+static json_object *
+type_json (const tp_value *v)
+{
+  return v->present ? json_object_new_string (tp_reg_type_name (v->type)) : NULL;
+}
+
 static const char *
 change_op_name (const tp_change *c)
 {
@@ -114,10 +120,39 @@ change_json (const tp_result *res, const tp_change *c)
     return o;
   json_object_object_add (o, "old", value_json (&c->old_value));
   json_object_object_add (o, "new", value_json (&c->new_value));
-  json_object_object_add (o, "old_type", c->old_value.present
-                          ? json_object_new_string (tp_reg_type_name (c->old_value.type)) : NULL);
-  json_object_object_add (o, "new_type", c->new_value.present
-                          ? json_object_new_string (tp_reg_type_name (c->new_value.type)) : NULL);
+  json_object_object_add (o, "old_type", type_json (&c->old_value));
+  json_object_object_add (o, "new_type", type_json (&c->new_value));
+  return o;
+}
+
+/* What the audit of one value concluded, in the result's words. */
+static const char *
+audit_verdict (const tp_result *res, const tp_audit *a)
+{
+  if (!a->change)
+    return tp_value_equal (&a->found, &a->wanted) ? "ok" : "left alone";
+  if (res->mode == TP_MODE_CHECK || res->dry_run)
+    return "would change";
+  return res->status == TP_STATUS_ERROR ? "not changed (error)" : "changed";
+}
+
+static json_object *
+audit_json (const tp_result *res, const tp_audit *a)
+{
+  json_object *o = json_object_new_object ();
+  tp_hive_kind hive = a->hive != TP_HIVE_UNKNOWN ? a->hive : res->kind;
+  char *path = tp_result_path (res, a->hive, a->key);
+  json_object_object_add (o, "hive", hive != TP_HIVE_UNKNOWN
+                          ? json_object_new_string (tp_hive_kind_name (hive)) : NULL);
+  json_object_object_add (o, "key", json_object_new_string (path ? path : a->key));
+  free (path);
+  json_object_object_add (o, "name", json_object_new_string (a->name));
+  json_object_object_add (o, "found", value_json (&a->found));
+  json_object_object_add (o, "found_type", type_json (&a->found));
+  json_object_object_add (o, "wanted", value_json (&a->wanted));
+  json_object_object_add (o, "wanted_type", type_json (&a->wanted));
+  json_object_object_add (o, "ok", json_object_new_boolean (tp_value_equal (&a->found, &a->wanted)));
+  json_object_object_add (o, "change", json_object_new_boolean (a->change));
   return o;
 }
 
@@ -185,6 +220,10 @@ tp_report_json (const tp_result *res)
     json_object_array_add (warnings, json_object_new_string (res->warnings[i]));
   json_object_object_add (o, "warnings", warnings);
   json_object_object_add (o, "error", res->error ? json_object_new_string (res->error) : NULL);
+  json_object *audit = json_object_new_array ();
+  for (size_t i = 0; i < res->n_audit; i++)
+    json_object_array_add (audit, audit_json (res, &res->audit[i]));
+  json_object_object_add (o, "audit", audit);
   json_object_object_add (o, "dotnet", dotnet_json (res));
   if (res->windows_build)
     json_object_object_add (o, "windows_build", json_object_new_int64 (res->windows_build));
@@ -243,23 +282,30 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
              res->target ? res->target : "");
   if (res->dotnet_checked && verbose) {
     const char *name = tp_netfx_version_name (res->dotnet_release);
+    const char *verdict = res->dotnet_too_old ? "wants 4.6 or later: not compliant"
+                                              : "wants 4.6 or later: ok";
     if (res->dotnet_release >= 0)
-      fprintf (fp, "    .NET Framework %s (Release %ld)\n", name ? name : "4.0", res->dotnet_release);
+      fprintf (fp, "    .NET Framework %s (Release %ld), %s\n", name ? name : "4.0",
+               res->dotnet_release, verdict);
     else
-      fprintf (fp, "    .NET Framework 4.5 or later: not installed\n");
+      fprintf (fp, "    .NET Framework 4.5 or later: not installed, %s\n", verdict);
   }
+  bool would = res->mode == TP_MODE_CHECK || res->dry_run;
   if (verbose || res->dry_run || res->status == TP_STATUS_NONCOMPLIANT)
     for (size_t i = 0; i < res->n_changes; i++) {
       const tp_change *c = &res->changes[i];
+      if (verbose && c->op == TP_CHANGE_VALUE)
+        continue;               /* in the evidence below */
+      char *path = tp_change_path (res, c);
+      const char *key = path ? path : c->key;
       size_t keys = 0, values = 0;
       if (c->subtree)
         count_tree (c->subtree, &keys, &values);
-      char *path = tp_change_path (res, c);
-      const char *key = path ? path : c->key;
       if (c->op == TP_CHANGE_CREATE_KEY)
-        fprintf (fp, "    %s: key created\n", key);
+        fprintf (fp, "    %s: key %s\n", key, would ? "would be created" : "created");
       if (c->op == TP_CHANGE_DELETE_KEY)
-        fprintf (fp, "    %s: key deleted (%zu subkeys, %zu values)\n", key, keys, values);
+        fprintf (fp, "    %s: key %s (%zu subkeys, %zu values)\n", key,
+                 would ? "would be deleted" : "deleted", keys, values);
       if (c->op == TP_CHANGE_VALUE) {
         char *o = tp_report_value_string (&c->old_value);
         char *n = tp_report_value_string (&c->new_value);
@@ -269,6 +315,17 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
       }
       free (path);
     }
+  for (size_t i = 0; verbose && i < res->n_audit; i++) {   /* the evidence */
+    const tp_audit *a = &res->audit[i];
+    char *path = tp_result_path (res, a->hive, a->key);
+    char *f = tp_report_value_string (&a->found);
+    char *w = tp_report_value_string (&a->wanted);
+    fprintf (fp, "    %s\\%s: found %s, wants %s: %s\n", path ? path : a->key, a->name,
+             f ? f : "?", w ? w : "?", audit_verdict (res, a));
+    free (path);
+    free (f);
+    free (w);
+  }
   for (size_t i = 0; i < res->n_warnings; i++)
     fprintf (fp, "    warning: %s\n", res->warnings[i]);
 }

@@ -72,12 +72,24 @@ change_free (tp_change *c)
   free (c->subtree);
 }
 
+static void
+audit_free (tp_audit *a)
+{
+  free (a->key);
+  free (a->name);
+  tp_value_free (&a->found);
+  tp_value_free (&a->wanted);
+}
+
 void
 tp_result_free (tp_result *res)
 {
   for (size_t i = 0; i < res->n_changes; i++)
     change_free (&res->changes[i]);
   free (res->changes);
+  for (size_t i = 0; i < res->n_audit; i++)
+    audit_free (&res->audit[i]);
+  free (res->audit);
   for (size_t i = 0; i < res->n_warnings; i++)
     free (res->warnings[i]);
   free (res->warnings);
@@ -197,6 +209,25 @@ tp_result_add_change (tp_result *res, const char *key, const char *name,
 }
 
 int
+tp_result_add_audit (tp_result *res, const char *key, const char *name,
+                     const tp_value *found, const tp_value *wanted, bool change)
+{
+  tp_audit *a = realloc (res->audit, (res->n_audit + 1) * sizeof *a);
+  if (!a)
+    return tp_result_fail (res, "out of memory");
+  res->audit = a;
+  tp_audit *e = &res->audit[res->n_audit];
+  *e = (tp_audit) { .key = strdup (key), .name = strdup (name), .change = change };
+  if (!e->key || !e->name || tp_value_copy (&e->found, found) < 0 ||
+      tp_value_copy (&e->wanted, wanted) < 0) {
+    audit_free (e);
+    return tp_result_fail (res, "out of memory");
+  }
+  res->n_audit++;
+  return 0;
+}
+
+int
 tp_result_add_key_change (tp_result *res, tp_change_op op, const char *key,
                           tp_key_tree *subtree)
 {
@@ -240,6 +271,17 @@ tp_result_merge (tp_result *dst, tp_result *src)
     dst->changes[dst->n_changes++] = *c;
   }
   src->n_changes = 0;
+  tp_audit *aud = realloc (dst->audit, (dst->n_audit + src->n_audit + 1) * sizeof *aud);
+  if (!aud)
+    return tp_result_fail (dst, "out of memory");
+  dst->audit = aud;
+  for (size_t i = 0; i < src->n_audit; i++) {
+    tp_audit *a = &src->audit[i];
+    if (a->hive == TP_HIVE_UNKNOWN)
+      a->hive = src->kind;
+    dst->audit[dst->n_audit++] = *a;
+  }
+  src->n_audit = 0;
   for (size_t i = 0; i < src->n_warnings; i++)
     tp_result_warn (dst, "%s: %s", hive, src->warnings[i]);
   if (src->error)
@@ -321,15 +363,22 @@ tp_result_status_name (const tp_result *res)
 }
 
 char *
-tp_change_path (const tp_result *res, const tp_change *c)
+tp_result_path (const tp_result *res, tp_hive_kind hive, const char *key)
 {
-  tp_hive_kind hive = c->hive != TP_HIVE_UNKNOWN ? c->hive : res->kind;
   char *path = NULL;
   if (hive == TP_HIVE_UNKNOWN)
-    return strdup (c->key);
-  if (asprintf (&path, "HKLM\\%s%s", tp_hive_kind_name (hive), c->key) < 0)
+    hive = res->kind;
+  if (hive == TP_HIVE_UNKNOWN)
+    return strdup (key);
+  if (asprintf (&path, "HKLM\\%s%s", tp_hive_kind_name (hive), key) < 0)
     return NULL;
   return path;
+}
+
+char *
+tp_change_path (const tp_result *res, const tp_change *c)
+{
+  return tp_result_path (res, c->hive, c->key);
 }
 
 const char *

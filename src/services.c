@@ -60,7 +60,7 @@ tp_service_plan_start (tp_hive *hv, const char *control_set, const char *service
   if (asprintf (&path, "\\%s\\Services\\%s", control_set, service) < 0)
     return tp_result_fail (res, "out of memory");
   size_t node;
-  uint32_t start;
+  uint32_t start = 0;
   tp_lookup got = tp_hive_find_key (hv, path, &node, &stored, res);
   if (got == TP_FOUND)
     got = tp_hive_get_dword (hv, node, "Start", &start);
@@ -70,18 +70,26 @@ tp_service_plan_start (tp_hive *hv, const char *control_set, const char *service
   if (got == TP_DAMAGED)
     rc = res->error ? -1 : tp_result_fail (res, "the Start value of service %s in %s is "
                                            "damaged", service, control_set);
+  unsigned char bytes[4], found_bytes[4];
+  tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes), absent = { 0 };
+  tp_value found = got == TP_FOUND ? tp_value_dword (start, found_bytes) : absent;
+  bool manual = got == TP_FOUND && start == TP_SERVICE_START_MANUAL;
+  if (got != TP_DAMAGED && !manual)   /* nothing planned: the evidence all the same */
+    rc = tp_result_add_audit (res, stored ? stored : path, "Start", &found, &autostart, false);
+  if (got == TP_DAMAGED || rc < 0)
+    ;
   else if (!stored)
     ;                           /* not installed: said above */
   else if (got == TP_ABSENT)
     tp_result_warn (res, "service %s in %s has no DWORD Start value; left alone",
                     service, control_set);
-  else if (start == TP_SERVICE_START_MANUAL) {
-    unsigned char bytes[4];
-    tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes);
+  else if (manual)
     rc = tp_hive_plan_value (hv, stored, "Start", &autostart, 0, res);
-  } else if (start == TP_SERVICE_START_DISABLED)
+  else if (start == TP_SERVICE_START_AUTO)
+    ;
+  else if (start == TP_SERVICE_START_DISABLED)
     tp_result_warn (res, "service %s is disabled in %s; left disabled", service, control_set);
-  else if (start != TP_SERVICE_START_AUTO)
+  else
     tp_result_warn (res, "service %s in %s has Start=%u (boot/system driver?); left alone",
                     service, control_set, start);
   free (path);

@@ -9,6 +9,7 @@
 #include "tlspatch/netfx.h"
 #include "tlspatch/options.h"
 #include "tlspatch/profiles.h"
+#include "tlspatch/report.h"
 #include "tlspatch/services.h"
 #include "tlspatch/settings.h"
 
@@ -450,20 +451,26 @@ plan_set (plan *p, const tp_setting *st, const char *path)
   int rc = got < 0 ? -1 : 0;
   tp_value absent = { 0 };
   size_t before = p->res->n_changes;
-  if (got == TP_ABSENT)   /* in a key to create: its values go in the settings' order */
-    rc = tp_result_add_change (p->res, path, st->name, &absent, &st->value);
+  if (got == TP_ABSENT) {   /* in a key to create: its values go in the settings' order */
+    rc = tp_result_add_audit (p->res, path, st->name, &absent, &st->value, true);
+    rc = rc < 0 ? rc : tp_result_add_change (p->res, path, st->name, &absent, &st->value);
+  }
   else if (got == TP_FOUND)
     rc = tp_hive_plan_value (p->hv, stored, st->name, &st->value, st->position, p->res);
   const tp_value *old = rc == 0 && !p->restore && p->res->n_changes > before
                         ? &p->res->changes[before].old_value : NULL;
   if (old && old->present && old->type != st->value.type) {
-    char with[48];
-    if (st->value.type == 4 && st->value.len == 4)
-      snprintf (with, sizeof with, "REG_DWORD %u", (unsigned) tp_le32 (st->value.data));
-    else
-      snprintf (with, sizeof with, "%s", tp_reg_type_name (st->value.type));
-    tp_result_warn (p->res, "%s\\%s is %s, replacing it with %s", stored, st->name,
-                    tp_reg_type_name (old->type), with);
+    char *was = tp_report_value_string (old), *with = NULL;
+    if (st->value.type == 4 && st->value.len == 4) {
+      if (asprintf (&with, "REG_DWORD %u", (unsigned) tp_le32 (st->value.data)) < 0)
+        with = NULL;
+    } else
+      with = tp_report_value_string (&st->value);
+    bool would = p->res->mode == TP_MODE_CHECK || p->res->dry_run;
+    tp_result_warn (p->res, "%s\\%s: %s %s with %s", stored, st->name,
+                    would ? "would replace" : "replacing", was ? was : "?", with ? with : "?");
+    free (was);
+    free (with);
   }
   free (stored);
   return rc;

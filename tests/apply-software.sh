@@ -30,7 +30,7 @@ ok "changes name exactly the version keys" test "$(json_get '.changes[] | .key +
   'HKLM\SOFTWARE\Microsoft\.NETFramework\v3.0 SchUseStrongCrypto null 1' \
   'HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v2.0.50727 SchUseStrongCrypto null 1' \
   'HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319 SchUseStrongCrypto 1 1' | sort)"
-ok "the REG_SZ value is reported as replaced" eval 'json_get ".warnings[]" | grep -q "REG_SZ, replacing"'
+ok "the REG_SZ value is reported as replaced, with its text" eval 'json_get ".warnings[]" | grep -q "SchUseStrongCrypto: replacing REG_SZ .1. with REG_DWORD 1"'
 
 # Independent reader 1: libregf sees DWORD 1 in every version key.
 for key in "$NET\\v2.0.50727" "$NET\\v3.0" "$NET\\V4.0.30319" "$WOW\\v2.0.50727" "$WOW\\v3.0" "$WOW\\v4.0.30319"; do

@@ -80,9 +80,31 @@ ok "stdout and stderr piped together: each error right after its row" \
 run_tp check -q a.hive
 ok "-q: nothing on stdout, exit 3" eval '[ $rc -eq 3 ] && [ ! -s "$WORK/out" ]'
 
+# Audit evidence: every value a setting looks at, found and wanted.
+cp a.hive ev.hive
+run_tp check -v ev.hive
+V4='HKLM\SOFTWARE\Microsoft\.NETFramework\V4.0.30319\SchUseStrongCrypto'
+W3='HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v3.0\SchUseStrongCrypto'
+W4='HKLM\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319\SchUseStrongCrypto'
+ok "check -v: each version key's value as found and as wanted, in the words of what apply would do" \
+  eval 'grep -qxF "    $V4: found 0, wants 1: would change" "$WORK/out" &&
+        grep -qxF "    $W3: found 1, wants 1: ok" "$WORK/out" &&
+        grep -qxF "    $W4: found REG_SZ \"1\", wants 1: would change" "$WORK/out" &&
+        grep -qxF "    warning: ${W4#HKLM\\SOFTWARE}: would replace REG_SZ \"1\" with REG_DWORD 1" "$WORK/out" &&
+        grep -q "4.7.2 (Release 461814), wants 4.6 or later: ok" "$WORK/out" && [ $rc -eq 3 ]'
+run_tp check --json ev.hive
+w4_audit () { json_get '.audit[] | select(.key | endswith("Wow6432Node\\Microsoft\\.NETFramework\\v4.0.30319")) | .found_type + " " + .found + " " + (.wanted|tostring) + " " + (.change|tostring)'; }
+ok "check --json: the same evidence in .audit, one entry per version key" \
+  eval '[ "$(json_get "[.audit[] | select(.ok)] | length")" = 1 ] && [ "$(json_get ".audit | length")" = 6 ] &&
+        [ "$(w4_audit)" = "REG_SZ 1 1 true" ]'
+fixture system sy.hive
+run_tp check -v --service svcdisabled sy.hive
+ok "check -v: each boot control set's Start, a disabled service left alone" \
+  eval 'grep -qxF "    HKLM\SYSTEM\ControlSet001\Services\svcdisabled\Start: found 4, wants 2: left alone" "$WORK/out" &&
+        grep -qxF "    HKLM\SYSTEM\ControlSet002\Services\svcdisabled\Start: found 4, wants 2: left alone" "$WORK/out" && [ $rc -eq 0 ]'
 run_tp apply -v b.hive
-ok "-v: the table lists each change and the .NET version" \
-  eval 'grep -q "SchUseStrongCrypto: 0 -> 1" "$WORK/out" && grep -q "4.7.2 (Release 461814)" "$WORK/out"'
+ok "apply -v: the evidence in apply's words, and the .NET version" \
+  eval 'grep -qxF "    $V4: found 0, wants 1: changed" "$WORK/out" && grep -q "4.7.2 (Release 461814)" "$WORK/out"'
 
 run_tp check a.hive b.hive
 ok "check: 3 when any target is not compliant" expect_rc 3

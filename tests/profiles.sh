@@ -62,7 +62,7 @@ ok "2008 R2: TLS 1.0 Server Enabled 0xffffffff -> 0, DisabledByDefault 1 (hivexr
 ok "2008 R2: TLS 1.2 Client's REG_SZ values are DWORDs now, with a warning" \
   eval '[ "$(regf_value SYSTEM "$P\\TLS 1.2\\Client" Enabled)" = "$(dword 1)" ] &&
         [ "$(regf_value SYSTEM "$P\\TLS 1.2\\Client" DisabledByDefault)" = "$(dword 0)" ] &&
-        sy ".warnings[]" | grep -q "TLS 1.2\\\\Client\\\\Enabled is REG_SZ, replacing it with REG_DWORD 1"'
+        sy ".warnings[]" | grep -q "TLS 1.2\\\\Client\\\\Enabled: replacing REG_SZ .1. with REG_DWORD 1"'
 ok "2008 R2: every protocol key, Client and Server, SSL 2.0 to TLS 1.1 off (regfexport)" \
   eval '( for p in "SSL 2.0" "SSL 3.0" "TLS 1.0" "TLS 1.1"; do for s in Client Server; do
           [ "$(regf_value SYSTEM "$P\\$p\\$s" Enabled)" = "$(dword 0)" ] &&
@@ -89,7 +89,7 @@ ok "2008 R2: revert exact (hivexregedit dumps of both hives)" \
 run_tp check --profile pci SOFTWARE SYSTEM
 ok "2008 R2: the table shows every change and the warnings (check after revert)" \
   eval '[ $rc -eq 3 ] && grep -q "TLS 1.0.Server.Enabled: 4294967295 -> 0" out && grep -q "WinHttp.DefaultSecureProtocols: (absent) -> 2048" out &&
-        grep -q "warning: KB3140245" out && grep -q "warning: .*REG_SZ, replacing" out'
+        grep -q "warning: KB3140245" out && grep -q "warning: .*: would replace REG_SZ .*. with REG_DWORD" out && ! grep -q replacing out'
 
 # --- Server 2008 R2 with KB3140245 -------------------------------------------------
 { cat "$FIXTURES/software-2008r2.reg"; printf '\n%s\n' \

@@ -7,7 +7,7 @@ def statuses:
     recover: ["recovered", "would_recover", "unchanged", "error"],
     check: ["compliant", "noncompliant", "error"] };
 def problems:
-  [ (["mode", "target", "status", "changes", "warnings", "error", "hive", "dry_run"][] as $k
+  [ (["mode", "target", "status", "changes", "audit", "warnings", "error", "hive", "dry_run"][] as $k
        | select(has($k) | not) | "no \($k)"),
     (. as $o | select((statuses[$o.mode] // []) | index([$o.status]) | not)
        | "status \(.status) in mode \(.mode)"),
@@ -19,6 +19,8 @@ def problems:
     (.changes[]? | select((.hive == "SOFTWARE" or .hive == "SYSTEM") | not) | "change without hive"),
     (.changes[]? | . as $c | select($c.key | startswith("HKLM\\\($c.hive)\\") | not)
        | "key \(.key) not under HKLM\\\(.hive)"),
+    (.audit[]? | . as $a | select(($a.key | startswith("HKLM\\\($a.hive)\\") | not)
+       or ($a.name | type) != "string" or ($a.ok | type) != "boolean") | "audit entry \($a.key)"),
     (.changes[]? | select(.op | IN("set_value", "delete_value", "create_key", "delete_key") | not)
        | "op \(.op)") ];
 problems as $p | select($p | length > 0) | {target, status, problems: $p}

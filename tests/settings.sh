@@ -193,7 +193,7 @@ printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
 fixture software-server2019 short.hive
 run_tp check --json --settings short.reg short.hive
 ok "a 1-byte REG_DWORD replacing a REG_SZ: named by its type, not read as 4 bytes" \
-  eval '[ $rc -eq 3 ] && json_get ".warnings[]" | grep -qx ".*SchUseStrongCrypto is REG_SZ, replacing it with REG_DWORD"'
+  eval '[ $rc -eq 3 ] && json_get ".warnings[]" | grep -qx ".*SchUseStrongCrypto: would replace REG_SZ .* with REG_DWORD hex:01"'
 
 ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

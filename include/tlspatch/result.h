@@ -77,6 +77,18 @@ typedef struct {
                          * (0: appended) */
 } tp_change;
 
+/* Audit evidence: one value a setting looks at, as found and as wanted.
+ * ok when they are equal; otherwise `change` says whether apply changes
+ * it (false: left alone, a warning says why). */
+typedef struct {
+  tp_hive_kind hive;    /* UNKNOWN: the result's own */
+  char *key;            /* path from the hive root, as stored */
+  char *name;           /* value name, as stored */
+  tp_value found;
+  tp_value wanted;
+  bool change;
+} tp_audit;
+
 typedef struct {
   char *target;         /* the hive file (absolute path when known) */
   tp_hive_kind kind;
@@ -88,6 +100,8 @@ typedef struct {
   size_t n_changes;
   char **warnings;
   size_t n_warnings;
+  tp_audit *audit;      /* every value the settings looked at */
+  size_t n_audit;
   char *error;          /* one line: the reason; set together with TP_STATUS_ERROR */
 
   /* SOFTWARE only: \Microsoft\NET Framework Setup\NDP\v4\Full\Release, or -1. */
@@ -131,6 +145,10 @@ int tp_result_merge (tp_result *dst, tp_result *src);
 int tp_result_add_change (tp_result *res, const char *key, const char *name,
                           const tp_value *old_value, const tp_value *new_value);
 
+/* Append audit evidence; the values are copied. */
+int tp_result_add_audit (tp_result *res, const char *key, const char *name,
+                         const tp_value *found, const tp_value *wanted, bool change);
+
 /* Append a key creation (subtree NULL) or deletion (subtree: what the
  * key holds, owned by res from now on, even on failure). */
 int tp_result_add_key_change (tp_result *res, tp_change_op op, const char *key,
@@ -154,6 +172,8 @@ const char *tp_mode_name (tp_mode mode);              /* "apply", ... */
 /* A change's full registry path, e.g. HKLM\SOFTWARE\Microsoft\...
  * (malloc'd; NULL when out of memory). */
 char *tp_change_path (const tp_result *res, const tp_change *c);
+/* The same for any key of the result (hive UNKNOWN: the result's own). */
+char *tp_result_path (const tp_result *res, tp_hive_kind hive, const char *key);
 const char *tp_reg_type_name (uint32_t type);        /* "REG_DWORD", ... */
 
 #endif

@@ -54,6 +54,7 @@ static const char usage_tail[] =
   "  --share-appliance K     up to K images per appliance launch: faster, but only\n"
   "                          for images you trust (one guest could attack another)\n"
   "  --tcg                   software emulation from the start (no KVM)\n"
+  "  -x                      trace libguestfs calls on stderr (as guestfish -x)\n"
   "  -q, --quiet             print errors only\n"
   "  -v, --verbose           print every change and the .NET version\n"
   "  -h, --help              this help\n"
@@ -241,7 +242,7 @@ parse_args (int argc, char **argv, cli *c)
   opterr = 0;
   int ch;
   int rc;
-  while ((ch = getopt_long (argc, argv, "nqvhVa:j:", longopts, NULL)) != -1) {
+  while ((ch = getopt_long (argc, argv, "nqvxhVa:j:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'a':
       c->forced_image[c->n_targets] = true;
@@ -257,6 +258,7 @@ parse_args (int argc, char **argv, cli *c)
         return rc;
       break;
     case OPT_TCG: c->iopt.force_tcg = true; break;
+    case 'x': c->iopt.trace = true; break;
     case OPT_NO_RECOVER: c->opt.no_recover = true; break;
     case OPT_SETTINGS: c->settings_files[c->n_settings_files++] = optarg; break;
     case OPT_PROFILE:

@@ -20,7 +20,7 @@
   X (guestfs_list_devices) X (guestfs_list_partitions) X (guestfs_mkmountpoint) \
   X (guestfs_filesize) X (guestfs_pread) X (guestfs_pread_device) X (guestfs_pwrite) X (guestfs_truncate_size) \
   X (guestfs_rename) X (guestfs_rm) X (guestfs_rm_f) X (guestfs_set_backend_settings) \
-  X (guestfs_set_error_handler) X (guestfs_set_pgroup) X (guestfs_shutdown) X (guestfs_sync) \
+  X (guestfs_set_error_handler) X (guestfs_set_pgroup) X (guestfs_set_trace) X (guestfs_shutdown) X (guestfs_sync) \
   X (guestfs_touch) X (guestfs_umount_all) X (guestfs_upload) X (guestfs_vfs_type) \
   X (guestfs_version) X (guestfs_free_version)
 
@@ -67,6 +67,7 @@ int tp_gfs_load (char *why, size_t whylen);
 #define guestfs_set_backend_settings (*tp_gfs_guestfs_set_backend_settings)
 #define guestfs_set_error_handler (*tp_gfs_guestfs_set_error_handler)
 #define guestfs_set_pgroup (*tp_gfs_guestfs_set_pgroup)
+#define guestfs_set_trace (*tp_gfs_guestfs_set_trace)
 #define guestfs_shutdown (*tp_gfs_guestfs_shutdown)
 #define guestfs_sync (*tp_gfs_guestfs_sync)
 #define guestfs_touch (*tp_gfs_guestfs_touch)

@@ -112,7 +112,7 @@ free_strings (char **v)
 }
 
 static guestfs_h *
-new_handle (bool tcg)
+new_handle (bool tcg, bool trace)
 {
   guestfs_h *g = guestfs_create ();
   if (!g)
@@ -121,6 +121,8 @@ new_handle (bool tcg)
   /* qemu in its own process group: a Ctrl-C on the terminal reaches
    * tlspatch only, which finishes (sync, shutdown) before it stops. */
   guestfs_set_pgroup (g, 1);
+  if (trace)
+    guestfs_set_trace (g, 1);   /* -x: each call on stderr, as guestfish -x */
   if (tcg) {
     char *settings[] = { (char *) "force_tcg", NULL };
     guestfs_set_backend_settings (g, settings);
@@ -255,7 +257,7 @@ launch (runner *r, slot *slots, size_t n, double t0, char **err)
 {
   bool tcg = r->iopt->force_tcg;
   for (int attempt = 0; attempt < 2; attempt++) {
-    guestfs_h *g = new_handle (tcg);
+    guestfs_h *g = new_handle (tcg, r->iopt->trace);
     if (!g) {
       *err = strdup ("cannot create a libguestfs handle");
       return NULL;
@@ -616,7 +618,7 @@ process_group (runner *r, size_t first, size_t count)
   slot *slots = calloc (count, sizeof *slots);
   char *name = count > 1 ? tp_guest_strf ("%s (+%zu more)", r->images[first].path, count - 1)
                          : strdup (r->images[first].path);
-  guestfs_h *probe = new_handle (false);
+  guestfs_h *probe = new_handle (false, r->iopt->trace);
   for (size_t i = 0; i < count; i++) {
     slots[i].img = &r->images[first + i];
     slots[i].drive = -1;

@@ -24,7 +24,7 @@ EOS
 
 # --- one raw image: check, apply, idempotence, revert -----------------------
 copy win.img win.img; cp --sparse=always win.img win.orig
-LIBGUESTFS_TRACE=1 run_tp check --json win.img
+run_tp check --json -x win.img
 ok "check: the volume is only ever mounted read-only" \
   eval 'grep -q "trace: mount_ro" err && ! grep -q "trace: mount_options\|trace: mount \"" err'
 ok "check on an image: exit 3, one object for its Windows root" \

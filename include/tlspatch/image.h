@@ -24,6 +24,7 @@ typedef struct {
   int jobs;             /* -j: images (or appliance groups) in parallel */
   int share;            /* --share-appliance: images per appliance launch */
   bool force_tcg;       /* --tcg: software emulation from the start */
+  bool trace;           /* -x: libguestfs traces its calls on stderr */
   /* Called as an image moves on (never concurrently): its stage
    * ("launching", "inspecting", "patching", "done", "failed") with the
    * seconds since it started, or, with notice set, something the user

@@ -71,6 +71,7 @@ typedef struct {
   const char *format;           /* --format in force: NULL detects */
   bool format_given;
   const char **formats;         /* each target's */
+  bool *format_reached;         /* a --format (even auto) came before it */
   const char **services;
   size_t n_services;
   const char **settings_files;  /* --settings */
@@ -247,6 +248,7 @@ parse_args (int argc, char **argv, cli *c)
     case 'a':
       c->forced_image[c->n_targets] = true;
       c->formats[c->n_targets] = c->format;
+      c->format_reached[c->n_targets] = c->format_given;
       c->targets[c->n_targets++] = optarg;
       break;
     case 'j':
@@ -310,6 +312,7 @@ parse_args (int argc, char **argv, cli *c)
   }
   for (int i = optind + 1; i < argc; i++) {
     c->formats[c->n_targets] = c->format;
+    c->format_reached[c->n_targets] = c->format_given;
     c->targets[c->n_targets++] = argv[i];
   }
   if (c->n_targets == 0)
@@ -392,12 +395,12 @@ run (cli *c)
   for (int i = 0; i < c->n_targets; i++)
     targets[i] = (tp_run_target) { .arg = c->targets[i], .image = c->forced_image[i],
                                    .format = c->formats[i] };
-  bool any_image = false;
+  bool formatted_image = false;   /* an image that a --format reached */
   for (int i = 0; i < c->n_targets; i++)
-    any_image = any_image || tp_run_target_is_image (&targets[i]);
-  if (c->format_given && !any_image) {
+    formatted_image = formatted_image || (c->format_reached[i] && tp_run_target_is_image (&targets[i]));
+  if (c->format_given && !formatted_image) {
     free (targets);
-    return usage_error ("--format is for disk images, and no TARGET is one");
+    return usage_error ("--format applies to the disk images after it, and none follows it");
   }
   c->iopt.stop = &stop_requested;
   c->stage_lines = !c->quiet && isatty (STDERR_FILENO);
@@ -433,8 +436,9 @@ main (int argc, char **argv)
   tp_settings settings = { 0 };
   c.forced_image = calloc ((size_t) argc, sizeof *c.forced_image);
   c.formats = calloc ((size_t) argc, sizeof *c.formats);
+  c.format_reached = calloc ((size_t) argc, sizeof *c.format_reached);
   int rc = TP_EXIT_ERROR;
-  if (c.services && c.targets && c.forced_image && c.formats && c.settings_files && c.profiles)
+  if (c.services && c.targets && c.forced_image && c.formats && c.format_reached && c.settings_files && c.profiles)
     rc = parse_args (argc, argv, &c);
   if (rc >= 0)
     goto out;
@@ -464,6 +468,7 @@ main (int argc, char **argv)
   free (c.targets);
   free (c.forced_image);
   free (c.formats);
+  free (c.format_reached);
   free (c.settings_files);
   free (c.profiles);
   tp_settings_free (&settings);

@@ -265,7 +265,7 @@ tp_report_value_string (const tp_value *v)
 void
 tp_report_print_header (FILE *fp)
 {
-  fprintf (fp, "%-12s %-15s %-8s %s\n", "STATUS", "HIVE", "CHANGES", "TARGET");
+  fprintf (fp, "%-13s %-15s %-8s %s\n", "STATUS", "HIVE", "CHANGES", "TARGET");
 }
 
 void
@@ -274,11 +274,11 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
   const char *hive = res->hive_label ? res->hive_label
                      : res->kind == TP_HIVE_UNKNOWN ? "-" : tp_hive_kind_name (res->kind);
   if (res->image)
-    fprintf (fp, "%-12s %-15s %-8zu %s %s%s%s%s\n", tp_result_status_name (res), hive, res->n_changes,
+    fprintf (fp, "%-13s %-15s %-8zu %s %s%s%s%s\n", tp_result_status_name (res), hive, res->n_changes,
              res->image, res->root ? res->root : "", res->product ? " (" : "",
              res->product ? res->product : "", res->product ? ")" : "");
   else
-    fprintf (fp, "%-12s %-15s %-8zu %s\n", tp_result_status_name (res), hive, res->n_changes,
+    fprintf (fp, "%-13s %-15s %-8zu %s\n", tp_result_status_name (res), hive, res->n_changes,
              res->target ? res->target : "");
   if (res->dotnet_checked && verbose) {
     const char *name = tp_netfx_version_name (res->dotnet_release);

@@ -260,10 +260,18 @@ int
 tp_result_merge (tp_result *dst, tp_result *src)
 {
   const char *hive = tp_hive_kind_name (src->kind);
+  /* Both arrays grown before anything moves: out of memory leaves src
+   * whole, and it is still freed. */
   tp_change *all = realloc (dst->changes, (dst->n_changes + src->n_changes + 1) * sizeof *all);
-  if (!all)
+  if (all)
+    dst->changes = all;
+  tp_audit *aud = all ? realloc (dst->audit, (dst->n_audit + src->n_audit + 1) * sizeof *aud) : NULL;
+  if (aud)
+    dst->audit = aud;
+  if (!all || !aud) {
+    tp_result_free (src);
     return tp_result_fail (dst, "out of memory");
-  dst->changes = all;
+  }
   for (size_t i = 0; i < src->n_changes; i++) {   /* moved, each with its hive */
     tp_change *c = &src->changes[i];
     if (c->hive == TP_HIVE_UNKNOWN)
@@ -271,10 +279,6 @@ tp_result_merge (tp_result *dst, tp_result *src)
     dst->changes[dst->n_changes++] = *c;
   }
   src->n_changes = 0;
-  tp_audit *aud = realloc (dst->audit, (dst->n_audit + src->n_audit + 1) * sizeof *aud);
-  if (!aud)
-    return tp_result_fail (dst, "out of memory");
-  dst->audit = aud;
   for (size_t i = 0; i < src->n_audit; i++) {
     tp_audit *a = &src->audit[i];
     if (a->hive == TP_HIVE_UNKNOWN)

@@ -467,8 +467,10 @@ plan_set (plan *p, const tp_setting *st, const char *path)
     } else
       with = tp_report_value_string (&st->value);
     bool would = p->res->mode == TP_MODE_CHECK || p->res->dry_run;
-    tp_result_warn (p->res, "%s\\%s: %s %s with %s", stored, st->name,
+    char *where = tp_result_path (p->res, TP_HIVE_UNKNOWN, stored);   /* as changes name it */
+    tp_result_warn (p->res, "%s\\%s: %s %s with %s", where ? where : stored, st->name,
                     would ? "would replace" : "replacing", was ? was : "?", with ? with : "?");
+    free (where);
     free (was);
     free (with);
   }

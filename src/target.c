@@ -148,7 +148,7 @@ tp_target_resolve (const char *arg, int need_system, tp_target *t)
     char *error = NULL;
     if (asprintf (&error, "not a Windows volume: no Windows/System32/config/SOFTWARE%s under it",
                   need_system ? " or SYSTEM" : "") < 0)
-      error = NULL;
+      error = strdup ("out of memory");   /* never NULL: the folder is no hive */
     add_hive (t, strdup (root), TP_HIVE_UNKNOWN, error);
   } else {
     add_from_dir (t, arg, root, config, "SOFTWARE", TP_HIVE_SOFTWARE);

@@ -647,11 +647,11 @@ tp_hive_plan_value (tp_hive *hv, const char *key_path, const char *name,
   size_t at = 0;
   if (tp_hive_get_value (hv, node, name, &cur, &stored, &at, res) < 0)
     return -1;
+  bool differs = !tp_value_equal (&cur, want);
   int rc = remember_seen (hv, key_path, stored ? stored : name, &cur);
   if (rc == 0)
-    rc = tp_result_add_audit (res, key_path, stored ? stored : name, &cur, want,
-                              !tp_value_equal (&cur, want));
-  if (rc == 0 && !tp_value_equal (&cur, want)) {   /* the key's other values are never rewritten */
+    rc = tp_result_add_audit (res, key_path, stored ? stored : name, &cur, want, differs);
+  if (rc == 0 && differs) {   /* the key's other values are never rewritten */
     rc = tp_result_add_change (res, key_path, stored ? stored : name, &cur, want);
     if (rc == 0)
       res->changes[res->n_changes - 1].position = !want->present ? at : !cur.present ? position : 0;

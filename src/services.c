@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tlspatch/bytes.h"
 #include "tlspatch/services.h"
 
 int
@@ -61,18 +62,24 @@ tp_service_plan_start (tp_hive *hv, const char *control_set, const char *service
     return tp_result_fail (res, "out of memory");
   size_t node;
   uint32_t start = 0;
+  tp_value found = { 0 };       /* Start as stored: the evidence, whatever its type */
   tp_lookup got = tp_hive_find_key (hv, path, &node, &stored, res);
-  if (got == TP_FOUND)
-    got = tp_hive_get_dword (hv, node, "Start", &start);
+  tp_result scratch;            /* a damaged Start is named below, with its service */
+  tp_result_init (&scratch, NULL);
+  if (got == TP_FOUND && tp_hive_get_value (hv, node, "Start", &found, NULL, NULL, &scratch) != 0)
+    got = TP_DAMAGED;
+  else if (got == TP_FOUND && found.present && found.type == 4 && found.len == 4)
+    start = tp_le32 (found.data);
+  else if (got == TP_FOUND)
+    got = TP_ABSENT;            /* no DWORD Start */
   else if (got == TP_ABSENT)
     tp_result_warn (res, "service %s is not installed in %s", service, control_set);
   int rc = 0;
   if (got == TP_DAMAGED)
     rc = res->error ? -1 : tp_result_fail (res, "the Start value of service %s in %s is "
                                            "damaged", service, control_set);
-  unsigned char bytes[4], found_bytes[4];
-  tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes), absent = { 0 };
-  tp_value found = got == TP_FOUND ? tp_value_dword (start, found_bytes) : absent;
+  unsigned char bytes[4];
+  tp_value autostart = tp_value_dword (TP_SERVICE_START_AUTO, bytes);
   bool manual = got == TP_FOUND && start == TP_SERVICE_START_MANUAL;
   if (got != TP_DAMAGED && !manual)   /* nothing planned: the evidence all the same */
     rc = tp_result_add_audit (res, stored ? stored : path, "Start", &found, &autostart, false);
@@ -92,6 +99,8 @@ tp_service_plan_start (tp_hive *hv, const char *control_set, const char *service
   else
     tp_result_warn (res, "service %s in %s has Start=%u (boot/system driver?); left alone",
                     service, control_set, start);
+  tp_value_free (&found);
+  tp_result_free (&scratch);
   free (path);
   free (stored);
   return rc;

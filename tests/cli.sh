@@ -102,6 +102,11 @@ run_tp check -v --service svcdisabled sy.hive
 ok "check -v: each boot control set's Start, a disabled service left alone" \
   eval 'grep -qxF "    HKLM\SYSTEM\ControlSet001\Services\svcdisabled\Start: found 4, wants 2: left alone" "$WORK/out" &&
         grep -qxF "    HKLM\SYSTEM\ControlSet002\Services\svcdisabled\Start: found 4, wants 2: left alone" "$WORK/out" && [ $rc -eq 0 ]'
+printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\obengine]\n"Start"="3"\n' >sz.reg
+cp sy.hive sz.hive && "$TLSPATCH" apply -q --settings sz.reg sz.hive
+run_tp check -v sz.hive
+ok "check -v: a Start that is no DWORD is shown as stored, and left alone" \
+  eval 'grep -qxF "    HKLM\SYSTEM\ControlSet001\Services\obengine\Start: found REG_SZ \"3\", wants 2: left alone" "$WORK/out"'
 run_tp apply -v b.hive
 ok "apply -v: the evidence in apply's words, and the .NET version" \
   eval 'grep -qxF "    $V4: found 0, wants 1: changed" "$WORK/out" && grep -q "4.7.2 (Release 461814)" "$WORK/out"'

@@ -98,17 +98,25 @@ count_tree (const tp_key_tree *t, size_t *keys, size_t *values)
   }
 }
 
+/* "hive" and "key" (the full registry path) of a change or an audit entry. */
+static void
+add_location (json_object *o, const tp_result *res, tp_hive_kind hive, const char *key)
+{
+  char *path = tp_result_path (res, hive, key);
+  if (hive == TP_HIVE_UNKNOWN)
+    hive = res->kind;
+  json_object_object_add (o, "hive", hive != TP_HIVE_UNKNOWN
+                          ? json_object_new_string (tp_hive_kind_name (hive)) : NULL);
+  json_object_object_add (o, "key", json_object_new_string (path ? path : key));
+  free (path);
+}
+
 static json_object *
 change_json (const tp_result *res, const tp_change *c)
 {
   json_object *o = json_object_new_object ();
-  tp_hive_kind hive = c->hive != TP_HIVE_UNKNOWN ? c->hive : res->kind;
-  char *path = tp_change_path (res, c);
   json_object_object_add (o, "op", json_object_new_string (change_op_name (c)));
-  json_object_object_add (o, "hive", hive != TP_HIVE_UNKNOWN
-                          ? json_object_new_string (tp_hive_kind_name (hive)) : NULL);
-  json_object_object_add (o, "key", json_object_new_string (path ? path : c->key));
-  free (path);
+  add_location (o, res, c->hive, c->key);
   json_object_object_add (o, "name", c->name ? json_object_new_string (c->name) : NULL);
   if (c->op == TP_CHANGE_DELETE_KEY && c->subtree) {
     size_t keys = 0, values = 0;
@@ -140,12 +148,7 @@ static json_object *
 audit_json (const tp_result *res, const tp_audit *a)
 {
   json_object *o = json_object_new_object ();
-  tp_hive_kind hive = a->hive != TP_HIVE_UNKNOWN ? a->hive : res->kind;
-  char *path = tp_result_path (res, a->hive, a->key);
-  json_object_object_add (o, "hive", hive != TP_HIVE_UNKNOWN
-                          ? json_object_new_string (tp_hive_kind_name (hive)) : NULL);
-  json_object_object_add (o, "key", json_object_new_string (path ? path : a->key));
-  free (path);
+  add_location (o, res, a->hive, a->key);
   json_object_object_add (o, "name", json_object_new_string (a->name));
   json_object_object_add (o, "found", value_json (&a->found));
   json_object_object_add (o, "found_type", type_json (&a->found));
@@ -296,7 +299,7 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
       const tp_change *c = &res->changes[i];
       if (verbose && c->op == TP_CHANGE_VALUE)
         continue;               /* in the evidence below */
-      char *path = tp_change_path (res, c);
+      char *path = tp_result_path (res, c->hive, c->key);
       const char *key = path ? path : c->key;
       size_t keys = 0, values = 0;
       if (c->subtree)

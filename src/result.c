@@ -379,12 +379,6 @@ tp_result_path (const tp_result *res, tp_hive_kind hive, const char *key)
   return path;
 }
 
-char *
-tp_change_path (const tp_result *res, const tp_change *c)
-{
-  return tp_result_path (res, c->hive, c->key);
-}
-
 const char *
 tp_reg_type_name (uint32_t type)
 {

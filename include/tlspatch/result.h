@@ -169,10 +169,8 @@ tp_hive_kind tp_hive_kind_from_name (const char *path);
  * "unchanged"; check "compliant", "noncompliant"; any mode "error". */
 const char *tp_result_status_name (const tp_result *res);
 const char *tp_mode_name (tp_mode mode);              /* "apply", ... */
-/* A change's full registry path, e.g. HKLM\SOFTWARE\Microsoft\...
- * (malloc'd; NULL when out of memory). */
-char *tp_change_path (const tp_result *res, const tp_change *c);
-/* The same for any key of the result (hive UNKNOWN: the result's own). */
+/* The full registry path of a key of the result, e.g. HKLM\SOFTWARE\Microsoft\...
+ * (hive UNKNOWN: the result's own; malloc'd, NULL when out of memory). */
 char *tp_result_path (const tp_result *res, tp_hive_kind hive, const char *key);
 const char *tp_reg_type_name (uint32_t type);        /* "REG_DWORD", ... */
 

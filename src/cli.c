@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tlspatch/junit.h"
 #include "tlspatch/run.h"
 
 static const char usage_head[] =
@@ -25,6 +26,8 @@ static const char usage_head[] =
   "\n"
   "Options:\n"
   "  --json                  JSON Lines on stdout, one object per hive\n"
+  "  --junit FILE            also write a JUnit XML report to FILE (CI servers):\n"
+  "                          a test case per hive or Windows installation\n"
   "  -n, --dry-run           apply/revert: show what would change, write nothing\n"
   "  --undo FILE             apply: record previous values in FILE (.reg);\n"
   "                          revert: the record to restore\n"
@@ -67,6 +70,8 @@ typedef struct {
   tp_options opt;
   tp_image_options iopt;
   bool json, quiet;
+  const char *junit_path;       /* --junit */
+  tp_junit *junit;
   int verbose;
   const char *format;           /* --format in force: NULL detects */
   bool format_given;
@@ -82,7 +87,7 @@ typedef struct {
   int n_targets;
   bool *forced_image;           /* given with -a */
   /* results so far, for the exit status */
-  bool any_error, any_noncompliant, header_done;
+  bool any_error, any_noncompliant, header_done, junit_failed;
   bool stage_lines;             /* progress of images on a terminal */
 } cli;
 
@@ -180,7 +185,7 @@ parse_mode (const char *word, tp_mode *mode)
 
 enum { OPT_JSON = 256, OPT_UNDO, OPT_BACKUP, OPT_SDT, OPT_SERVICE, OPT_NO_SERVICE,
        OPT_FORMAT, OPT_SHARE, OPT_TCG, OPT_NO_RECOVER,
-       OPT_SETTINGS, OPT_PROFILE };
+       OPT_SETTINGS, OPT_PROFILE, OPT_JUNIT };
 
 static int
 parse_count (const char *arg, const char *what, int *out)
@@ -222,6 +227,7 @@ parse_args (int argc, char **argv, cli *c)
 {
   static const struct option longopts[] = {
     { "json", no_argument, NULL, OPT_JSON },
+    { "junit", required_argument, NULL, OPT_JUNIT },
     { "dry-run", no_argument, NULL, 'n' },
     { "undo", required_argument, NULL, OPT_UNDO },
     { "backup", no_argument, NULL, OPT_BACKUP },
@@ -275,6 +281,7 @@ parse_args (int argc, char **argv, cli *c)
       c->format_given = true;
       break;
     case OPT_JSON: c->json = true; break;
+    case OPT_JUNIT: c->junit_path = optarg; break;
     case 'n': c->opt.dry_run = true; break;
     case OPT_UNDO: c->opt.undo_path = optarg; break;
     case OPT_BACKUP: c->opt.backup = true; break;
@@ -353,6 +360,8 @@ print_result (cli *c, const tp_result *res)
     tp_report_print_row (stdout, res, c->verbose);
   }
   fflush (stdout);
+  if (c->junit && tp_junit_add (c->junit, res) != 0)
+    c->junit_failed = true;
   if (res->status == TP_STATUS_ERROR) {
     c->any_error = true;
     fprintf (stderr, "tlspatch: %s: %s\n", res->target ? res->target : "?",
@@ -402,6 +411,12 @@ run (cli *c)
     free (targets);
     return usage_error ("--format applies to the disk images after it, and none follows it");
   }
+  char why[512];
+  if (c->junit_path && !(c->junit = tp_junit_open (c->junit_path, c->opt.mode, why, sizeof why))) {
+    free (targets);
+    fprintf (stderr, "tlspatch: %s\n", why);
+    return TP_EXIT_ERROR;
+  }
   c->iopt.stop = &stop_requested;
   c->stage_lines = !c->quiet && isatty (STDERR_FILENO);
   if (!c->quiet) {
@@ -412,6 +427,13 @@ run (cli *c)
                      .emit = print_image_result, .emit_ctx = c };
   tp_run (&run, targets, (size_t) c->n_targets);
   free (targets);
+  if (c->junit && (c->junit_failed || tp_junit_commit (c->junit, why, sizeof why) != 0)) {
+    if (c->junit_failed)
+      snprintf (why, sizeof why, "%s: out of memory building the JUnit report", c->junit_path);
+    fprintf (stderr, "tlspatch: %s\n", why);
+    c->any_error = true;
+  }
+  tp_junit_free (c->junit);
   if (c->any_error)
     return TP_EXIT_ERROR;
   return c->any_noncompliant && c->opt.mode == TP_MODE_CHECK ? TP_EXIT_NONCOMPLIANT : TP_EXIT_OK;

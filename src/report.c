@@ -271,6 +271,73 @@ tp_report_print_header (FILE *fp)
   fprintf (fp, "%-13s %-15s %-8s %s\n", "STATUS", "HIVE", "CHANGES", "TARGET");
 }
 
+static void
+print_dotnet (FILE *fp, const tp_result *res)
+{
+  if (!res->dotnet_checked)
+    return;
+  const char *name = tp_netfx_version_name (res->dotnet_release);
+  const char *verdict = res->dotnet_too_old ? "wants 4.6 or later: not compliant"
+                                            : "wants 4.6 or later: ok";
+  if (res->dotnet_release >= 0)
+    fprintf (fp, "    .NET Framework %s (Release %ld), %s\n", name ? name : "4.0",
+             res->dotnet_release, verdict);
+  else
+    fprintf (fp, "    .NET Framework 4.5 or later: not installed, %s\n", verdict);
+}
+
+void
+tp_report_print_changes (FILE *fp, const tp_result *res, bool values)
+{
+  bool would = res->mode == TP_MODE_CHECK || res->dry_run;
+  for (size_t i = 0; i < res->n_changes; i++) {
+    const tp_change *c = &res->changes[i];
+    if (!values && c->op == TP_CHANGE_VALUE)
+      continue;
+    char *path = tp_result_path (res, c->hive, c->key);
+    const char *key = path ? path : c->key;
+    size_t keys = 0, nvalues = 0;
+    if (c->subtree)
+      count_tree (c->subtree, &keys, &nvalues);
+    if (c->op == TP_CHANGE_CREATE_KEY)
+      fprintf (fp, "    %s: key %s\n", key, would ? "would be created" : "created");
+    if (c->op == TP_CHANGE_DELETE_KEY)
+      fprintf (fp, "    %s: key %s (%zu subkeys, %zu values)\n", key,
+               would ? "would be deleted" : "deleted", keys, nvalues);
+    if (c->op == TP_CHANGE_VALUE) {
+      char *o = tp_report_value_string (&c->old_value);
+      char *n = tp_report_value_string (&c->new_value);
+      fprintf (fp, "    %s\\%s: %s -> %s\n", key, c->name, o ? o : "?", n ? n : "?");
+      free (o);
+      free (n);
+    }
+    free (path);
+  }
+}
+
+static void
+print_evidence (FILE *fp, const tp_result *res)
+{
+  for (size_t i = 0; i < res->n_audit; i++) {
+    const tp_audit *a = &res->audit[i];
+    char *path = tp_result_path (res, a->hive, a->key);
+    char *f = tp_report_value_string (&a->found);
+    char *w = tp_report_value_string (&a->wanted);
+    fprintf (fp, "    %s\\%s: found %s, wants %s: %s\n", path ? path : a->key, a->name,
+             f ? f : "?", w ? w : "?", audit_verdict (res, a));
+    free (path);
+    free (f);
+    free (w);
+  }
+}
+
+void
+tp_report_print_warnings (FILE *fp, const tp_result *res)
+{
+  for (size_t i = 0; i < res->n_warnings; i++)
+    fprintf (fp, "    warning: %s\n", res->warnings[i]);
+}
+
 void
 tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
 {
@@ -283,52 +350,19 @@ tp_report_print_row (FILE *fp, const tp_result *res, int verbose)
   else
     fprintf (fp, "%-13s %-15s %-8zu %s\n", tp_result_status_name (res), hive, res->n_changes,
              res->target ? res->target : "");
-  if (res->dotnet_checked && verbose) {
-    const char *name = tp_netfx_version_name (res->dotnet_release);
-    const char *verdict = res->dotnet_too_old ? "wants 4.6 or later: not compliant"
-                                              : "wants 4.6 or later: ok";
-    if (res->dotnet_release >= 0)
-      fprintf (fp, "    .NET Framework %s (Release %ld), %s\n", name ? name : "4.0",
-               res->dotnet_release, verdict);
-    else
-      fprintf (fp, "    .NET Framework 4.5 or later: not installed, %s\n", verdict);
-  }
-  bool would = res->mode == TP_MODE_CHECK || res->dry_run;
+  if (verbose)
+    print_dotnet (fp, res);
   if (verbose || res->dry_run || res->status == TP_STATUS_NONCOMPLIANT)
-    for (size_t i = 0; i < res->n_changes; i++) {
-      const tp_change *c = &res->changes[i];
-      if (verbose && c->op == TP_CHANGE_VALUE)
-        continue;               /* in the evidence below */
-      char *path = tp_result_path (res, c->hive, c->key);
-      const char *key = path ? path : c->key;
-      size_t keys = 0, values = 0;
-      if (c->subtree)
-        count_tree (c->subtree, &keys, &values);
-      if (c->op == TP_CHANGE_CREATE_KEY)
-        fprintf (fp, "    %s: key %s\n", key, would ? "would be created" : "created");
-      if (c->op == TP_CHANGE_DELETE_KEY)
-        fprintf (fp, "    %s: key %s (%zu subkeys, %zu values)\n", key,
-                 would ? "would be deleted" : "deleted", keys, values);
-      if (c->op == TP_CHANGE_VALUE) {
-        char *o = tp_report_value_string (&c->old_value);
-        char *n = tp_report_value_string (&c->new_value);
-        fprintf (fp, "    %s\\%s: %s -> %s\n", key, c->name, o ? o : "?", n ? n : "?");
-        free (o);
-        free (n);
-      }
-      free (path);
-    }
-  for (size_t i = 0; verbose && i < res->n_audit; i++) {   /* the evidence */
-    const tp_audit *a = &res->audit[i];
-    char *path = tp_result_path (res, a->hive, a->key);
-    char *f = tp_report_value_string (&a->found);
-    char *w = tp_report_value_string (&a->wanted);
-    fprintf (fp, "    %s\\%s: found %s, wants %s: %s\n", path ? path : a->key, a->name,
-             f ? f : "?", w ? w : "?", audit_verdict (res, a));
-    free (path);
-    free (f);
-    free (w);
-  }
-  for (size_t i = 0; i < res->n_warnings; i++)
-    fprintf (fp, "    warning: %s\n", res->warnings[i]);
+    tp_report_print_changes (fp, res, !verbose);   /* with -v, values are in the evidence */
+  if (verbose)
+    print_evidence (fp, res);
+  tp_report_print_warnings (fp, res);
+}
+
+void
+tp_report_print_verdict (FILE *fp, const tp_result *res)
+{
+  if (res->dotnet_too_old)
+    print_dotnet (fp, res);
+  tp_report_print_changes (fp, res, true);
 }

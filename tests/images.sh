@@ -127,11 +127,21 @@ ok "... and both roots of that image are compliant afterwards" \
 # --- vmdk, vhdx and vpc (VHD), format detected, one shared check ------------
 for f in vmdk vhdx vpc; do qemu-img convert -f raw -O $f "$IMAGES/win.img" win.$f; done
 printf '# Disk DescriptorFile\nversion=1\nRW 131072 FLAT "/etc/hostname" 0\n' >evil.vmdk
-run_tp check --json --share-appliance 4 win.vmdk win.vhdx win.vpc evil.vmdk
+run_tp check --json --junit formats.xml --share-appliance 4 win.vmdk win.vhdx win.vpc evil.vmdk
 ok "vmdk, vhdx, vpc: detected and inspected (noncompliant)" \
   test "$(json_get 'select(.image != "evil.vmdk") | .image + " " + .status' | sort | tr '\n' ,)" = "win.vhdx noncompliant,win.vmdk noncompliant,win.vpc noncompliant,"
 ok "a VMDK descriptor (it could name any host file) is refused without --format" \
   eval 'json_get "select(.image == \"evil.vmdk\") | .error" | grep -q "VMDK descriptor"'
+XMLLINT=${XMLLINT:-$(command -v xmllint || true)}
+if [ -n "$XMLLINT" ]; then
+  ok "--junit: one test case per Windows installation, a failure each, the refused image an error" \
+    eval '"$XMLLINT" --noout --schema "$top_srcdir/tests/junit.xsd" formats.xml &&
+          [ "$("$XMLLINT" --xpath "string(/testsuites/@tests)" formats.xml)" = 4 ] &&
+          [ "$("$XMLLINT" --xpath "count(//testcase[starts-with(@name, \"win.vhdx /dev/\")]/failure)" formats.xml)" = 1 ] &&
+          "$XMLLINT" --xpath "string(//testcase[@name=\"evil.vmdk\"]/error/@message)" formats.xml | grep -q "VMDK descriptor"'
+else
+  skip "xmllint is not installed"
+fi
 
 # --- -j 2 and an image given with -a -----------------------------------------
 copy win.img a.img; copy win.img b.img

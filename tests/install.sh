@@ -28,9 +28,10 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
   ok "completion: the profiles after --profile" test "$(complete_words "$TLSPATCH" check --profile "")" = "kb4033999 pci "
   ok "completion: the formats after --format" test "$(complete_words "$TLSPATCH" apply --format q)" = "qcow2 "
   ok "completion: options" eval '[[ "$(complete_words "$TLSPATCH" apply --no)" == "--no-recover --no-service " ]]'
-  touch fix.reg other.txt
+  touch fix.reg other.txt report.xml
   ok "completion: .reg files after --settings" test "$(complete_words "$TLSPATCH" apply --settings "")" = "fix.reg "
+  ok "completion: .xml files after --junit" test "$(complete_words "$TLSPATCH" check --junit "")" = "report.xml "
 else
-  for i in 1 2 3 4 5; do skip "bash-completion not installed"; done
+  for i in 1 2 3 4 5 6; do skip "bash-completion not installed"; done
 fi
 done_testing

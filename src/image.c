@@ -26,10 +26,19 @@ is_uri (const char *arg)
   return strstr (arg, "://") != NULL;
 }
 
+/* A block device (the disk of a broken VM attached to a rescue VM, a
+ * loop device): always an image, always raw. */
+static bool
+is_block_device (const char *arg)
+{
+  struct stat st;
+  return !is_uri (arg) && stat (arg, &st) == 0 && S_ISBLK (st.st_mode);
+}
+
 bool
 tp_image_looks_like_image (const char *arg)
 {
-  if (is_uri (arg))
+  if (is_uri (arg) || is_block_device (arg))
     return true;
   int fd = open (arg, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block */
   if (fd < 0)
@@ -154,8 +163,11 @@ choose_format (guestfs_h *g, slot *s)
     s->format = strdup (s->img->format);
     return;
   }
-  if (is_uri (s->img->path)) {
-    s->format = strdup ("raw");     /* what an NBD server exports */
+  if (is_uri (s->img->path) || is_block_device (s->img->path)) {
+    /* What an NBD server exports; a device is its bytes, and what they
+     * start with (a guest's own) must not be taken for a qcow2 header
+     * naming a backing file. */
+    s->format = strdup ("raw");
     return;
   }
   if (vmdk_descriptor (s->img->path)) {
@@ -224,9 +236,11 @@ add_drive (guestfs_h *g, const slot *s, bool readonly)
 static bool
 image_in_use (const char *path)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  /* A block device that is mounted, or held by device-mapper, md or
+   * another exclusive opener, cannot be opened O_EXCL (EBUSY). */
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (is_block_device (path) ? O_EXCL : 0));
   if (fd < 0)
-    return false;
+    return errno == EBUSY;
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
   bool locked = fcntl (fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
   close (fd);
@@ -627,8 +641,11 @@ process_group (runner *r, size_t first, size_t count)
     if (!is_uri (slots[i].img->path) && stat (slots[i].img->path, &st) != 0)
       slots[i].error = strdup (strerror (errno));   /* as for a hive file, not qemu-img's words */
     else if (tp_options_write (r->opt) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
-      slots[i].error = strdup ("image is in use: a running VM or qemu process holds its lock; "
-                               "shut it down first");
+      slots[i].error = strdup (is_block_device (slots[i].img->path)
+                               ? "device is in use: mounted on this host, or held by another "
+                                 "program (device-mapper, md, a VM); unmount or release it first"
+                               : "image is in use: a running VM or qemu process holds its lock; "
+                                 "shut it down first");
     else if (probe)
       choose_format (probe, &slots[i]);
     else

@@ -218,5 +218,35 @@ snapshot pci.qcow2 qcow2 pcireverted
 ok "pci on qcow2: revert exact (regfexport dumps of both hives)" \
   eval '[ $rc -eq 0 ] && diff <(regf_dump pcibefore/SOFTWARE) <(regf_dump pcireverted/SOFTWARE) && diff <(regf_dump pcibefore/SYSTEM) <(regf_dump pcireverted/SYSTEM)'
 
+# --- a block device: a broken VM's disk attached to a rescue VM -----------------
+# A loop device stands in for it (root and a kernel with loop devices only).
+copy win.img blk.img
+dev=
+[ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null && dev=$(losetup -f --show blk.img 2>/dev/null)
+if [ -n "$dev" ]; then
+  run_tp apply --json --undo blk.reg "$dev"
+  ok "block device as TARGET: apply patched it, the result names the device" \
+    eval '[ $rc -eq 0 ] && [ "$(json_get ".status + \" \" + .image")" = "patched $dev" ]'
+  if command -v python3 >/dev/null; then
+    cp --sparse=always blk.img blk.before
+    # A program holding the device exclusively, as a mount or device-mapper does.
+    python3 -c 'import os, sys, time; os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); print("held", flush=True); time.sleep(120)' "$dev" >held &
+    holder=$!
+    for i in $(seq 50); do [ -s held ] && break; sleep 0.1; done
+    run_tp apply -a "$dev"
+    kill $holder; wait $holder 2>/dev/null
+    ok "block device in use (held exclusively): apply refused in one line, the device untouched" \
+      eval 'expect_rc 1 && one_line_error "$dev" "device is in use" && same_bytes blk.before blk.img'
+  else
+    skip "python3 is not installed"
+  fi
+  losetup -d "$dev"
+  snapshot blk.img raw blk
+  ok "block device: the write reached the disk (guestfish + regfexport)" \
+    test "$(regf_value blk/SOFTWARE '\Microsoft\.NETFramework\v2.0.50727' SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1"
+else
+  for i in 1 2 3; do skip "no loop device here (needs root and the loop module)"; done
+fi
+
 ok "every JSON object printed follows the one schema (tests/schema.jq)" schema_ok
 done_testing

@@ -50,6 +50,9 @@ static const char usage_tail[] =
   "                          a profile or settings file has values for it)\n"
   "  --no-recover            refuse dirty hives instead of replaying their logs\n"
   "  -a IMAGE                a disk image or URI (same as giving it as TARGET)\n"
+  "  -d DOMAIN               the disks of a libvirt domain (repeatable); apply,\n"
+  "                          revert and recover refuse a running domain\n"
+  "  -c URI                  the libvirt connection for -d (e.g. qemu:///system)\n"
   "  --format FMT            the format (raw, qcow2, vmdk, vhdx, vpc) of the -a images\n"
   "                          after it, and of images given as TARGET (the last one\n"
   "                          given); auto: detected safely again, and an image\n"
@@ -87,6 +90,7 @@ typedef struct {
   const char **targets;         /* hive files, directories, images */
   int n_targets;
   bool *forced_image;           /* given with -a */
+  bool *domain;                 /* given with -d */
   /* results so far, for the exit status */
   bool any_error, any_noncompliant, header_done, junit_failed;
   bool stage_lines;             /* progress of images on a terminal */
@@ -250,7 +254,7 @@ parse_args (int argc, char **argv, cli *c)
   opterr = 0;
   int ch;
   int rc;
-  while ((ch = getopt_long (argc, argv, "nqvxhVa:j:", longopts, NULL)) != -1) {
+  while ((ch = getopt_long (argc, argv, "nqvxhVa:d:c:j:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'a':
       c->forced_image[c->n_targets] = true;
@@ -258,6 +262,12 @@ parse_args (int argc, char **argv, cli *c)
       c->format_reached[c->n_targets] = c->format_given;
       c->targets[c->n_targets++] = optarg;
       break;
+    case 'd':
+      c->domain[c->n_targets] = true;
+      c->formats[c->n_targets] = NULL;      /* libvirt knows each disk's format */
+      c->targets[c->n_targets++] = optarg;
+      break;
+    case 'c': c->iopt.libvirt_uri = optarg; break;
     case 'j':
       if ((rc = parse_count (optarg, "-j", &c->iopt.jobs)) >= 0)
         return rc;
@@ -332,6 +342,11 @@ parse_args (int argc, char **argv, cli *c)
   if ((c->n_settings_files || c->n_profiles) && c->opt.mode != TP_MODE_APPLY &&
       c->opt.mode != TP_MODE_CHECK)
     return usage_error ("--profile and --settings are for apply and check");
+  bool any_domain = false;
+  for (int i = 0; i < c->n_targets; i++)
+    any_domain = any_domain || c->domain[i];
+  if (c->iopt.libvirt_uri && !any_domain)
+    return usage_error ("-c URI is the libvirt connection of the -d domains, and none is given");
   if (c->opt.mode == TP_MODE_RECOVER && c->opt.no_recover)
     return usage_error ("recover and --no-recover contradict each other");
   const char *idle = idle_option (c);
@@ -404,10 +419,11 @@ run (cli *c)
     return TP_EXIT_ERROR;
   for (int i = 0; i < c->n_targets; i++)
     targets[i] = (tp_run_target) { .arg = c->targets[i], .image = c->forced_image[i],
-                                   .format = c->formats[i] };
+                                   .domain = c->domain[i], .format = c->formats[i] };
   bool formatted_image = false;   /* an image that a --format reached */
   for (int i = 0; i < c->n_targets; i++)
-    formatted_image = formatted_image || (c->format_reached[i] && tp_run_target_is_image (&targets[i]));
+    formatted_image = formatted_image || (c->format_reached[i] && !c->domain[i] &&
+                                          tp_run_target_is_image (&targets[i]));
   if (c->format_given && !formatted_image) {
     free (targets);
     return usage_error ("--format applies to the disk images after it, and none follows it");
@@ -458,10 +474,11 @@ main (int argc, char **argv)
   c.profiles = calloc ((size_t) argc, sizeof *c.profiles);
   tp_settings settings = { 0 };
   c.forced_image = calloc ((size_t) argc, sizeof *c.forced_image);
+  c.domain = calloc ((size_t) argc, sizeof *c.domain);
   c.formats = calloc ((size_t) argc, sizeof *c.formats);
   c.format_reached = calloc ((size_t) argc, sizeof *c.format_reached);
   int rc = TP_EXIT_ERROR;
-  if (c.services && c.targets && c.forced_image && c.formats && c.format_reached && c.settings_files && c.profiles)
+  if (c.services && c.targets && c.forced_image && c.domain && c.formats && c.format_reached && c.settings_files && c.profiles)
     rc = parse_args (argc, argv, &c);
   if (rc >= 0)
     goto out;
@@ -490,6 +507,7 @@ main (int argc, char **argv)
   free (c.services);
   free (c.targets);
   free (c.forced_image);
+  free (c.domain);
   free (c.formats);
   free (c.format_reached);
   free (c.settings_files);

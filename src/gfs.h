@@ -11,7 +11,7 @@
 #include <guestfs.h>
 
 #define TP_GFS_FUNCTIONS(X) \
-  X (guestfs_add_drive_opts) X (guestfs_case_sensitive_path) X (guestfs_close) \
+  X (guestfs_add_domain) X (guestfs_add_drive_opts) X (guestfs_case_sensitive_path) X (guestfs_close) \
   X (guestfs_create) X (guestfs_device_index) X (guestfs_disk_format) \
   X (guestfs_disk_has_backing_file) X (guestfs_download) X (guestfs_exists) \
   X (guestfs_is_dir) X (guestfs_is_file) \
@@ -32,6 +32,7 @@ TP_GFS_FUNCTIONS (TP_GFS_DECLARE)
 int tp_gfs_load (char *why, size_t whylen);
 
 #ifndef TP_GFS_NO_REMAP
+#define guestfs_add_domain (*tp_gfs_guestfs_add_domain)
 #define guestfs_add_drive_opts (*tp_gfs_guestfs_add_drive_opts)
 #define guestfs_case_sensitive_path (*tp_gfs_guestfs_case_sensitive_path)
 #define guestfs_close (*tp_gfs_guestfs_close)

@@ -72,7 +72,8 @@ typedef struct {
   tp_result *results;           /* one per Windows installation */
   size_t n_results;
   bool wrote;
-  int drive;                    /* index among the appliance's drives */
+  int drive;                    /* index among the appliance's drives of its first */
+  int n_drives;                 /* 1, or a domain's disks */
   char *canon;                  /* the image as undo records name it */
 } slot;
 
@@ -220,14 +221,20 @@ add_uri_drive (guestfs_h *g, const slot *s, bool readonly)
   return rc;
 }
 
+/* The drives added for one slot: 1, a domain's disks, or -1. */
 static int
-add_drive (guestfs_h *g, const slot *s, bool readonly)
+add_drive (guestfs_h *g, const slot *s, const char *libvirt_uri, bool readonly)
 {
-  if (is_uri (s->img->path))
-    return add_uri_drive (g, s, readonly);
-  return guestfs_add_drive_opts (g, s->img->path,
-                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->format,
-                                 GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly, -1);
+  if (s->img->domain)
+    return libvirt_uri
+      ? guestfs_add_domain (g, s->img->path, GUESTFS_ADD_DOMAIN_LIBVIRTURI, libvirt_uri,
+                            GUESTFS_ADD_DOMAIN_READONLY, readonly, -1)
+      : guestfs_add_domain (g, s->img->path, GUESTFS_ADD_DOMAIN_READONLY, readonly, -1);
+  int rc = is_uri (s->img->path) ? add_uri_drive (g, s, readonly)
+                                 : guestfs_add_drive_opts (g, s->img->path,
+                                                           GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->format,
+                                                           GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly, -1);
+  return rc == 0 ? 1 : -1;
 }
 
 /* qemu locks the bytes from 100 of an image it has open (its permission
@@ -261,6 +268,11 @@ explain_launch_error (char *err)
     free (err);
     return strdup ("image is in use: a running VM (qemu) holds its lock; shut the VM down first");
   }
+  if (strstr (err, "live virtual machine")) {
+    free (err);
+    return strdup ("domain is running: writing to its disks could corrupt them; shut it down "
+                   "first (check reads a running domain read-only)");
+  }
   return err;
 }
 
@@ -280,8 +292,11 @@ launch (runner *r, slot *slots, size_t n, double t0, char **err)
     for (size_t i = 0; i < n && rc == 0; i++) {
       if (slots[i].error)
         continue;
-      slots[i].drive = drive++;
-      rc = add_drive (g, &slots[i], !tp_options_write (r->opt));
+      slots[i].drive = drive;
+      int added = add_drive (g, &slots[i], r->iopt->libvirt_uri, !tp_options_write (r->opt));
+      rc = added < 0 ? -1 : 0;
+      slots[i].n_drives = added < 0 ? 0 : added;
+      drive += slots[i].n_drives;
     }
     if (rc == 0 && drive > 0 && guestfs_launch (g) == 0)
       return g;
@@ -303,10 +318,10 @@ launch (runner *r, slot *slots, size_t n, double t0, char **err)
  * they would be in an appliance of its own (/dev/sda2), so reports and
  * undo records do not depend on how images were grouped. */
 static char *
-image_root_name (const char *root, size_t dev_len)
+image_root_name (const char *root, size_t dev_len, int disk)
 {
-  if (strncmp (root, "/dev/sd", 7) == 0 && dev_len == 8)
-    return tp_guest_strf ("/dev/sda%s", root + dev_len);
+  if (strncmp (root, "/dev/sd", 7) == 0 && dev_len == 8 && disk >= 0 && disk < 26)
+    return tp_guest_strf ("/dev/sd%c%s", 'a' + disk, root + dev_len);
   return strdup (root);
 }
 
@@ -372,7 +387,7 @@ static slot *
 slot_of_drive (slot *slots, size_t n, int drive)
 {
   for (size_t i = 0; i < n; i++)
-    if (!slots[i].error && slots[i].drive == drive)
+    if (!slots[i].error && drive >= slots[i].drive && drive < slots[i].drive + slots[i].n_drives)
       return &slots[i];
   return NULL;
 }
@@ -397,12 +412,15 @@ why_no_windows (guestfs_h *g, const slot *s)
   bool bitlocker = false;
   for (size_t i = 0; fs && fs[i] && fs[i + 1]; i += 2) {
     char *dev = guestfs_part_to_dev (g, fs[i]);
-    if (guestfs_device_index (g, dev ? dev : fs[i]) == s->drive &&
+    int index = guestfs_device_index (g, dev ? dev : fs[i]);
+    if (index >= s->drive && index < s->drive + s->n_drives &&
         strcasecmp (fs[i + 1], "BitLocker") == 0)
       bitlocker = true;
     free (dev);
   }
   free_strings (fs);
+  if (s->n_drives == 0)
+    return strdup ("the domain has no disks");
   return strdup (bitlocker
                  ? "the Windows volume is encrypted with BitLocker; unlock or decrypt it first"
                  : "no Windows installation found in this image");
@@ -553,7 +571,7 @@ find_and_patch (runner *r, guestfs_h *g, slot *slots, size_t n, const char *name
                                         { .kind = TP_HIVE_SYSTEM, .guest = system } } };
     tp_result_init (&job->res, s->img->path);
     job->res.image = strdup (s->img->path);
-    job->res.root = image_root_name (fs[i].path, fs[i].dev_len);
+    job->res.root = image_root_name (fs[i].path, fs[i].dev_len, fs[i].drive - s->drive);
     job->res.hive_label = strdup (tp_options_want_system (r->opt) ? "SOFTWARE+SYSTEM" : "SOFTWARE");
     job->res.kind = TP_HIVE_SOFTWARE;
     stage (r, name, t0, "patching");
@@ -636,9 +654,12 @@ process_group (runner *r, size_t first, size_t count)
   for (size_t i = 0; i < count; i++) {
     slots[i].img = &r->images[first + i];
     slots[i].drive = -1;
-    slots[i].canon = is_uri (slots[i].img->path) ? NULL : realpath (slots[i].img->path, NULL);
+    bool file = !is_uri (slots[i].img->path) && !slots[i].img->domain;
+    slots[i].canon = file ? realpath (slots[i].img->path, NULL) : NULL;
     struct stat st;
-    if (!is_uri (slots[i].img->path) && stat (slots[i].img->path, &st) != 0)
+    if (slots[i].img->domain)
+      ;   /* libvirt knows its disks and their formats */
+    else if (file && stat (slots[i].img->path, &st) != 0)
       slots[i].error = strdup (strerror (errno));   /* as for a hive file, not qemu-img's words */
     else if (tp_options_write (r->opt) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
       slots[i].error = strdup (is_block_device (slots[i].img->path)

@@ -8,14 +8,14 @@
 
 #include "tlspatch/run.h"
 
-/* -a, a URI, or a file that starts like a disk image; with a format
+/* -d, -a, a URI, or a file that starts like a disk image; with a format
  * given, any regular file that is not a hive (a raw image without a
  * partition table). */
 bool
 tp_run_target_is_image (const tp_run_target *t)
 {
   const char *format = t->format;
-  if (t->image || tp_image_looks_like_image (t->arg))
+  if (t->domain || t->image || tp_image_looks_like_image (t->arg))
     return true;
   struct stat st;
   char magic[4] = { 0 };
@@ -116,7 +116,8 @@ tp_run (const tp_run_ctx *run, const tp_run_target *targets, size_t n)
      * with jobs > 1); one failure does not stop the rest. */
     for (size_t i = 0; i < n; i++) {
       if (tp_run_target_is_image (&targets[i]))
-        images[n_images++] = (tp_image) { .path = targets[i].arg, .format = targets[i].format };
+        images[n_images++] = (tp_image) { .path = targets[i].arg, .format = targets[i].format,
+                                          .domain = targets[i].domain };
       else if (run->iopt->stop && *run->iopt->stop)
         emit_error (run, targets[i].arg, TP_HIVE_UNKNOWN,
                     "interrupted before this target was started; it was not touched");

@@ -43,7 +43,8 @@ fixture software-server2019 a.hive
 for args in "check --backup a.hive" "check -n a.hive" "apply --service x --no-service a.hive" \
             "revert --undo u.reg --service x a.hive" "recover --no-service a.hive" \
             "recover --system-default-tls a.hive" "apply --format qcow2 a.hive" \
-            "check --format bogus a.hive" "check -a disk.img --format qcow2"; do
+            "check --format bogus a.hive" "check -a disk.img --format qcow2" \
+            "check -c test:///default a.hive" "apply --format qcow2 -d dom"; do
   cp -p a.hive idle.orig
   run_tp $args
   ok "idle option, usage error: $args" eval '[ $rc -eq 2 ] && [ ! -s "$WORK/out" ] &&

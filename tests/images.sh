@@ -218,6 +218,41 @@ snapshot pci.qcow2 qcow2 pcireverted
 ok "pci on qcow2: revert exact (regfexport dumps of both hives)" \
   eval '[ $rc -eq 0 ] && diff <(regf_dump pcibefore/SOFTWARE) <(regf_dump pcireverted/SOFTWARE) && diff <(regf_dump pcibefore/SYSTEM) <(regf_dump pcireverted/SYSTEM)'
 
+# --- libvirt domains (-d, -c): libvirt's test driver reads them from a file ------
+# Two disks each: the first without Windows, so Windows is on the second (sdb).
+copy nowin.img d1.img; copy win.img d2.img
+cp --sparse=always d1.img d1.orig; cp --sparse=always d2.img d2.orig
+domain () {   # domain NAME RUNSTATE: a test-driver domain over d1.img and d2.img
+  cat <<EOX
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>$1</name><memory>1048576</memory><os><type>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+        <source file='$WORK/d1.img'/><target dev='vda' bus='virtio'/></disk>
+      <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+        <source file='$WORK/d2.img'/><target dev='vdb' bus='virtio'/></disk>
+    </devices>
+    <test:runstate>$2</test:runstate>
+  </domain>
+EOX
+}
+{ echo "<node>"; domain running 1; domain off 5; echo "</node>"; } >libvirt.xml
+LV=test://$WORK/libvirt.xml
+run_tp check --json -c "$LV" -d running
+ok "-d: check reads a running domain (read-only): Windows on its second disk" \
+  eval '[ $rc -eq 3 ] && [ "$(json_get ".image + \" \" + .root + \" \" + .status")" = "running /dev/sdb1 noncompliant" ]'
+run_tp apply -c "$LV" -d running
+ok "-d: apply refuses a running domain in one line, its disks untouched" \
+  eval 'expect_rc 1 && one_line_error running "domain is running" && same_bytes d1.orig d1.img && same_bytes d2.orig d2.img'
+run_tp apply --json --undo dom.reg -c "$LV" -d off
+ok "-d: apply on a shut-off domain: patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
+snapshot d2.img raw dom
+ok "-d: the write reached the domain's second disk (guestfish + regfexport)" \
+  eval 'test "$(regf_value dom/SOFTWARE "\Microsoft\.NETFramework\v2.0.50727" SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1" &&
+        same_bytes d1.orig d1.img'
+run_tp check -c "$LV" -d missing
+ok "-d: a domain libvirt does not know: one line" eval 'expect_rc 1 && one_line_error missing "missing"'
+
 # --- a block device: a broken VM's disk attached to a rescue VM -----------------
 # A loop device stands in for it (root and a kernel with loop devices only).
 copy win.img blk.img

@@ -16,8 +16,11 @@
 #include "tlspatch/tlspatch.h"
 
 typedef struct {
-  const char *path;     /* a file, or a URI such as nbd://127.0.0.1:10809/export */
+  const char *path;     /* a file, a block device, a URI such as nbd://127.0.0.1:10809/export,
+                         * or a libvirt domain's name */
   const char *format;   /* raw, qcow2, vmdk, vhdx, vpc; NULL: detect safely */
+  bool domain;          /* path names a libvirt domain (-d): all its disks, in the formats
+                         * its definition gives; a running one is refused for writing */
 } tp_image;
 
 typedef struct {
@@ -25,6 +28,7 @@ typedef struct {
   int share;            /* --share-appliance: images per appliance launch */
   bool force_tcg;       /* --tcg: software emulation from the start */
   bool trace;           /* -x: libguestfs traces its calls on stderr */
+  const char *libvirt_uri;  /* -c: the libvirt connection of the domains (NULL: libvirt's default) */
   /* Called as an image moves on (never concurrently): its stage
    * ("launching", "inspecting", "patching", "done", "failed") with the
    * seconds since it started, or, with notice set, something the user

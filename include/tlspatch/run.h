@@ -20,6 +20,7 @@
 typedef struct {
   const char *arg;
   bool image;                   /* given as an image (-a): never taken for a hive */
+  bool domain;                  /* a libvirt domain's name (-d): its disks */
   const char *format;           /* an image's format, or NULL to detect it safely */
 } tp_run_target;
 

@@ -10,7 +10,8 @@
 #   dirty.img     raw, Windows whose SOFTWARE hive is dirty, no usable log
 #   recov.img     raw, Windows whose SOFTWARE hive is dirty with a valid .LOG1
 #   w2k8.qcow2    qcow2, Windows Server 2008 R2 (SCHANNEL half hardened by hand)
-# Writes DIR/status: "ok", or "unavailable: reason" (the tests then skip).
+# Writes DIR/status: "ok", or "unavailable: reason" (the tests then skip);
+# TLSPATCH_SKIP_IMAGES=1 builds none (debian/rules: no appliance in a build chroot).
 set -u
 dir=$1
 top_builddir=${top_builddir:-.}
@@ -20,6 +21,7 @@ cd "$dir" || exit 1
 [ "$(cat status 2>/dev/null)" = ok ] && exit 0
 
 unavailable () { echo "unavailable: $*" >status; echo "mkimages: $*" >&2; exit 0; }
+[ -z "${TLSPATCH_SKIP_IMAGES:-}" ] || unavailable "TLSPATCH_SKIP_IMAGES is set (a package build)"
 command -v guestfish >/dev/null || unavailable "guestfish not installed"
 command -v qemu-img >/dev/null || unavailable "qemu-img not installed"
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}

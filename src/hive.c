@@ -356,6 +356,24 @@ tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
   return 0;
 }
 
+int
+tp_hive_refusal (tp_hive *hv, tp_result *res, char *why, size_t len)
+{
+  tp_regf_edit *edits = plan_edits (res);
+  if (!edits)
+    return -1;
+  tp_regf_patch patch;
+  int rc = 0;
+  if (tp_regf_make_patch (&hv->reader, edits, res->n_changes, &patch, why, len) != 0)
+    rc = 1;
+  else {
+    rc = tp_regf_patch_unshared (&hv->reader, &patch, why, len) != 0 ? 1 : 0;
+    tp_regf_patch_free (&patch);
+  }
+  free (edits);
+  return rc;
+}
+
 /* The hive as written, read afresh (nothing from the planning reads)
  * through a cache of its own: the verification reads a few dozen small
  * records. */

@@ -64,6 +64,24 @@ warn_recovery (const tp_options *opt, tp_result *res)
                     info->bins_replaced);
 }
 
+/* A check or dry run that would change something says what apply would
+ * say: a hive it would refuse to write is, for check, noncompliant with
+ * the reason as a warning (auditing never fails because writing would),
+ * and for a dry run the error apply would meet. */
+static void
+foresee_refusal (const tp_options *opt, tp_hive *hv, tp_result *res)
+{
+  bool audit = opt->mode == TP_MODE_CHECK && res->n_changes > 0;
+  bool dry = opt->dry_run && opt->mode != TP_MODE_RECOVER && res->status == TP_STATUS_PATCHED;
+  char why[256];
+  if (!(audit || dry) || tp_hive_refusal (hv, res, why, sizeof why) != 1)
+    return;
+  if (audit)
+    tp_result_warn (res, "apply would refuse to write this hive: %s", why);
+  else
+    tp_result_fail (res, "%s would refuse to write this hive: %s", tp_mode_name (opt->mode), why);
+}
+
 tp_status
 tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *label,
          const tp_undo_doc *undo_doc, tp_result *res)
@@ -88,8 +106,10 @@ tp_plan (const tp_options *opt, tp_hive *hv, tp_hive_kind expect, const char *la
   else if (plan_rules (opt, hv, undo_doc, res) == 0 && tp_hive_damaged (hv))
     tp_result_fail (res, "the hive is damaged: a subkey or value list on the way could not "
                     "be read, so absent values cannot be told from unreadable ones");
-  else if (res->status != TP_STATUS_ERROR)
+  else if (res->status != TP_STATUS_ERROR) {
     res->status = decide_status (opt, res);
+    foresee_refusal (opt, hv, res);
+  }
   if (tp_hive_read_error (hv) && res->status != TP_STATUS_ERROR)
     tp_result_fail (res, "%s", tp_hive_read_error (hv));
   /* A verdict that writes nothing is an audit: hivex must agree. */

@@ -76,6 +76,16 @@ REGPOKE=$top_builddir/tests/regpoke
 fixture software-server2019 shared.hive
 "$REGPOKE" shared.hive --share-values '\Microsoft\.NETFramework\policy' '\Microsoft\.NETFramework\v2.0.50727'
 refuse "a value list shared by two keys" shared.hive "is also used by another record"
+cp -p shared.hive shared.copy
+run_tp apply -n shared.hive
+ok "a value list shared by two keys, dry run: the error apply would meet (exit 1, one line), untouched" \
+  eval 'expect_rc 1 && one_line_error shared.hive "apply would refuse to write this hive" &&
+        same_file_state shared.copy shared.hive'
+run_tp check --json shared.hive
+ok "check of a hive apply would refuse to write: noncompliant (exit 3), the reason a warning" \
+  eval 'expect_rc 3 && [ "$(json_get .status)" = noncompliant ] && [ ! -s "$WORK/err" ] &&
+        json_get ".warnings[]" | grep -q "^apply would refuse to write this hive: .*also used by another record" &&
+        same_file_state shared.copy shared.hive'
 fixture software-server2019 badcell.hive
 printf '\003\000\000\000' | dd of=badcell.hive bs=1 seek=$((3 * 4096 + 32)) conv=notrunc 2>/dev/null
 refuse "a damaged cell away from the lookups (hivex cannot open the original)" badcell.hive "damaged"

@@ -56,6 +56,14 @@ const char *tp_hive_read_error (const tp_hive *hv);
  * tp_hive_verify_patch. Returns 0 or -1 (recorded in res). */
 int tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out);
 
+/* Would writing res's changes be refused? Makes the patch apply would
+ * make and, for a file, the pass over the whole hive that refuses one
+ * releasing a record another key still uses, and writes nothing: 0 when
+ * apply could write them, 1 with the reason in why, -1 when out of
+ * memory (recorded in res). For check and dry runs, whose verdicts must
+ * be the ones apply would reach. */
+int tp_hive_refusal (tp_hive *hv, tp_result *res, char *why, size_t len);
+
 /* Read the hive back through its read function (now `size` bytes) and
  * check every planned value reads back as planned. */
 int tp_hive_verify_patch (tp_hive *hv, size_t size, tp_result *res);

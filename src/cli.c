@@ -1,5 +1,6 @@
 /* tlspatch: the command line, a thin layer over the library. */
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,47 @@ idle_option (const cli *c)
   return NULL;
 }
 
+/* A path named by its folder's real path (the file itself may not exist
+ * yet); NULL when the folder does not exist. */
+static char *
+canonical (const char *path)
+{
+  char *d = strdup (path), *b = strdup (path), *dir = NULL, *out = NULL;
+  if (d && b && (dir = realpath (dirname (d), NULL)) &&
+      asprintf (&out, "%s/%s", dir, basename (b)) < 0)
+    out = NULL;
+  free (d);
+  free (b);
+  free (dir);
+  return out;
+}
+
+static bool
+same_file (const char *a, const char *b)
+{
+  struct stat sa, sb;
+  if (stat (a, &sa) == 0 && stat (b, &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  char *ca = canonical (a), *cb = canonical (b);
+  bool same = ca && cb && strcmp (ca, cb) == 0;
+  free (ca);
+  free (cb);
+  return same;
+}
+
+/* --junit must not name the undo record or a target: the report would
+ * be renamed over it at the end. */
+static const char *
+junit_clash (const cli *c)
+{
+  if (c->opt.undo_path && same_file (c->junit_path, c->opt.undo_path))
+    return "--junit names the undo record";
+  for (int i = 0; i < c->n_targets; i++)
+    if (same_file (c->junit_path, c->targets[i]))
+      return "--junit names a TARGET";
+  return NULL;
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int
 parse_args (int argc, char **argv, cli *c)
@@ -352,6 +394,9 @@ parse_args (int argc, char **argv, cli *c)
   const char *idle = idle_option (c);
   if (idle)
     return usage_error (idle);
+  const char *clash = c->junit_path ? junit_clash (c) : NULL;
+  if (clash)
+    return usage_error (clash);
   if (c->n_services) {
     c->opt.services = c->services;
     c->opt.n_services = c->n_services;

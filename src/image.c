@@ -228,8 +228,10 @@ add_drive (guestfs_h *g, const slot *s, const char *libvirt_uri, bool readonly)
   if (s->img->domain)
     return libvirt_uri
       ? guestfs_add_domain (g, s->img->path, GUESTFS_ADD_DOMAIN_LIBVIRTURI, libvirt_uri,
-                            GUESTFS_ADD_DOMAIN_READONLY, readonly, -1)
-      : guestfs_add_domain (g, s->img->path, GUESTFS_ADD_DOMAIN_READONLY, readonly, -1);
+                            GUESTFS_ADD_DOMAIN_READONLY, readonly,
+                            GUESTFS_ADD_DOMAIN_READONLYDISK, "read", -1)
+      : guestfs_add_domain (g, s->img->path, GUESTFS_ADD_DOMAIN_READONLY, readonly,
+                            GUESTFS_ADD_DOMAIN_READONLYDISK, "read", -1);
   int rc = is_uri (s->img->path) ? add_uri_drive (g, s, readonly)
                                  : guestfs_add_drive_opts (g, s->img->path,
                                                            GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->format,
@@ -264,6 +266,8 @@ tcg_already (const runner *r)
 static char *
 explain_launch_error (char *err)
 {
+  if (!err)
+    return NULL;
   if (strstr (err, "lock") && (strstr (err, "write") || strstr (err, "another process"))) {
     free (err);
     return strdup ("image is in use: a running VM (qemu) holds its lock; shut the VM down first");
@@ -282,33 +286,46 @@ static guestfs_h *
 launch (runner *r, slot *slots, size_t n, double t0, char **err)
 {
   bool tcg = r->iopt->force_tcg;
-  for (int attempt = 0; attempt < 2; attempt++) {
+  for (int attempt = 0; attempt < 2;) {
     guestfs_h *g = new_handle (tcg, r->iopt->trace);
     if (!g) {
       *err = strdup ("cannot create a libguestfs handle");
       return NULL;
     }
-    int drive = 0, rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    int drive = 0;
+    slot *refused = NULL;
+    for (size_t i = 0; i < n && !refused; i++) {
       if (slots[i].error)
         continue;
       slots[i].drive = drive;
       int added = add_drive (g, &slots[i], r->iopt->libvirt_uri, !tp_options_write (r->opt));
-      rc = added < 0 ? -1 : 0;
+      refused = added < 0 ? &slots[i] : NULL;
       slots[i].n_drives = added < 0 ? 0 : added;
       drive += slots[i].n_drives;
     }
-    if (rc == 0 && drive > 0 && guestfs_launch (g) == 0)
+    if (refused) {              /* that image alone fails: a fresh handle for the others */
+      refused->error = explain_launch_error (tp_guest_error (g));
+      guestfs_close (g);
+      if (!refused->error)
+        return NULL;            /* out of memory: the group fails */
+      continue;
+    }
+    if (drive == 0) {           /* every image already failed on its own */
+      guestfs_close (g);
+      return NULL;
+    }
+    if (guestfs_launch (g) == 0)
       return g;
     *err = tp_guest_error (g);
     guestfs_close (g);
-    if (drive == 0 || tcg || tcg_already (r) || strstr (*err, "lock"))
+    if (tcg || tcg_already (r) || strstr (*err, "lock"))
       break;
     tell (r, slots[0].img->path, t0, "the appliance failed to start under KVM; "
           "retrying with software emulation (TCG)", true);
     free (*err);
     *err = NULL;
     tcg = true;
+    attempt++;
   }
   *err = explain_launch_error (*err);
   return NULL;

@@ -31,6 +31,7 @@ struct tp_junit {
   char *dir;            /* the directory both are in */
   int fd;
   tp_mode mode;
+  mode_t keep_mode;     /* the replaced report's permissions; -1: a new file's */
   xmlDocPtr doc;
   xmlNodePtr suites, suite;
   unsigned long tests, failures, errors;
@@ -51,7 +52,8 @@ xml_text (const char *s)
   for (size_t i = 0; i < n;) {
     int len = (int) (n - i > 4 ? 4 : n - i);
     int c = xmlGetUTF8Char ((const xmlChar *) s + i, &len);
-    bool ok = c >= 0 && (c >= 0x20 || c == '\t' || c == '\n') && c != 0xFFFE && c != 0xFFFF;
+    bool ok = c >= 0 && (c >= 0x20 || c == '\t' || c == '\n') && c != 0xFFFE && c != 0xFFFF &&
+              (c < 0xD800 || c > 0xDFFF) && c <= 0x10FFFF;   /* XML 1.0's Char */
     if (!ok) {
       out[o++] = '?';
       i++;
@@ -103,7 +105,8 @@ tp_junit *
 tp_junit_open (const char *path, tp_mode mode, char *why, size_t len)
 {
   struct stat st;
-  if (lstat (path, &st) == 0 && !S_ISREG (st.st_mode)) {
+  bool exists = lstat (path, &st) == 0;
+  if (exists && !S_ISREG (st.st_mode)) {
     snprintf (why, len, "%s: not a regular file: the JUnit report replaces a file or creates one", path);
     return NULL;
   }
@@ -118,7 +121,7 @@ tp_junit_open (const char *path, tp_mode mode, char *why, size_t len)
       j->tmp = NULL;
     goto fail;
   }
-  j->fd = mkstemp (j->tmp);
+  j->fd = mkostemp (j->tmp, O_CLOEXEC);   /* not inherited by qemu and its helpers */
   if (j->fd < 0) {
     snprintf (why, len, "%s: cannot write the JUnit report there: %s", path, strerror (errno));
     free (j->tmp);
@@ -126,6 +129,7 @@ tp_junit_open (const char *path, tp_mode mode, char *why, size_t len)
     goto fail;
   }
   j->mode = mode;
+  j->keep_mode = exists ? (st.st_mode & 07777) : (mode_t) -1;
   clock_gettime (CLOCK_MONOTONIC, &j->start);
   j->started = time (NULL);
   char name[64];
@@ -189,8 +193,8 @@ print_out (FILE *fp, const tp_result *res)
 {
   if (res->product)
     fprintf (fp, "    %s\n", res->product);
-  if (res->status != TP_STATUS_NONCOMPLIANT)
-    tp_report_print_changes (fp, res, true);
+  if (res->status != TP_STATUS_NONCOMPLIANT && res->status != TP_STATUS_ERROR)
+    tp_report_print_changes (fp, res, true);   /* an error's changes were not made */
   tp_report_print_warnings (fp, res);
 }
 
@@ -271,7 +275,7 @@ tp_junit_commit (tp_junit *j, char *why, size_t len)
   umask (mask);
   int rc = tp_pwrite_all (j->fd, (const char *) xml, (size_t) size, 0);
   if (rc == 0)
-    rc = fchmod (j->fd, 0666 & ~mask);
+    rc = fchmod (j->fd, j->keep_mode != (mode_t) -1 ? j->keep_mode : 0666 & ~mask);
   if (rc == 0)
     rc = fsync (j->fd);
   if (rc == 0)

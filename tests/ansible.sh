@@ -68,6 +68,15 @@ ok "rerun (the undo record exists): not changed, not failed, nothing written" \
   eval '[ "$(r .changed)" = false ] && [ "$(r .failed)" != true ] && [ "$(r "[.results[].status] | join(\",\")")" = unchanged,unchanged ] &&
         same_file_state SOFTWARE.patched SOFTWARE && same_bytes undo.first undo.reg'
 
+# The undo record exists and something would change: tlspatch's refusal.
+fixture software-2022 more.hive
+cp -p more.hive more.orig
+jq --arg w "$WORK" '.targets = ["\($w)/more.hive"]' vars.json >v2.json && mv v2.json vars.json
+play
+ok "the undo record exists and a target needs the fix: the task fails with tlspatch's error, nothing written" \
+  eval '[ "$(r .failed)" = true ] && r .msg | grep -q "undo file already exists" &&
+        same_file_state more.orig more.hive && same_bytes undo.first undo.reg'
+
 echo "not a hive" >text.hive; cp -p text.hive text.orig
 jq --arg w "$WORK" '.targets = ["\($w)/text.hive"] | del(.undo)' vars.json >v2.json && mv v2.json vars.json
 play
@@ -77,19 +86,20 @@ ok "a refused target fails the task with tlspatch's one-line error" \
 
 # The example playbook over a folder of hive files (images are matched
 # the same way; the tests of images are tests/images.sh).
+# A target tlspatch refuses (bad.hive) is reported and the others patched.
 mkdir -p fleet/a
 fixture software-2022 fleet/a/SOFTWARE
-cp -p fleet/a/SOFTWARE fleet/SOFTWARE.orig
+echo "not a hive" >fleet/a/bad.hive
 ansible-playbook -i localhost, -c local "$top_srcdir/contrib/ansible/playbook.yml" \
-  -e image_hosts=localhost -e "image_dir=$WORK/fleet/a" -e 'patterns=["SOFTWARE"]' \
+  -e image_hosts=localhost -e "image_dir=$WORK/fleet/a" -e 'patterns=["SOFTWARE","bad.hive"]' \
   -e "undo_dir=$WORK/fleet/undo" -e "tlspatch_executable=$TLSPATCH" >fleet.log 2>&1
 rc=$?
-ok "example playbook: audits, then patches what needs it, with an undo record" \
-  eval '[ $rc -eq 0 ] && grep -q "changed=3" fleet.log && ls fleet/undo/undo-*.reg >/dev/null &&
+ok "example playbook: audits, then patches what needs it (the refused target reported), with an undo record" \
+  eval '[ $rc -eq 0 ] && grep -q "changed=3 .*ignored=1" fleet.log && grep -q "bad.hive: not a registry hive" fleet.log && ls fleet/undo/undo-*.reg >/dev/null &&
         [ "$(value_of fleet/a/SOFTWARE "\\Microsoft\\.NETFramework\\v2.0.50727" SchUseStrongCrypto)" = "\"SchUseStrongCrypto\"=dword:00000001" ] ||
         { tail -30 fleet.log; false; }'
 ansible-playbook -i localhost, -c local "$top_srcdir/contrib/ansible/playbook.yml" \
-  -e image_hosts=localhost -e "image_dir=$WORK/fleet/a" -e 'patterns=["SOFTWARE"]' \
+  -e image_hosts=localhost -e "image_dir=$WORK/fleet/a" -e 'patterns=["SOFTWARE","bad.hive"]' \
   -e "undo_dir=$WORK/fleet/undo" -e "tlspatch_executable=$TLSPATCH" >fleet2.log 2>&1
 rc=$?
 ok "example playbook again: nothing to do (changed=0)" eval '[ $rc -eq 0 ] && grep -q "changed=0" fleet2.log || { tail -30 fleet2.log; false; }'

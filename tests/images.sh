@@ -244,6 +244,12 @@ ok "-d: check reads a running domain (read-only): Windows on its second disk" \
 run_tp apply -c "$LV" -d running
 ok "-d: apply refuses a running domain in one line, its disks untouched" \
   eval 'expect_rc 1 && one_line_error running "domain is running" && same_bytes d1.orig d1.img && same_bytes d2.orig d2.img'
+copy win.img sh.img
+run_tp apply --json --share-appliance 2 sh.img -c "$LV" -d running
+ok "-d: a running domain sharing an appliance with an image fails alone; the image is patched" \
+  eval '[ $rc -eq 1 ] && [ "$(json_get "select(.image == \"sh.img\") | .status")" = patched ] &&
+        json_get "select(.image == \"running\") | .error" | grep -q "domain is running" &&
+        same_bytes d1.orig d1.img && same_bytes d2.orig d2.img && ! grep -q "retrying" "$WORK/err"'
 run_tp apply --json --undo dom.reg -c "$LV" -d off
 ok "-d: apply on a shut-off domain: patched" eval '[ $rc -eq 0 ] && [ "$(json_get .status)" = patched ]'
 snapshot d2.img raw dom
@@ -251,7 +257,7 @@ ok "-d: the write reached the domain's second disk (guestfish + regfexport)" \
   eval 'test "$(regf_value dom/SOFTWARE "\Microsoft\.NETFramework\v2.0.50727" SchUseStrongCrypto)" = "REG_DWORD_LITTLE_ENDIAN 1" &&
         same_bytes d1.orig d1.img'
 run_tp check -c "$LV" -d missing
-ok "-d: a domain libvirt does not know: one line" eval 'expect_rc 1 && one_line_error missing "missing"'
+ok "-d: a domain libvirt does not know: one line" eval 'expect_rc 1 && one_line_error missing "domain not found"'
 
 # --- a block device: a broken VM's disk attached to a rescue VM -----------------
 # A loop device stands in for it (root and a kernel with loop devices only).
@@ -259,9 +265,6 @@ copy win.img blk.img
 dev=
 [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null && dev=$(losetup -f --show blk.img 2>/dev/null)
 if [ -n "$dev" ]; then
-  run_tp apply --json --undo blk.reg "$dev"
-  ok "block device as TARGET: apply patched it, the result names the device" \
-    eval '[ $rc -eq 0 ] && [ "$(json_get ".status + \" \" + .image")" = "patched $dev" ]'
   if command -v python3 >/dev/null; then
     cp --sparse=always blk.img blk.before
     # A program holding the device exclusively, as a mount or device-mapper does.
@@ -275,6 +278,9 @@ if [ -n "$dev" ]; then
   else
     skip "python3 is not installed"
   fi
+  run_tp apply --json --undo blk.reg "$dev"
+  ok "block device as TARGET: apply patched it, the result names the device" \
+    eval '[ $rc -eq 0 ] && [ "$(json_get ".status + \" \" + .image")" = "patched $dev" ]'
   losetup -d "$dev"
   snapshot blk.img raw blk
   ok "block device: the write reached the disk (guestfish + regfexport)" \

@@ -106,12 +106,37 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 chmod u+w adir
 
+# The report never replaces the undo record or a target: usage error.
+fixture software-2022 clash.hive
+cp -p clash.hive clash.orig
+run_tp apply --undo clash.reg --junit ./clash.reg clash.hive
+ok "--junit naming the undo record: usage error, nothing written" \
+  eval 'expect_rc 2 && [ ! -e clash.reg ] && same_file_state clash.orig clash.hive'
+run_tp check --junit clash.hive clash.hive
+ok "--junit naming a TARGET: usage error, the hive untouched" \
+  eval 'expect_rc 2 && grep -q "names a TARGET" "$WORK/err" && same_file_state clash.orig clash.hive'
+
+# A refused target's planned changes were not made: not in system-out.
+chmod 444 clash.hive
+run_tp apply --junit ro.xml clash.hive
+ok "apply --junit on a read-only hive: an error, and no change listed as made" \
+  eval 'expect_rc 1 && valid ro.xml && xpath ro.xml "//error/@message" | grep -q "read-only" &&
+        is ro.xml "count(//system-out)" 0'
+chmod 644 clash.hive
+
+# A replaced report keeps its permissions.
+chmod 600 ok.xml
+run_tp check --junit ok.xml sys2022.hive
+ok "a replaced report keeps its mode (0600)" test "$(stat -c %a ok.xml)" = 600
+
 # Names XML cannot hold (a control character, bytes that are not UTF-8)
 # still make a well-formed report.
 cp -p SYSTEM.orig "$(printf 'odd\001\377name')"
-run_tp check --junit odd.xml "$(printf 'odd\001\377name')"
-ok "check --junit: a target name that is not UTF-8 still gives a valid report" \
-   eval 'expect_rc 3 && valid odd.xml && xpath odd.xml "//testcase/@name" | grep -q "odd??name (SYSTEM)"'
+cp -p SYSTEM.orig "$(printf 'sur\355\240\200rogate')"   # UTF-16 surrogate, encoded as UTF-8
+run_tp check --junit odd.xml "$(printf 'odd\001\377name')" "$(printf 'sur\355\240\200rogate')"
+ok "check --junit: target names that are not UTF-8 or XML characters still give a valid report" \
+   eval 'expect_rc 3 && valid odd.xml && xpath odd.xml "//testcase[1]/@name" | grep -q "odd??name (SYSTEM)" &&
+         xpath odd.xml "//testcase[2]/@name" | grep -q "sur???rogate (SYSTEM)"'
 
 # A folder: one case per hive, named by the hive file.
 mkdir -p vol/Windows/System32/config

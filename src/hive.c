@@ -340,8 +340,11 @@ tp_hive_open_reader (const char *label, size_t size, tp_regf_read_fn read, void 
   return NULL;
 }
 
-int
-tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
+/* res's changes as the writes to make, remembered for
+ * tp_hive_verify_patch: 0; 1 with the reason in why; -1 when out of
+ * memory (recorded in res). */
+static int
+make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out, char *why, size_t len)
 {
   free (hv->edits);
   hv->n_edits = 0;
@@ -349,28 +352,31 @@ tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
   if (!hv->edits)
     return -1;
   hv->n_edits = res->n_changes;
-  char why[256];
-  if (tp_regf_make_patch (&hv->reader, hv->edits, hv->n_edits, out, why, sizeof why) != 0)
-    return tp_result_fail (res, "cannot plan the writes: %s%s%s", why,
-                           hv->read_error ? ": " : "", hv->read_error ? hv->read_error : "");
-  return 0;
+  char cause[256];
+  if (tp_regf_make_patch (&hv->reader, hv->edits, hv->n_edits, out, cause, sizeof cause) == 0)
+    return 0;
+  snprintf (why, len, "cannot plan the writes: %s%s%s", cause, hv->read_error ? ": " : "",
+            hv->read_error ? hv->read_error : "");
+  return 1;
+}
+
+int
+tp_hive_make_patch (tp_hive *hv, tp_result *res, tp_regf_patch *out)
+{
+  char why[512];
+  int rc = make_patch (hv, res, out, why, sizeof why);
+  return rc == 1 ? tp_result_fail (res, "%s", why) : rc;
 }
 
 int
 tp_hive_refusal (tp_hive *hv, tp_result *res, char *why, size_t len)
 {
-  tp_regf_edit *edits = plan_edits (res);
-  if (!edits)
-    return -1;
   tp_regf_patch patch;
-  int rc = 0;
-  if (tp_regf_make_patch (&hv->reader, edits, res->n_changes, &patch, why, len) != 0)
-    rc = 1;
-  else {
-    rc = tp_regf_patch_unshared (&hv->reader, &patch, why, len) != 0 ? 1 : 0;
-    tp_regf_patch_free (&patch);
-  }
-  free (edits);
+  int rc = make_patch (hv, res, &patch, why, len);
+  if (rc != 0)
+    return rc;
+  rc = tp_regf_patch_unshared (&hv->reader, &patch, why, len) != 0 ? 1 : 0;
+  tp_regf_patch_free (&patch);
   return rc;
 }
 

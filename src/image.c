@@ -74,6 +74,7 @@ typedef struct {
   bool wrote;
   int drive;                    /* index among the appliance's drives of its first */
   int n_drives;                 /* 1, or a domain's disks */
+  bool device;                  /* a block device: raw, and in use when busy */
   char *canon;                  /* the image as undo records name it */
 } slot;
 
@@ -164,7 +165,7 @@ choose_format (guestfs_h *g, slot *s)
     s->format = strdup (s->img->format);
     return;
   }
-  if (is_uri (s->img->path) || is_block_device (s->img->path)) {
+  if (is_uri (s->img->path) || s->device) {
     /* What an NBD server exports; a device is its bytes, and what they
      * start with (a guest's own) must not be taken for a qcow2 header
      * naming a backing file. */
@@ -243,11 +244,11 @@ add_drive (guestfs_h *g, const slot *s, const char *libvirt_uri, bool readonly)
  * and sharing bits). Any such lock held by someone else means a running
  * VM or qemu-nbd uses the image: writing under it would corrupt it. */
 static bool
-image_in_use (const char *path)
+image_in_use (const char *path, bool device)
 {
   /* A block device that is mounted, or held by device-mapper, md or
    * another exclusive opener, cannot be opened O_EXCL (EBUSY). */
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (is_block_device (path) ? O_EXCL : 0));
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (device ? O_EXCL : 0));
   if (fd < 0)
     return errno == EBUSY;
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
@@ -674,12 +675,14 @@ process_group (runner *r, size_t first, size_t count)
     bool file = !is_uri (slots[i].img->path) && !slots[i].img->domain;
     slots[i].canon = file ? realpath (slots[i].img->path, NULL) : NULL;
     struct stat st;
+    bool missing = file && stat (slots[i].img->path, &st) != 0;
+    slots[i].device = file && !missing && S_ISBLK (st.st_mode);
     if (slots[i].img->domain)
       ;   /* libvirt knows its disks and their formats */
-    else if (file && stat (slots[i].img->path, &st) != 0)
+    else if (missing)
       slots[i].error = strdup (strerror (errno));   /* as for a hive file, not qemu-img's words */
-    else if (tp_options_write (r->opt) && !is_uri (slots[i].img->path) && image_in_use (slots[i].img->path))
-      slots[i].error = strdup (is_block_device (slots[i].img->path)
+    else if (tp_options_write (r->opt) && file && image_in_use (slots[i].img->path, slots[i].device))
+      slots[i].error = strdup (slots[i].device
                                ? "device is in use: mounted on this host, or held by another "
                                  "program (device-mapper, md, a VM); unmount or release it first"
                                : "image is in use: a running VM or qemu process holds its lock; "
